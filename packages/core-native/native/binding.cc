@@ -1,0 +1,57 @@
+// Per-environment data, typed errors and argument readers for the binding.
+#include "binding.h"
+
+#include <cmath>
+
+#include "region.h"
+
+namespace strongroom {
+
+AddonData& Data(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }
+
+Napi::Error MakeError(Napi::Env env, const char* code, const std::string& message) {
+  AddonData& data = Data(env);
+  if (!data.error_class.IsEmpty()) {
+    Napi::Object error = data.error_class.New({Napi::String::New(env, code), Napi::String::New(env, message)});
+    return Napi::Error(env, error);
+  }
+  Napi::Error error = Napi::Error::New(env, message);
+  error.Set("code", Napi::String::New(env, code));
+  return error;
+}
+
+void Throw(Napi::Env env, const char* code, const std::string& message) { throw MakeError(env, code, message); }
+
+size_t SizeArg(const Napi::CallbackInfo& info, size_t index, const char* what) {
+  Napi::Value value = info[index];
+  if (!value.IsNumber()) Throw(info.Env(), "ERR_INVALID_ARG", std::string(what) + " must be a number");
+  double n = value.As<Napi::Number>().DoubleValue();
+  if (!(n >= 0) || n > 9007199254740991.0 || std::floor(n) != n) {
+    Throw(info.Env(), "ERR_INVALID_ARG", std::string(what) + " must be a non-negative integer");
+  }
+  return static_cast<size_t>(n);
+}
+
+Napi::Uint8Array BytesArg(const Napi::CallbackInfo& info, size_t index, const char* what) {
+  Napi::Value value = info[index];
+  if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+    Throw(info.Env(), "ERR_INVALID_ARG", std::string(what) + " must be a Uint8Array");
+  }
+  return value.As<Napi::Uint8Array>();
+}
+
+bool IsRegion(Napi::Env env, Napi::Value value) { return RegionWrap::FromValue(env, value) != nullptr; }
+
+GuardedMemory& RegionArg(const Napi::CallbackInfo& info, size_t index, const char* what) {
+  RegionWrap* region = RegionWrap::FromValue(info.Env(), info[index]);
+  if (region == nullptr) Throw(info.Env(), "ERR_INVALID_ARG", std::string(what) + " must be a Region");
+  return region->Live(what);
+}
+
+void CheckAccess(Napi::Env env, const AccessScope& scope) {
+  if (scope.error() != 0) {
+    Throw(env, "ERR_SYSTEM", std::string("could not change a region's protection: ") + strerror(scope.error()));
+  }
+}
+
+}  // namespace strongroom

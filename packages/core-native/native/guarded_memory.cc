@@ -1,0 +1,278 @@
+// Guarded memory: mapping, protection, locking and wiping of secret pages.
+// See guarded_memory.h for the layout. Every syscall's result is checked: a failure
+// while building a region unmaps what was built and reports why; a failure while
+// tearing one down (which can only mean memory corruption) aborts.
+#include "guarded_memory.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+
+#ifndef SYS_memfd_secret
+#if defined(__x86_64__) || defined(__aarch64__) || defined(__riscv)
+#define SYS_memfd_secret 447
+#endif
+#endif
+
+#ifndef MADV_WIPEONFORK
+#define MADV_WIPEONFORK 18
+#endif
+
+namespace strongroom {
+namespace {
+
+uint8_t g_canary[kCanarySize];
+std::once_flag g_canary_once;
+
+const uint8_t* Canary() {
+  std::call_once(g_canary_once, [] { randombytes_buf(g_canary, sizeof g_canary); });
+  return g_canary;
+}
+
+[[noreturn]] void Die(const char* reason) {
+  // One line, no allocation, no secret byte.
+  char line[256];
+  int n = snprintf(line, sizeof line, "strongroom: %s (errno %d); aborting\n", reason, errno);
+  if (n > 0) {
+    ssize_t ignored = write(STDERR_FILENO, line, static_cast<size_t>(n) < sizeof line ? n : sizeof line - 1);
+    (void)ignored;
+  }
+  abort();
+}
+
+int ProtFlags(Protection p) {
+  switch (p) {
+    case Protection::kNoAccess: return PROT_NONE;
+    case Protection::kReadOnly: return PROT_READ;
+    case Protection::kReadWrite: return PROT_READ | PROT_WRITE;
+  }
+  return PROT_NONE;
+}
+
+size_t RoundUp(size_t n, size_t page) { return (n + page - 1) / page * page; }
+
+std::string Describe(size_t bytes) { return std::to_string(bytes) + " bytes"; }
+
+std::string LimitText(rlim_t value) {
+  return value == RLIM_INFINITY ? std::string("unlimited") : Describe(static_cast<size_t>(value));
+}
+
+std::string MlockMessage(size_t bytes, int err) {
+  struct rlimit lim {};
+  std::string soft = "unknown", hard = "unknown";
+  if (getrlimit(RLIMIT_MEMLOCK, &lim) == 0) {
+    soft = LimitText(lim.rlim_cur);
+    hard = LimitText(lim.rlim_max);
+  }
+  return "could not lock " + Describe(bytes) + " of secret memory into RAM (" + strerror(err) +
+         "); RLIMIT_MEMLOCK is soft " + soft + ", hard " + hard + ", and strongroom already holds " +
+         std::to_string(Counters().bytes_locked.load()) +
+         " bytes locked. Raise the limit (`ulimit -l`, LimitMEMLOCK= in a systemd unit, "
+         "`--ulimit memlock=-1` for docker run) or choose the 'best-effort' mlock policy, which "
+         "continues with unlocked (swappable) pages";
+}
+
+bool MapFailure(AllocFailure* failure, const char* code, std::string message) {
+  failure->code = code;
+  failure->message = std::move(message);
+  return false;
+}
+
+// Maps memfd_secret pages over [inner, inner+len). Returns false with *failure set.
+bool MapSecretmem(uint8_t* inner, size_t len, AllocFailure* failure) {
+#ifdef SYS_memfd_secret
+  int fd = static_cast<int>(syscall(SYS_memfd_secret, O_CLOEXEC));
+  if (fd < 0) {
+    int err = errno;
+    if (err == ENOSYS || err == EINVAL || err == EPERM) {
+      return MapFailure(failure, "ERR_BACKEND_UNAVAILABLE",
+                        "the 'secretmem' backend needs memfd_secret (Linux 5.14+, enabled with "
+                        "secretmem.enable=1 on some kernels), and this kernel refused it; use "
+                        "backend 'auto' or 'mmap'");
+    }
+    return MapFailure(failure, "ERR_SYSTEM", std::string("memfd_secret failed: ") + strerror(err));
+  }
+  bool ok = true;
+  if (ftruncate(fd, static_cast<off_t>(len)) != 0) {
+    ok = MapFailure(failure, "ERR_NO_MEMORY",
+                    std::string("could not size a memfd_secret region: ") + strerror(errno));
+  } else if (mmap(inner, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) == MAP_FAILED) {
+    int err = errno;
+    ok = err == EAGAIN ? MapFailure(failure, "ERR_MLOCK_LIMIT", MlockMessage(len, err))
+                       : MapFailure(failure, "ERR_NO_MEMORY",
+                                    std::string("could not map memfd_secret pages: ") + strerror(err));
+  }
+  // The mapping keeps the memory alive; the descriptor is not needed any more.
+  if (close(fd) != 0 && errno != EINTR && ok) {
+    ok = MapFailure(failure, "ERR_SYSTEM", std::string("close(memfd_secret) failed: ") + strerror(errno));
+  }
+  return ok;
+#else
+  (void)inner;
+  (void)len;
+  return MapFailure(failure, "ERR_BACKEND_UNAVAILABLE",
+                    "the 'secretmem' backend is not built for this architecture; use 'auto' or 'mmap'");
+#endif
+}
+
+bool PrepareAnonymous(uint8_t* inner, size_t len, AllocFailure* failure) {
+  if (mprotect(inner, len, PROT_READ | PROT_WRITE) != 0) {
+    return MapFailure(failure, "ERR_NO_MEMORY", std::string("mprotect failed: ") + strerror(errno));
+  }
+  // Children of fork() see zeros; kernels before 4.14 lack WIPEONFORK: leave it out of them.
+  if (madvise(inner, len, MADV_WIPEONFORK) != 0 &&
+      (errno != EINVAL || madvise(inner, len, MADV_DONTFORK) != 0)) {
+    return MapFailure(failure, "ERR_SYSTEM", std::string("madvise(WIPEONFORK) failed: ") + strerror(errno));
+  }
+  return true;
+}
+
+}  // namespace
+
+MemoryCounters& Counters() {
+  static MemoryCounters counters;
+  return counters;
+}
+
+size_t PageSize() {
+  static const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  return page;
+}
+
+bool SecretmemAvailable() {
+  static const bool available = [] {
+    AllocFailure failure;
+    size_t page = PageSize();
+    void* probe = mmap(nullptr, page, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (probe == MAP_FAILED) return false;
+    bool ok = MapSecretmem(static_cast<uint8_t*>(probe), page, &failure);
+    if (ok) static_cast<volatile uint8_t*>(probe)[0] = 1;  // the first touch is where the kernel can refuse
+    if (munmap(probe, page) != 0) Die("munmap of the memfd_secret probe failed");
+    return ok;
+  }();
+  return available;
+}
+
+std::shared_ptr<GuardedMemory> GuardedMemory::Allocate(size_t size, Backend backend, MlockPolicy policy,
+                                                       AllocFailure* failure) {
+  if (size == 0 || size > kMaxRegionSize) {
+    MapFailure(failure, "ERR_INVALID_ARG", "region size out of range");
+    return nullptr;
+  }
+  const uint8_t* canary = Canary();
+  const size_t page = PageSize();
+  const size_t inner_len = RoundUp(size + kCanarySize, page);
+  const size_t total = inner_len + 2 * page;
+
+  void* mapped = mmap(nullptr, total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (mapped == MAP_FAILED) {
+    MapFailure(failure, "ERR_NO_MEMORY", "could not map " + Describe(total) + ": " + strerror(errno));
+    return nullptr;
+  }
+  uint8_t* base = static_cast<uint8_t*>(mapped);
+  uint8_t* inner = base + page;
+
+  bool ok = backend == Backend::kSecretmem ? MapSecretmem(inner, inner_len, failure)
+                                           : PrepareAnonymous(inner, inner_len, failure);
+  if (ok && madvise(base, total, MADV_DONTDUMP) != 0) {
+    ok = MapFailure(failure, "ERR_SYSTEM", std::string("madvise(DONTDUMP) failed: ") + strerror(errno));
+  }
+  if (ok && backend == Backend::kSecretmem && madvise(inner, inner_len, MADV_DONTFORK) != 0) {
+    ok = MapFailure(failure, "ERR_SYSTEM", std::string("madvise(DONTFORK) failed: ") + strerror(errno));
+  }
+  // memfd_secret pages are unevictable already (mlock on them fails with ENOMEM).
+  bool locked = backend == Backend::kSecretmem;
+  if (ok && backend == Backend::kMmap) {
+    if (mlock(inner, inner_len) == 0) {
+      locked = true;
+    } else if (policy == MlockPolicy::kRequire) {
+      ok = MapFailure(failure, "ERR_MLOCK_LIMIT", MlockMessage(inner_len, errno));
+    } else {
+      Counters().mlock_failures.fetch_add(1);
+    }
+  }
+  if (!ok) {
+    // Nothing secret was written yet; give every page back and leave no trace.
+    if (munmap(base, total) != 0) Die("munmap of a half-built region failed");
+    return nullptr;
+  }
+
+  std::shared_ptr<GuardedMemory> memory(new GuardedMemory());
+  memory->base_ = base;
+  memory->total_ = total;
+  memory->inner_ = inner;
+  memory->inner_len_ = inner_len;
+  memory->size_ = size;
+  memory->data_ = inner + inner_len - size;
+  memory->backend_ = backend;
+  memory->locked_ = locked;
+  memcpy(memory->data_ - kCanarySize, canary, kCanarySize);
+
+  MemoryCounters& c = Counters();
+  c.regions.fetch_add(1);
+  (backend == Backend::kSecretmem ? c.secretmem_regions : c.mmap_regions).fetch_add(1);
+  (locked ? c.bytes_locked : c.bytes_unlocked).fetch_add(static_cast<int64_t>(inner_len));
+  return memory;
+}
+
+GuardedMemory::~GuardedMemory() { Release(); }
+
+int GuardedMemory::Protect(Protection protection) {
+  if (released()) return EFAULT;
+  if (protection == protection_) return 0;
+  if (mprotect(inner_, inner_len_, ProtFlags(protection)) != 0) return errno;
+  protection_ = protection;
+  return 0;
+}
+
+void GuardedMemory::VerifyCanaryOrAbort() const {
+  if (sodium_memcmp(data_ - kCanarySize, Canary(), kCanarySize) != 0) {
+    errno = 0;
+    Die("canary before a region was overwritten (buffer underflow into guarded memory)");
+  }
+}
+
+void GuardedMemory::Release() {
+  if (released()) return;
+  // The data pages are their own mapping, so this cannot split a VMA: failure means
+  // the address space is corrupt, and an unwiped secret must not be handed back.
+  if (protection_ != Protection::kReadWrite && mprotect(inner_, inner_len_, PROT_READ | PROT_WRITE) != 0) {
+    Die("could not make a region writable to wipe it");
+  }
+  protection_ = Protection::kReadWrite;
+  VerifyCanaryOrAbort();
+  sodium_memzero(inner_, inner_len_);
+  if (locked_ && backend_ == Backend::kMmap && munlock(inner_, inner_len_) != 0) {
+    Die("munlock of a region failed");
+  }
+  if (munmap(base_, total_) != 0) Die("munmap of a region failed");
+
+  MemoryCounters& c = Counters();
+  c.regions.fetch_sub(1);
+  (backend_ == Backend::kSecretmem ? c.secretmem_regions : c.mmap_regions).fetch_sub(1);
+  (locked_ ? c.bytes_locked : c.bytes_unlocked).fetch_sub(static_cast<int64_t>(inner_len_));
+  data_ = nullptr;
+  base_ = inner_ = nullptr;
+}
+
+AccessScope::AccessScope(GuardedMemory& memory, Protection needed)
+    : memory_(memory), previous_(memory.protection()) {
+  if (static_cast<int>(previous_) < static_cast<int>(needed)) error_ = memory_.Protect(needed);
+}
+
+AccessScope::~AccessScope() {
+  if (error_ == 0 && memory_.protection() != previous_ && memory_.Protect(previous_) != 0) {
+    Die("could not restore a region's protection");
+  }
+}
+
+}  // namespace strongroom

@@ -1,0 +1,103 @@
+// Guarded memory: the only code that maps, protects, locks and unmaps secret pages.
+//
+// Layout of one region (P = page size, n = data pages):
+//
+//   base            base+P                                   base+P+n*P        base+(n+2)*P
+//   | guard (NONE) |  slack ... | canary(16) | data(size) | guard (NONE) |
+//                                                         ^ data ends flush against the guard
+//
+// n = ceil((size + kCanarySize) / P), so an exact page multiple gets the extra page the
+// canary needs. A one-byte overflow faults on the trailing guard at once; a short
+// underflow corrupts the canary, which Release() verifies and aborts on.
+// No N-API in here: the JS binding (region.cc) owns a shared_ptr to this object.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace strongroom {
+
+enum class Backend : int { kMmap = 0, kSecretmem = 1 };
+enum class Protection : int { kNoAccess = 0, kReadOnly = 1, kReadWrite = 2 };
+enum class MlockPolicy : int { kRequire = 0, kBestEffort = 1 };
+
+constexpr size_t kCanarySize = 16;
+// 1 GiB: far above any secret, below every runtime's ArrayBuffer limit.
+constexpr size_t kMaxRegionSize = size_t{1} << 30;
+
+// Why an allocation failed; the binding turns this into a StrongroomError.
+struct AllocFailure {
+  const char* code = nullptr;  // ERR_NO_MEMORY, ERR_MLOCK_LIMIT, ERR_BACKEND_UNAVAILABLE, ERR_SYSTEM
+  std::string message;
+};
+
+class GuardedMemory {
+ public:
+  // Returns nullptr and fills *failure when the region cannot be built; in that case
+  // nothing is left mapped and no counter has moved.
+  static std::shared_ptr<GuardedMemory> Allocate(size_t size, Backend backend, MlockPolicy policy,
+                                                 AllocFailure* failure);
+  ~GuardedMemory();
+  GuardedMemory(const GuardedMemory&) = delete;
+  GuardedMemory& operator=(const GuardedMemory&) = delete;
+
+  uint8_t* data() const { return data_; }
+  size_t size() const { return size_; }
+  Backend backend() const { return backend_; }
+  Protection protection() const { return protection_; }
+  bool locked() const { return locked_; }
+  bool released() const { return data_ == nullptr; }
+
+  // mprotect of the data pages; returns 0 or an errno.
+  int Protect(Protection protection);
+  // Verifies the canary (abort with one line on stderr on mismatch), wipes, unlocks
+  // and unmaps. Idempotent.
+  void Release();
+
+ private:
+  GuardedMemory() = default;
+  void VerifyCanaryOrAbort() const;
+
+  uint8_t* base_ = nullptr;    // start of the leading guard page
+  size_t total_ = 0;           // whole mapping, guards included
+  uint8_t* inner_ = nullptr;   // first data page
+  size_t inner_len_ = 0;       // data pages only
+  uint8_t* data_ = nullptr;    // first secret byte (null once released)
+  size_t size_ = 0;
+  Backend backend_ = Backend::kMmap;
+  Protection protection_ = Protection::kReadWrite;
+  bool locked_ = false;
+};
+
+// Raises a region's protection for the length of one native call and restores it.
+// Nested guards on the same region restore in reverse order.
+class AccessScope {
+ public:
+  AccessScope(GuardedMemory& memory, Protection needed);
+  ~AccessScope();
+  int error() const { return error_; }
+
+ private:
+  GuardedMemory& memory_;
+  Protection previous_;
+  int error_ = 0;
+};
+
+// Process-wide figures (all worker threads together).
+struct MemoryCounters {
+  std::atomic<int64_t> regions{0};
+  std::atomic<int64_t> mmap_regions{0};
+  std::atomic<int64_t> secretmem_regions{0};
+  std::atomic<int64_t> bytes_locked{0};
+  std::atomic<int64_t> bytes_unlocked{0};
+  std::atomic<int64_t> mlock_failures{0};
+};
+MemoryCounters& Counters();
+
+size_t PageSize();
+bool SecretmemAvailable();
+
+}  // namespace strongroom

@@ -1,0 +1,88 @@
+// Native operations on regions: random fill, zero, copy, XOR, constant-time equality.
+// The bytes stay in guarded memory: JS passes handles and offsets, never content.
+// Each operation raises protection only for its own duration (AccessScope).
+#include <sodium.h>
+
+#include <cstring>
+
+#include "binding.h"
+#include "constant_time.h"
+
+namespace strongroom {
+namespace {
+
+void CheckRange(Napi::Env env, const GuardedMemory& memory, size_t offset, size_t length, const char* what) {
+  if (offset > memory.size() || length > memory.size() - offset) {
+    Throw(env, "ERR_INVALID_ARG", std::string(what) + " range is outside the region");
+  }
+}
+
+Napi::Value RandomFill(const Napi::CallbackInfo& info) {
+  GuardedMemory& target = RegionArg(info, 0, "target");
+  AccessScope access(target, Protection::kReadWrite);
+  CheckAccess(info.Env(), access);
+  randombytes_buf(target.data(), target.size());
+  return info.Env().Undefined();
+}
+
+Napi::Value Zero(const Napi::CallbackInfo& info) {
+  GuardedMemory& target = RegionArg(info, 0, "target");
+  AccessScope access(target, Protection::kReadWrite);
+  CheckAccess(info.Env(), access);
+  sodium_memzero(target.data(), target.size());
+  return info.Env().Undefined();
+}
+
+// (target, targetOffset, source, sourceOffset, length, xor?)
+Napi::Value CopyOrXor(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  GuardedMemory& target = RegionArg(info, 0, "target");
+  size_t target_offset = SizeArg(info, 1, "targetOffset");
+  GuardedMemory& source = RegionArg(info, 2, "source");
+  size_t source_offset = SizeArg(info, 3, "sourceOffset");
+  size_t length = SizeArg(info, 4, "length");
+  bool do_xor = info[5].ToBoolean();
+  CheckRange(env, target, target_offset, length, "target");
+  CheckRange(env, source, source_offset, length, "source");
+  AccessScope read(source, Protection::kReadOnly);
+  CheckAccess(env, read);
+  AccessScope write(target, Protection::kReadWrite);
+  CheckAccess(env, write);
+  uint8_t* out = target.data() + target_offset;
+  const uint8_t* in = source.data() + source_offset;
+  if (do_xor) {
+    for (size_t i = 0; i < length; i++) out[i] ^= in[i];
+  } else {
+    memmove(out, in, length);
+  }
+  return env.Undefined();
+}
+
+// (region, region | Uint8Array) -> boolean
+Napi::Value Equal(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  GuardedMemory& a = RegionArg(info, 0, "a");
+  AccessScope read_a(a, Protection::kReadOnly);
+  CheckAccess(env, read_a);
+  if (IsRegion(env, info[1])) {
+    GuardedMemory& b = RegionArg(info, 1, "b");
+    if (a.size() != b.size()) return Napi::Boolean::New(env, false);
+    AccessScope read_b(b, Protection::kReadOnly);
+    CheckAccess(env, read_b);
+    return Napi::Boolean::New(env, ConstantTimeEqual(a.data(), b.data(), a.size()));
+  }
+  Napi::Uint8Array b = BytesArg(info, 1, "b");
+  if (a.size() != b.ByteLength()) return Napi::Boolean::New(env, false);
+  return Napi::Boolean::New(env, ConstantTimeEqual(a.data(), b.Data(), a.size()));
+}
+
+}  // namespace
+
+void InitOps(Napi::Env env, Napi::Object exports) {
+  exports.Set("randomFill", Napi::Function::New<RandomFill>(env, "randomFill"));
+  exports.Set("zero", Napi::Function::New<Zero>(env, "zero"));
+  exports.Set("copyOrXor", Napi::Function::New<CopyOrXor>(env, "copyOrXor"));
+  exports.Set("equal", Napi::Function::New<Equal>(env, "equal"));
+}
+
+}  // namespace strongroom
