@@ -1,0 +1,137 @@
+// Loads the native addon, lazily and once: a prebuilt binary for this platform when
+// the package ships one (prebuilds/<platform>-<arch>/strongroom.node), else the local
+// build (build/Release/strongroom.node). A missing or broken addon becomes
+// ERR_NATIVE_UNAVAILABLE with what to do, and isNativeAvailable() lets a caller
+// (the enclave's portable fallback) ask without catching.
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+
+import { StrongroomError } from './errors.js';
+
+/** The native Region object. Never handed to users: Region wraps it. */
+export interface NativeRegion {
+  protect(protection: number): void;
+  view(): Uint8Array;
+  free(): void;
+  state(): { freed: boolean; protection: number; backend: number; locked: boolean };
+}
+
+export interface NativeLimit {
+  soft: number;
+  hard: number;
+}
+
+export interface NativeStats {
+  regions: number;
+  mmapRegions: number;
+  secretmemRegions: number;
+  bytesLocked: number;
+  bytesUnlocked: number;
+  mlockFailures: number;
+  secretmemAvailable: boolean;
+  memlockLimit: NativeLimit;
+  coreLimit: NativeLimit;
+  dumpable: boolean;
+  pageSize: number;
+}
+
+export interface NativeBinding {
+  setErrorClass(errorClass: typeof StrongroomError): void;
+  Region: new (size: number, backend: number, mlockPolicy: number) => NativeRegion;
+  randomFill(target: NativeRegion): void;
+  zero(target: NativeRegion): void;
+  copyOrXor(
+    target: NativeRegion,
+    targetOffset: number,
+    source: NativeRegion,
+    sourceOffset: number,
+    length: number,
+    xor: boolean,
+  ): void;
+  equal(a: NativeRegion, b: NativeRegion | Uint8Array): boolean;
+  seal(key: NativeRegion, plaintext: NativeRegion): Uint8Array;
+  open(key: NativeRegion, sealed: Uint8Array, target: NativeRegion): void;
+  blake2b(target: NativeRegion, source: NativeRegion, key: NativeRegion | undefined): void;
+  hmac(algorithm: number, key: NativeRegion, message: Uint8Array): Uint8Array;
+  hmacVerify(algorithm: number, key: NativeRegion, message: Uint8Array, tag: Uint8Array): boolean;
+  harden(hardLimit: boolean): { coreLimit: NativeLimit; dumpable: boolean };
+  stats(): NativeStats;
+  secretmemAvailable(): boolean;
+  maxRegionSize: number;
+}
+
+const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+/** Where the addon is looked for, in order. */
+export function addonCandidates(): string[] {
+  return [
+    path.join(PACKAGE_ROOT, 'prebuilds', `${process.platform}-${process.arch}`, 'strongroom.node'),
+    path.join(PACKAGE_ROOT, 'build', 'Release', 'strongroom.node'),
+  ];
+}
+
+const HOW_TO_FIX =
+  'Reinstall @strongroom/core-native on Linux x64/arm64 with a C++ toolchain (g++, make, python3) so its ' +
+  'install script can build the addon, or in the strongroom repository run `bash scripts/setup.sh`.';
+
+/** Loads the first candidate that exists; exported for tests. */
+export function loadBinding(candidates: readonly string[]): NativeBinding {
+  if (process.platform !== 'linux') {
+    throw new StrongroomError(
+      'ERR_NATIVE_UNAVAILABLE',
+      `@strongroom/core-native supports Linux only (this is ${process.platform}).`,
+    );
+  }
+  const file = candidates.find((candidate) => existsSync(candidate));
+  if (file === undefined) {
+    throw new StrongroomError(
+      'ERR_NATIVE_UNAVAILABLE',
+      `the strongroom native addon was not found (looked in ${candidates.join(', ')}). ${HOW_TO_FIX}`,
+    );
+  }
+  try {
+    const binding = createRequire(import.meta.url)(file) as NativeBinding;
+    binding.setErrorClass(StrongroomError);
+    return binding;
+  } catch (cause) {
+    const reason = cause instanceof Error ? cause.message.split('\n')[0] : String(cause);
+    throw new StrongroomError(
+      'ERR_NATIVE_UNAVAILABLE',
+      `the strongroom native addon at ${file} could not be loaded (${reason}). ${HOW_TO_FIX}`,
+      { cause },
+    );
+  }
+}
+
+let loaded: NativeBinding | undefined;
+let loadError: StrongroomError | undefined;
+
+/** The addon; throws ERR_NATIVE_UNAVAILABLE (the same error every time) when it cannot load. */
+export function native(): NativeBinding {
+  if (loaded) return loaded;
+  if (loadError) throw loadError;
+  try {
+    loaded = loadBinding(addonCandidates());
+    return loaded;
+  } catch (error) {
+    loadError = error as StrongroomError;
+    throw error;
+  }
+}
+
+/** Whether the native addon loads here (no exception; see nativeLoadError()). */
+export function isNativeAvailable(): boolean {
+  try {
+    native();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Why the addon did not load, or undefined when it did (or was not tried yet). */
+export function nativeLoadError(): StrongroomError | undefined {
+  return loadError;
+}

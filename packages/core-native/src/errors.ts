@@ -1,0 +1,37 @@
+// StrongroomError: the one error type of every strongroom package. `code` is stable
+// and meant for programs; `message` says what to do next and never holds a secret byte.
+
+export type StrongroomErrorCode =
+  | 'ERR_INVALID_ARG'
+  | 'ERR_MLOCK_LIMIT'
+  | 'ERR_NO_MEMORY'
+  | 'ERR_AUTH'
+  | 'ERR_FREED'
+  | 'ERR_NOACCESS'
+  | 'ERR_BACKEND_UNAVAILABLE'
+  | 'ERR_EXTERNAL_BUFFERS_DISALLOWED'
+  | 'ERR_NATIVE_UNAVAILABLE'
+  | 'ERR_SYSTEM'
+  // Used by the higher packages (@strongroom/buffer, @strongroom/enclave, ...).
+  | 'ERR_DESTROYED'
+  | 'ERR_FROZEN'
+  | 'ERR_BUSY';
+
+export class StrongroomError extends Error {
+  readonly code: StrongroomErrorCode;
+
+  constructor(code: StrongroomErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'StrongroomError';
+    this.code = code;
+  }
+}
+
+/** True for a StrongroomError, also one thrown by another copy of this package. */
+export function isStrongroomError(value: unknown): value is StrongroomError {
+  return (
+    value instanceof Error &&
+    value.name === 'StrongroomError' &&
+    typeof (value as { code?: unknown }).code === 'string'
+  );
+}

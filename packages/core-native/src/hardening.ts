@@ -1,0 +1,52 @@
+// Process-wide hardening, on request only (importing strongroom changes nothing about
+// the process), and the figures of guarded memory in use.
+import { native, type NativeLimit } from './binding.js';
+import { configure, resolveBackend, type Backend, type MlockPolicy } from './region.js';
+import { checkOptions } from './validate.js';
+
+export interface HardenOptions {
+  /** Also lower the hard core-dump limit to 0 (irreversible for this process). */
+  hardLimit?: boolean;
+}
+
+export interface HardenResult {
+  /** RLIMIT_CORE after the call (Infinity means unlimited). */
+  coreLimit: NativeLimit;
+  /** PR_GET_DUMPABLE after the call: false, so no core dump and no same-user ptrace. */
+  dumpable: boolean;
+}
+
+/** Core-dump soft limit 0 (and hard, when asked) and PR_SET_DUMPABLE 0. */
+export function harden(options?: HardenOptions): HardenResult {
+  const given = checkOptions(options, 'harden() options');
+  return native().harden(given.hardLimit === true);
+}
+
+export interface Stats {
+  /** Live regions, and by backend. */
+  regions: number;
+  mmapRegions: number;
+  secretmemRegions: number;
+  /** Bytes of data pages locked in RAM (memfd_secret pages count: they never swap). */
+  bytesLocked: number;
+  /** Bytes of data pages left swappable under the 'best-effort' mlock policy. */
+  bytesUnlocked: number;
+  /** Allocations whose mlock failed under 'best-effort'. */
+  mlockFailures: number;
+  /** The backend allocate() uses by default here. */
+  backend: Backend;
+  mlockPolicy: MlockPolicy;
+  secretmemAvailable: boolean;
+  /** RLIMIT_MEMLOCK in bytes (Infinity means unlimited). */
+  memlockLimit: NativeLimit;
+  coreLimit: NativeLimit;
+  dumpable: boolean;
+  pageSize: number;
+}
+
+/** Process-wide figures (every worker thread's regions together). */
+export function stats(): Stats {
+  const figures = native().stats();
+  const defaults = configure();
+  return { ...figures, backend: resolveBackend(defaults.backend), mlockPolicy: defaults.mlock };
+}

@@ -1,0 +1,21 @@
+// @strongroom/core-native: guarded native memory for secrets, libsodium sealing and
+// hashing over it, and process hardening. See README.md for the guarantees and limits.
+export { StrongroomError, isStrongroomError, type StrongroomErrorCode } from './errors.js';
+export { isNativeAvailable, nativeLoadError } from './binding.js';
+export {
+  Region,
+  allocate,
+  configure,
+  MAX_REGION_SIZE,
+  type AllocateOptions,
+  type Backend,
+  type BackendChoice,
+  type Defaults,
+  type MlockPolicy,
+  type Protection,
+} from './region.js';
+export { randomFill, zero, copy, xor, equals, type RangeOptions } from './ops.js';
+export { seal, open, openInto, KEY_BYTES, NONCE_BYTES, MAC_BYTES, SEAL_OVERHEAD } from './sealing.js';
+export { blake2b, hmac, hmacVerify, type HmacAlgorithm } from './hashing.js';
+export { harden, stats, type HardenOptions, type HardenResult, type Stats } from './hardening.js';
+export type { NativeLimit as Limit } from './binding.js';

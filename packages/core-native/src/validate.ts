@@ -1,0 +1,47 @@
+// Argument checks with messages that say what to do. The native layer checks again
+// (it guards memory safety on its own); these give the precise, friendly error first.
+import { StrongroomError } from './errors.js';
+
+export function invalid(message: string): StrongroomError {
+  return new StrongroomError('ERR_INVALID_ARG', message);
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value === 'number') return Number.isNaN(value) ? 'NaN' : String(value);
+  if (typeof value === 'object') return value.constructor?.name ?? 'an object';
+  return typeof value;
+}
+
+export function checkInteger(value: unknown, what: string, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
+    throw invalid(`${what} must be an integer from ${min} to ${max}, got ${describe(value)}`);
+  }
+  return value;
+}
+
+export function checkBytes(value: unknown, what: string): Uint8Array {
+  if (!(value instanceof Uint8Array)) throw invalid(`${what} must be a Uint8Array, got ${describe(value)}`);
+  return value;
+}
+
+const encoder = new TextEncoder();
+
+/** Non-secret input (a message to authenticate): bytes, or a string taken as UTF-8. */
+export function checkMessage(value: unknown, what: string): Uint8Array {
+  if (typeof value === 'string') return encoder.encode(value);
+  return checkBytes(value, `${what} (or a string)`);
+}
+
+export function checkOneOf<T extends string>(value: unknown, what: string, allowed: readonly T[]): T {
+  if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) {
+    throw invalid(`${what} must be one of ${allowed.map((a) => `'${a}'`).join(', ')}, got ${describe(value)}`);
+  }
+  return value as T;
+}
+
+export function checkOptions(value: unknown, what: string): Record<string, unknown> {
+  if (value === undefined) return {};
+  if (value === null || typeof value !== 'object') throw invalid(`${what} must be an object`);
+  return value as Record<string, unknown>;
+}
