@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# The one set-up command: from a fresh Debian or Ubuntu machine with Node 20+ to a
+# built workspace, then the demo. Safe to run again (every step skips what is done).
+#
+#   bash scripts/setup.sh            set up and run the demo
+#   bash scripts/setup.sh --no-demo  set up only
+#
+# What it installs, and why:
+#   - a deb-src entry for the distribution's own archive, plus autoconf, automake,
+#     libtool: the addon vendors libsodium, built from the distribution's source
+#     package (checksum-pinned, security patches applied), never from a git checkout;
+#   - g++, make, python3: node-gyp's toolchain;
+#   - pnpm 12.21.0 (the version pinned in package.json) through npm.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PNPM_VERSION=12.21.0
+RUN_DEMO=1
+[ "${1:-}" = "--no-demo" ] && RUN_DEMO=0
+
+say() { printf '[setup] %s\n' "$*"; }
+fail() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
+
+SUDO=""
+if [ "$(id -u)" != 0 ]; then
+  command -v sudo >/dev/null || fail "not root and no sudo: run this as root, or install the packages listed at the top of scripts/setup.sh by hand"
+  SUDO="sudo"
+fi
+
+# Node >= 20.19 (the ESM-only dependencies of the adapters need it).
+node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=19)?0:1)' \
+  || fail "Node $(node -v 2>/dev/null || echo missing) is too old: strongroom needs Node 20.19 or newer"
+
+libsodium_ready() { [ -f packages/core-native/deps/libsodium/strongroom-stamp.json ]; }
+
+enable_source_archive() {
+  if [ -n "$(apt-cache showsrc libsodium 2>/dev/null | head -n 1)" ]; then return; fi
+  say "enabling the distribution's source archive (deb-src) for libsodium"
+  local list=/etc/apt/sources.list.d/strongroom-src.sources
+  local tmp
+  tmp=$(mktemp)
+  # deb822 stanzas of the distribution's own archives, retyped as deb-src.
+  for f in /etc/apt/sources.list.d/*.sources; do
+    [ -f "$f" ] && [ "$f" != "$list" ] || continue
+    awk 'BEGIN { RS=""; ORS="\n\n" }
+         /URIs:[^\n]*(debian\.org|ubuntu\.com)/ && /Types:[^\n]*deb/ {
+           gsub(/Types:[^\n]*/, "Types: deb-src"); print }' "$f" >> "$tmp"
+  done
+  # One-line sources.list entries.
+  if [ -f /etc/apt/sources.list ]; then
+    grep -E '^deb [^#]*(debian\.org|ubuntu\.com)' /etc/apt/sources.list | sed 's/^deb /deb-src /' > "$tmp.list" || true
+    if [ -s "$tmp.list" ]; then $SUDO cp "$tmp.list" /etc/apt/sources.list.d/strongroom-src.list; fi
+    rm -f "$tmp.list"
+  fi
+  if [ -s "$tmp" ]; then $SUDO cp "$tmp" "$list"; fi
+  rm -f "$tmp"
+}
+
+if command -v apt-get >/dev/null; then
+  if ! libsodium_ready; then
+    enable_source_archive
+    say "apt-get update"
+    $SUDO apt-get update -qq
+  fi
+  missing=()
+  for pkg in autoconf automake libtool make g++ python3 patch xz-utils util-linux; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'ok installed' || missing+=("$pkg")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    say "installing ${missing[*]}"
+    [ -n "$(ls /var/lib/apt/lists/ 2>/dev/null | grep -v lock | head -n 1)" ] || $SUDO apt-get update -qq
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+else
+  say "not a Debian/Ubuntu system: install g++, make, python3 and autotools yourself, and point"
+  say "STRONGROOM_LIBSODIUM_TARBALL at an official libsodium-1.0.18.tar.gz"
+fi
+
+if [ "$(pnpm --version 2>/dev/null || true)" != "$PNPM_VERSION" ]; then
+  say "installing pnpm $PNPM_VERSION"
+  $SUDO npm install -g --no-audit --no-fund "pnpm@$PNPM_VERSION" >/dev/null
+fi
+
+export TURBO_TELEMETRY_DISABLED=1
+say "pnpm install (builds libsodium and the native addon on first run)"
+pnpm install --frozen-lockfile
+say "pnpm build"
+pnpm run build
+if [ "$RUN_DEMO" = 1 ]; then
+  say "demo"
+  pnpm run demo
+fi
+say "done. Run every test with: pnpm test"
