@@ -1,0 +1,21 @@
+// @strongroom/testkit: helpers for strongroom's vitest suites (Linux only, node: builtins only).
+// Crash assertions and checkpointed children run snippets in fresh Node processes; residue
+// checks scan those processes through /proc/PID/mem and their core files; the /proc counters
+// catch leaked descriptors and mappings. Each concept lives in its own module.
+
+export { runNode, startChild, type ChildHandle, type ChildOptions, type ChildResult } from './child.js';
+export { expectCrash, type CrashResult, type CrashSignal } from './crash.js';
+export {
+  readMappings,
+  scanMemory,
+  searchChunks,
+  type ChunkReader,
+  type Mapping,
+  type MemoryMatch,
+  type ScanOptions,
+  type ScanResult,
+  type SearchChunksOptions,
+} from './scan.js';
+export { coreDumpSupport, fileContains, findCoreFiles, type CoreDumpSupport } from './core.js';
+export { makeMarker, maskMarker, type MaskedMarker } from './marker.js';
+export { countMappings, openFileDescriptors } from './proc.js';
