@@ -31,7 +31,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData<AddonData>(data);
 
   exports.Set("setErrorClass", Napi::Function::New<SetErrorClass>(env, "setErrorClass"));
-  exports.Set("Region", InitRegion(env));
+  InitRegion(env, exports);
   InitOps(env, exports);
   InitSealing(env, exports);
   InitHashing(env, exports);

@@ -2,6 +2,7 @@
 #include "binding.h"
 
 #include <cmath>
+#include <cstring>
 
 #include "region.h"
 
@@ -40,12 +41,15 @@ Napi::Uint8Array BytesArg(const Napi::CallbackInfo& info, size_t index, const ch
   return value.As<Napi::Uint8Array>();
 }
 
-bool IsRegion(Napi::Env env, Napi::Value value) { return RegionWrap::FromValue(env, value) != nullptr; }
+bool IsRegion(Napi::Env env, Napi::Value value) { return HandleOf(env, value) != nullptr; }
 
 GuardedMemory& RegionArg(const Napi::CallbackInfo& info, size_t index, const char* what) {
-  RegionWrap* region = RegionWrap::FromValue(info.Env(), info[index]);
-  if (region == nullptr) Throw(info.Env(), "ERR_INVALID_ARG", std::string(what) + " must be a Region");
-  return region->Live(what);
+  RegionHandle* handle = HandleOf(info.Env(), info[index]);
+  if (handle == nullptr) Throw(info.Env(), "ERR_INVALID_ARG", std::string(what) + " must be a Region");
+  if (handle->memory->released()) {
+    Throw(info.Env(), "ERR_FREED", std::string(what) + " was freed; allocate a new region");
+  }
+  return *handle->memory;
 }
 
 void CheckAccess(Napi::Env env, const AccessScope& scope) {

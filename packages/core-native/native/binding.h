@@ -14,7 +14,6 @@ namespace strongroom {
 // One per Node environment (main thread and each worker).
 struct AddonData {
   Napi::FunctionReference error_class;  // StrongroomError, registered by the JS layer
-  Napi::FunctionReference region_class;
   bool external_buffers_disallowed = false;  // forced by STRONGROOM_NO_EXTERNAL_BUFFERS=1
 };
 
@@ -34,7 +33,7 @@ bool IsRegion(Napi::Env env, Napi::Value value);
 void CheckAccess(Napi::Env env, const AccessScope& scope);
 
 // Registration of each concern's functions on the exports object.
-Napi::Function InitRegion(Napi::Env env);
+void InitRegion(Napi::Env env, Napi::Object exports);
 void InitOps(Napi::Env env, Napi::Object exports);
 void InitSealing(Napi::Env env, Napi::Object exports);
 void InitHashing(Napi::Env env, Napi::Object exports);

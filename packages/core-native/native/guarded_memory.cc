@@ -124,9 +124,12 @@ bool MapSecretmem(uint8_t* inner, size_t len, AllocFailure* failure) {
 #endif
 }
 
-bool PrepareAnonymous(uint8_t* inner, size_t len, AllocFailure* failure) {
-  if (mprotect(inner, len, PROT_READ | PROT_WRITE) != 0) {
-    return MapFailure(failure, "ERR_NO_MEMORY", std::string("mprotect failed: ") + strerror(errno));
+// The span was mapped read-write (so the data pages are accounted like any private
+// memory, the cheapest kind to re-protect); the guards become PROT_NONE here.
+bool PrepareAnonymous(uint8_t* base, uint8_t* inner, size_t len, AllocFailure* failure) {
+  const size_t page = PageSize();
+  if (mprotect(base, page, PROT_NONE) != 0 || mprotect(inner + len, page, PROT_NONE) != 0) {
+    return MapFailure(failure, "ERR_NO_MEMORY", std::string("mprotect of a guard page failed: ") + strerror(errno));
   }
   // Children of fork() see zeros; kernels before 4.14 lack WIPEONFORK: leave it out of them.
   if (madvise(inner, len, MADV_WIPEONFORK) != 0 &&
@@ -173,7 +176,10 @@ std::shared_ptr<GuardedMemory> GuardedMemory::Allocate(size_t size, Backend back
   const size_t inner_len = RoundUp(size + kCanarySize, page);
   const size_t total = inner_len + 2 * page;
 
-  void* mapped = mmap(nullptr, total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  // secretmem: reserve the span inaccessible, then map the secret pages over its middle.
+  const bool anonymous = backend == Backend::kMmap;
+  void* mapped = mmap(nullptr, total, anonymous ? PROT_READ | PROT_WRITE : PROT_NONE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | (anonymous ? 0 : MAP_NORESERVE), -1, 0);
   if (mapped == MAP_FAILED) {
     MapFailure(failure, "ERR_NO_MEMORY", "could not map " + Describe(total) + ": " + strerror(errno));
     return nullptr;
@@ -181,17 +187,16 @@ std::shared_ptr<GuardedMemory> GuardedMemory::Allocate(size_t size, Backend back
   uint8_t* base = static_cast<uint8_t*>(mapped);
   uint8_t* inner = base + page;
 
-  bool ok = backend == Backend::kSecretmem ? MapSecretmem(inner, inner_len, failure)
-                                           : PrepareAnonymous(inner, inner_len, failure);
+  bool ok = anonymous ? PrepareAnonymous(base, inner, inner_len, failure) : MapSecretmem(inner, inner_len, failure);
   if (ok && madvise(base, total, MADV_DONTDUMP) != 0) {
     ok = MapFailure(failure, "ERR_SYSTEM", std::string("madvise(DONTDUMP) failed: ") + strerror(errno));
   }
-  if (ok && backend == Backend::kSecretmem && madvise(inner, inner_len, MADV_DONTFORK) != 0) {
+  if (ok && !anonymous && madvise(inner, inner_len, MADV_DONTFORK) != 0) {
     ok = MapFailure(failure, "ERR_SYSTEM", std::string("madvise(DONTFORK) failed: ") + strerror(errno));
   }
   // memfd_secret pages are unevictable already (mlock on them fails with ENOMEM).
-  bool locked = backend == Backend::kSecretmem;
-  if (ok && backend == Backend::kMmap) {
+  bool locked = !anonymous;
+  if (ok && anonymous) {
     if (mlock(inner, inner_len) == 0) {
       locked = true;
     } else if (policy == MlockPolicy::kRequire) {

@@ -1,4 +1,4 @@
-// The JS object for one guarded region (see region.h).
+// Region handles: allocation, protection, views, free (see region.h).
 #include "region.h"
 
 #include <cstring>
@@ -8,7 +8,7 @@
 namespace strongroom {
 namespace {
 
-// Marks objects built by this addon, so a look-alike object is never unwrapped.
+// Marks handles made by this addon, so no other External is ever read as one.
 const napi_type_tag kRegionTag = {0x9f3c6a1e52d74b08ULL, 0xb41d7e2c86a9f053ULL};
 
 void FinalizeView(napi_env /*env*/, void* /*data*/, void* hint) {
@@ -16,24 +16,25 @@ void FinalizeView(napi_env /*env*/, void* /*data*/, void* hint) {
   delete static_cast<std::shared_ptr<GuardedMemory>*>(hint);
 }
 
-}  // namespace
+void FinalizeHandle(Napi::Env /*env*/, RegionHandle* handle) { delete handle; }
 
-Napi::Function RegionWrap::Define(Napi::Env env) {
-  return DefineClass(env, "NativeRegion",
-                     {InstanceMethod<&RegionWrap::Protect>("protect"),
-                      InstanceMethod<&RegionWrap::View>("view"),
-                      InstanceMethod<&RegionWrap::Free>("free"),
-                      InstanceMethod<&RegionWrap::State>("state")});
+RegionHandle& HandleArg(const Napi::CallbackInfo& info) {
+  RegionHandle* handle = HandleOf(info.Env(), info[0]);
+  if (handle == nullptr) Throw(info.Env(), "ERR_INVALID_ARG", "expected a region handle");
+  return *handle;
 }
 
-RegionWrap* RegionWrap::FromValue(Napi::Env env, Napi::Value value) {
-  if (!value.IsObject()) return nullptr;
-  bool tagged = false;
-  if (napi_check_object_type_tag(env, value, &kRegionTag, &tagged) != napi_ok || !tagged) return nullptr;
-  return Unwrap(value.As<Napi::Object>());
+GuardedMemory& LiveArg(const Napi::CallbackInfo& info) { return RegionArg(info, 0, "region"); }
+
+void DetachViews(RegionHandle& handle) {
+  if (handle.buffer.IsEmpty()) return;
+  Napi::ArrayBuffer buffer = handle.buffer.Value();
+  if (!buffer.IsEmpty() && !buffer.IsDetached()) buffer.Detach();
+  handle.buffer.Reset();
 }
 
-RegionWrap::RegionWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<RegionWrap>(info) {
+// (size, backend, mlockPolicy) -> handle
+Napi::Value RegionNew(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   size_t size = SizeArg(info, 0, "size");
   size_t backend = SizeArg(info, 1, "backend");
@@ -42,41 +43,38 @@ RegionWrap::RegionWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Region
     Throw(env, "ERR_INVALID_ARG", "size must be between 1 and " + std::to_string(kMaxRegionSize));
   }
   if (backend > 1 || policy > 1) Throw(env, "ERR_INVALID_ARG", "unknown backend or mlock policy");
-  if (napi_type_tag_object(env, info.This(), &kRegionTag) != napi_ok) {
-    Throw(env, "ERR_SYSTEM", "could not tag a Region object");
-  }
   AllocFailure failure;
-  memory_ = GuardedMemory::Allocate(size, static_cast<Backend>(backend), static_cast<MlockPolicy>(policy), &failure);
-  if (!memory_) Throw(env, failure.code, failure.message);
-}
-
-GuardedMemory& RegionWrap::Live(const char* what) {
-  if (memory_->released()) {
-    Throw(Env(), "ERR_FREED", std::string(what) + " was freed; allocate a new region");
+  auto memory = GuardedMemory::Allocate(size, static_cast<Backend>(backend), static_cast<MlockPolicy>(policy), &failure);
+  if (!memory) Throw(env, failure.code, failure.message);
+  // From here the handle owns the memory: if anything below throws, the External's
+  // finalizer (or the unique_ptr) releases it.
+  auto owned = std::make_unique<RegionHandle>();
+  owned->memory = std::move(memory);
+  auto external = Napi::External<RegionHandle>::New(env, owned.get(), FinalizeHandle);
+  RegionHandle* handle = owned.release();
+  if (napi_type_tag_object(env, external, &kRegionTag) != napi_ok) {
+    handle->memory->Release();
+    Throw(env, "ERR_SYSTEM", "could not tag a region handle");
   }
-  return *memory_;
+  return external;
 }
 
-void RegionWrap::DetachViews() {
-  if (buffer_.IsEmpty()) return;
-  Napi::ArrayBuffer buffer = buffer_.Value();
-  if (!buffer.IsEmpty() && !buffer.IsDetached()) buffer.Detach();
-  buffer_.Reset();
-}
-
-Napi::Value RegionWrap::Protect(const Napi::CallbackInfo& info) {
-  GuardedMemory& memory = Live("region");
-  size_t mode = SizeArg(info, 0, "protection");
+// (handle, protection)
+Napi::Value RegionProtect(const Napi::CallbackInfo& info) {
+  GuardedMemory& memory = LiveArg(info);
+  size_t mode = SizeArg(info, 1, "protection");
   if (mode > 2) Throw(info.Env(), "ERR_INVALID_ARG", "unknown protection");
-  if (mode == static_cast<size_t>(Protection::kNoAccess)) DetachViews();
+  if (mode == static_cast<size_t>(Protection::kNoAccess)) DetachViews(HandleArg(info));
   int err = memory.Protect(static_cast<Protection>(mode));
   if (err != 0) Throw(info.Env(), "ERR_SYSTEM", std::string("mprotect failed: ") + strerror(err));
   return info.Env().Undefined();
 }
 
-Napi::Value RegionWrap::View(const Napi::CallbackInfo& info) {
+// (handle) -> Uint8Array over the region
+Napi::Value RegionView(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  GuardedMemory& memory = Live("region");
+  GuardedMemory& memory = LiveArg(info);
+  RegionHandle& handle = HandleArg(info);
   if (memory.protection() == Protection::kNoAccess) {
     Throw(env, "ERR_NOACCESS", "the region is 'noaccess'; call protect('readonly') or protect('readwrite') first");
   }
@@ -86,48 +84,59 @@ Napi::Value RegionWrap::View(const Napi::CallbackInfo& info) {
           "use the native operations, or copy out through a scope that wipes its copy");
   }
   Napi::ArrayBuffer buffer;
-  if (!buffer_.IsEmpty()) buffer = buffer_.Value();
+  if (!handle.buffer.IsEmpty()) buffer = handle.buffer.Value();
   if (buffer.IsEmpty() || buffer.IsDetached()) {
-    auto* share = new std::shared_ptr<GuardedMemory>(memory_);
+    auto* share = new std::shared_ptr<GuardedMemory>(handle.memory);
     napi_value raw = nullptr;
     napi_status status = napi_create_external_arraybuffer(env, memory.data(), memory.size(), FinalizeView, share, &raw);
     if (status != napi_ok) {
       delete share;
       if (status == napi_no_external_buffers_allowed) {
         Data(env).external_buffers_disallowed = true;
-        return View(info);
+        return RegionView(info);
       }
       Throw(env, "ERR_SYSTEM", "could not create an ArrayBuffer over a region");
     }
     buffer = Napi::ArrayBuffer(env, raw);
-    buffer_ = Napi::Weak(buffer);
+    handle.buffer = Napi::Weak(buffer);
   }
   return Napi::Uint8Array::New(env, memory.size(), buffer, 0);
 }
 
-Napi::Value RegionWrap::Free(const Napi::CallbackInfo& info) {
-  if (!memory_->released()) {
-    DetachViews();
-    memory_->Release();
+// (handle): idempotent
+Napi::Value RegionFree(const Napi::CallbackInfo& info) {
+  RegionHandle& handle = HandleArg(info);
+  if (!handle.memory->released()) {
+    DetachViews(handle);
+    handle.memory->Release();
   }
   return info.Env().Undefined();
 }
 
-Napi::Value RegionWrap::State(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  Napi::Object state = Napi::Object::New(env);
-  bool freed = memory_->released();
-  state.Set("freed", freed);
-  state.Set("protection", freed ? -1 : static_cast<int>(memory_->protection()));
-  state.Set("backend", static_cast<int>(memory_->backend()));
-  state.Set("locked", !freed && memory_->locked());
-  return state;
+// (handle) -> bits: protection (0-2) | freed << 2 | locked << 3 | backend << 4
+Napi::Value RegionState(const Napi::CallbackInfo& info) {
+  const GuardedMemory& memory = *HandleArg(info).memory;
+  bool freed = memory.released();
+  int bits = (freed ? 0 : static_cast<int>(memory.protection())) | (freed ? 4 : 0) |
+             (!freed && memory.locked() ? 8 : 0) | (static_cast<int>(memory.backend()) << 4);
+  return Napi::Number::New(info.Env(), bits);
 }
 
-Napi::Function InitRegion(Napi::Env env) {
-  Napi::Function region = RegionWrap::Define(env);
-  Data(env).region_class = Napi::Persistent(region);
-  return region;
+}  // namespace
+
+RegionHandle* HandleOf(Napi::Env env, Napi::Value value) {
+  if (!value.IsExternal()) return nullptr;
+  bool tagged = false;
+  if (napi_check_object_type_tag(env, value, &kRegionTag, &tagged) != napi_ok || !tagged) return nullptr;
+  return value.As<Napi::External<RegionHandle>>().Data();
+}
+
+void InitRegion(Napi::Env env, Napi::Object exports) {
+  exports.Set("regionNew", Napi::Function::New<RegionNew>(env, "regionNew"));
+  exports.Set("regionProtect", Napi::Function::New<RegionProtect>(env, "regionProtect"));
+  exports.Set("regionView", Napi::Function::New<RegionView>(env, "regionView"));
+  exports.Set("regionFree", Napi::Function::New<RegionFree>(env, "regionFree"));
+  exports.Set("regionState", Napi::Function::New<RegionState>(env, "regionState"));
 }
 
 }  // namespace strongroom

@@ -24,12 +24,13 @@ GuardedMemory& KeyArg(const Napi::CallbackInfo& info, size_t index) {
   return key;
 }
 
-// (key, plaintext) -> Uint8Array blob
+// (key, plaintext) -> Buffer blob. Node allocates a Buffer without zero-filling it;
+// every byte is written below before it is returned.
 Napi::Value Seal(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   GuardedMemory& key = KeyArg(info, 0);
   GuardedMemory& plain = RegionArg(info, 1, "plaintext");
-  Napi::Uint8Array blob = Napi::Uint8Array::New(env, plain.size() + kOverhead);
+  Napi::Buffer<uint8_t> blob = Napi::Buffer<uint8_t>::New(env, plain.size() + kOverhead);
   uint8_t* nonce = blob.Data();
   randombytes_buf(nonce, crypto_secretbox_NONCEBYTES);
   AccessScope read_key(key, Protection::kReadOnly);

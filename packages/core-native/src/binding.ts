@@ -10,12 +10,9 @@ import path from 'node:path';
 
 import { StrongroomError } from './errors.js';
 
-/** The native Region object. Never handed to users: Region wraps it. */
+/** An opaque, type-tagged native handle of one region. Never handed to users: Region wraps it. */
 export interface NativeRegion {
-  protect(protection: number): void;
-  view(): Uint8Array;
-  free(): void;
-  state(): { freed: boolean; protection: number; backend: number; locked: boolean };
+  readonly __brand: 'strongroom.region';
 }
 
 export interface NativeLimit {
@@ -39,7 +36,12 @@ export interface NativeStats {
 
 export interface NativeBinding {
   setErrorClass(errorClass: typeof StrongroomError): void;
-  Region: new (size: number, backend: number, mlockPolicy: number) => NativeRegion;
+  regionNew(size: number, backend: number, mlockPolicy: number): NativeRegion;
+  regionProtect(region: NativeRegion, protection: number): void;
+  regionView(region: NativeRegion): Uint8Array;
+  regionFree(region: NativeRegion): void;
+  /** protection (0-2) | freed << 2 | locked << 3 | backend << 4 */
+  regionState(region: NativeRegion): number;
   randomFill(target: NativeRegion): void;
   zero(target: NativeRegion): void;
   copyOrXor(

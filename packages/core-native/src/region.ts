@@ -8,7 +8,7 @@
 //   region.free()  -> verify canary (abort on mismatch), wipe, unlock, unmap; idempotent
 import { inspect } from 'node:util';
 
-import { native, type NativeRegion } from './binding.js';
+import { native, type NativeBinding, type NativeRegion } from './binding.js';
 import { StrongroomError } from './errors.js';
 import { checkInteger, checkOneOf, checkOptions, invalid } from './validate.js';
 
@@ -28,6 +28,9 @@ export interface AllocateOptions {
 export const MAX_REGION_SIZE = 1 << 30;
 
 const PROTECTIONS: readonly Protection[] = ['noaccess', 'readonly', 'readwrite'];
+// Bits of the native regionState().
+const FREED = 4;
+const LOCKED = 8;
 const BACKENDS: readonly Backend[] = ['mmap', 'secretmem'];
 const BACKEND_CHOICES: readonly BackendChoice[] = ['auto', 'mmap', 'secretmem'];
 const MLOCK_POLICIES: readonly MlockPolicy[] = ['require', 'best-effort'];
@@ -69,6 +72,8 @@ export function resolveBackend(choice: BackendChoice): Backend {
 let autoBackend: Backend | undefined;
 
 const TOKEN = Symbol('strongroom.region');
+// Set by the first allocate(): a Region never exists before the addon has loaded.
+let addon: NativeBinding;
 let nativeOfRegion: (region: Region) => NativeRegion;
 
 export class Region {
@@ -98,26 +103,26 @@ export class Region {
   }
 
   get freed(): boolean {
-    return this.#native.state().freed;
+    return (addon.regionState(this.#native) & FREED) !== 0;
   }
 
   /** Whether the data pages are locked in RAM (false only under mlock 'best-effort'). */
   get locked(): boolean {
-    return this.#native.state().locked;
+    return (addon.regionState(this.#native) & LOCKED) !== 0;
   }
 
   /** The current protection; ERR_FREED after free(). */
   get protection(): Protection {
-    const { freed, protection } = this.#native.state();
-    if (freed) throw new StrongroomError('ERR_FREED', 'the region was freed; allocate a new one');
-    return PROTECTIONS[protection] as Protection;
+    const state = addon.regionState(this.#native);
+    if (state & FREED) throw new StrongroomError('ERR_FREED', 'the region was freed; allocate a new one');
+    return PROTECTIONS[state & 3] as Protection;
   }
 
   /** Changes page protection; 'noaccess' detaches every view. */
   protect(protection: Protection): void {
     const code = PROTECTIONS.indexOf(protection);
     if (code < 0) checkOneOf(protection, 'protection', PROTECTIONS);
-    this.#native.protect(code);
+    addon.regionProtect(this.#native, code);
   }
 
   /**
@@ -126,12 +131,12 @@ export class Region {
    * structuredClone it: Node copies external memory into the ordinary heap.
    */
   view(): Uint8Array {
-    return this.#native.view();
+    return addon.regionView(this.#native);
   }
 
   /** Verifies the canary, wipes, unlocks and unmaps. Idempotent. */
   free(): void {
-    this.#native.free();
+    addon.regionFree(this.#native);
   }
 
   [Symbol.dispose](): void {
@@ -147,8 +152,8 @@ export class Region {
   }
 
   [inspect.custom](): string {
-    const { freed, protection } = this.#native.state();
-    return `Region(${this.#size} bytes, ${this.#backend}, ${freed ? 'freed' : PROTECTIONS[protection]})`;
+    const state = addon.regionState(this.#native);
+    return `Region(${this.#size} bytes, ${this.#backend}, ${state & FREED ? 'freed' : PROTECTIONS[state & 3]})`;
   }
 }
 
@@ -171,8 +176,9 @@ export function allocate(size: number, options?: AllocateOptions): Region {
   );
   const mlock = given.mlock === undefined ? defaults.mlock : checkOneOf(given.mlock, 'mlock', MLOCK_POLICIES);
   const binding = native();
-  const handle = new binding.Region(size, BACKENDS.indexOf(backend), MLOCK_POLICIES.indexOf(mlock));
-  if (mlock === 'best-effort' && !warnedUnlocked && !handle.state().locked) {
+  addon = binding;
+  const handle = binding.regionNew(size, BACKENDS.indexOf(backend), MLOCK_POLICIES.indexOf(mlock));
+  if (mlock === 'best-effort' && !warnedUnlocked && (binding.regionState(handle) & LOCKED) === 0) {
     warnedUnlocked = true;
     const { memlockLimit } = binding.stats();
     process.emitWarning(

@@ -4,7 +4,7 @@ import { inspect } from 'node:util';
 import { Worker } from 'node:worker_threads';
 
 import { describe, expect, it } from 'vitest';
-import { countMappings, runNode } from '@strongroom/testkit';
+import { runNode } from '@strongroom/testkit';
 
 import { allocate, configure, MAX_REGION_SIZE, Region, stats, StrongroomError } from '../src/index.js';
 import { BACKENDS, CHILD } from './helpers.js';
@@ -139,12 +139,12 @@ describe('allocate() arguments', () => {
     ['undefined', undefined],
     ['null', null],
   ];
-  it.each(bad)('a size that is %s gets ERR_INVALID_ARG and maps nothing', (_, size) => {
-    const maps = countMappings('self');
+  // (The exact mapping count is checked where native failure paths run, in a child:
+  // hardening.test.ts. In this process V8's heap growth moves it.)
+  it.each(bad)('a size that is %s gets ERR_INVALID_ARG and builds no region', (_, size) => {
     const regions = stats().regions;
     expect(codeOf(() => allocate(size as number))).toBe('ERR_INVALID_ARG');
     expect(stats().regions).toBe(regions);
-    expect(countMappings('self')).toBe(maps);
   });
 
   it('rejects unknown backends, mlock policies and options', () => {
@@ -211,6 +211,7 @@ describe('disclosure', () => {
 describe('worker threads', () => {
   it('a worker loads the addon, allocates, and stats() counts it process-wide', async () => {
     const url = new URL('../dist/index.js', import.meta.url).href;
+    const before = stats().regions;
     const worker = new Worker(
       `const { parentPort } = require('node:worker_threads');
        import(${JSON.stringify(url)}).then((sr) => {
@@ -223,7 +224,6 @@ describe('worker threads', () => {
     );
     const messages: number[] = [];
     const next = () => new Promise<number>((resolve) => worker.once('message', resolve));
-    const before = stats().regions;
     messages.push(await next());
     expect(stats().regions).toBe(before + 1);
     worker.postMessage('free');

@@ -1,0 +1,72 @@
+// Timing helpers: calibrate a batch size per side, then time alternating rounds.
+
+const now = () => process.hrtime.bigint();
+
+/** Runs fn `iterations` times; returns nanoseconds per call. */
+function timeBatch(fn, iterations) {
+  const start = now();
+  for (let i = 0; i < iterations; i++) fn();
+  return Number(now() - start) / iterations;
+}
+
+/**
+ * Warms fn up for about `warmupMs`, then returns how many calls fill `batchMs`.
+ * The warm-up doubles as calibration, so no separate warm-up pass is needed.
+ */
+function calibrate(fn, warmupMs, batchMs) {
+  const deadline = now() + BigInt(Math.round(warmupMs * 1e6));
+  let calls = 0;
+  let n = 1;
+  const start = now();
+  while (now() < deadline) {
+    for (let i = 0; i < n; i++) fn();
+    calls += n;
+    n = Math.min(n * 2, 1 << 16);
+  }
+  const nsPerCall = Number(now() - start) / calls;
+  return Math.max(1, Math.round((batchMs * 1e6) / nsPerCall));
+}
+
+export function median(values) {
+  const s = [...values].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/**
+ * Times two functions side by side: `rounds` rounds, each timing one batch of
+ * each side back to back, with the order flipped every round. Each round gives a
+ * paired ratio (first side / second side, measured within ~2 batchMs of each
+ * other), so drift and noisy neighbours that slow both sides cancel out; the
+ * reported ratio is the median of those. Returns per-call nanoseconds per side
+ * (median and every sample) and the paired ratio.
+ */
+export function compare(sides, { rounds = 15, warmupMs = 200, batchMs = 50 } = {}) {
+  const names = Object.keys(sides);
+  const iterations = Object.fromEntries(names.map((k) => [k, calibrate(sides[k], warmupMs, batchMs)]));
+  const samples = Object.fromEntries(names.map((k) => [k, []]));
+  for (let r = 0; r < rounds; r++) {
+    const order = r % 2 ? [...names].reverse() : names;
+    for (const k of order) samples[k].push(timeBatch(sides[k], iterations[k]));
+  }
+  const [first, second] = names;
+  const ratios = samples[first].map((ns, r) => ns / samples[second][r]);
+  return {
+    ...Object.fromEntries(names.map((k) => [k, { ns: median(samples[k]), iterations: iterations[k], samples: samples[k] }])),
+    ratio: median(ratios),
+  };
+}
+
+/** 1234 -> "1.23 µs" etc. */
+export function formatNs(ns) {
+  if (ns < 1e3) return `${ns.toFixed(0)} ns`;
+  if (ns < 1e6) return `${(ns / 1e3).toFixed(2)} µs`;
+  return `${(ns / 1e6).toFixed(2)} ms`;
+}
+
+/** Plain-text table with left-aligned columns. */
+export function table(header, rows) {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
+  const line = (cells) => cells.map((c, i) => String(c).padEnd(widths[i])).join('  ').trimEnd();
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+}
