@@ -20,22 +20,22 @@ node_bin() {
   esac
 }
 
-if ! pnpm run build >/tmp/strongroom-build.$$.log 2>&1; then
-  cat /tmp/strongroom-build.$$.log
-  rm -f /tmp/strongroom-build.$$.log
-  echo "the build failed; no test ran"
-  echo "0 passed, 1 failed"
-  exit 1
-fi
-rm -f /tmp/strongroom-build.$$.log
-if ! pnpm run typecheck >/tmp/strongroom-types.$$.log 2>&1; then
-  cat /tmp/strongroom-types.$$.log
-  rm -f /tmp/strongroom-types.$$.log
-  echo "type checking failed; no test ran"
-  echo "0 passed, 1 failed"
-  exit 1
-fi
-rm -f /tmp/strongroom-types.$$.log
+# A step that must pass before any test runs: its output only when it fails.
+must_pass() {
+  local what=$1 log
+  shift
+  log=$(mktemp)
+  if ! "$@" >"$log" 2>&1; then
+    cat "$log"
+    rm -f "$log"
+    echo "$what failed; no test ran"
+    echo "0 passed, 1 failed"
+    exit 1
+  fi
+  rm -f "$log"
+}
+must_pass "the build" pnpm run build
+must_pass "type checking" pnpm run typecheck
 
 mkdir -p .test-results
 passed=0 failed=0 skipped=0 status=0

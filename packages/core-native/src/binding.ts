@@ -9,30 +9,15 @@ import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 
 import { StrongroomError } from './errors.js';
+import type { HardenResult, Stats } from './hardening.js';
 
 /** An opaque, type-tagged native handle of one region. Never handed to users: Region wraps it. */
 export interface NativeRegion {
   readonly __brand: 'strongroom.region';
 }
 
-export interface NativeLimit {
-  soft: number;
-  hard: number;
-}
-
-export interface NativeStats {
-  regions: number;
-  mmapRegions: number;
-  secretmemRegions: number;
-  bytesLocked: number;
-  bytesUnlocked: number;
-  mlockFailures: number;
-  secretmemAvailable: boolean;
-  memlockLimit: NativeLimit;
-  coreLimit: NativeLimit;
-  dumpable: boolean;
-  pageSize: number;
-}
+/** stats() as the addon reports it; hardening.ts adds the JS-side defaults. */
+export type NativeStats = Omit<Stats, 'backend' | 'mlockPolicy'>;
 
 export interface NativeBinding {
   setErrorClass(errorClass: typeof StrongroomError): void;
@@ -58,7 +43,7 @@ export interface NativeBinding {
   blake2b(target: NativeRegion, source: NativeRegion, key: NativeRegion | undefined): void;
   hmac(algorithm: number, key: NativeRegion, message: Uint8Array): Uint8Array;
   hmacVerify(algorithm: number, key: NativeRegion, message: Uint8Array, tag: Uint8Array): boolean;
-  harden(hardLimit: boolean): { coreLimit: NativeLimit; dumpable: boolean };
+  harden(hardLimit: boolean): HardenResult;
   stats(): NativeStats;
   secretmemAvailable(): boolean;
   maxRegionSize: number;

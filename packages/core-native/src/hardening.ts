@@ -1,6 +1,6 @@
 // Process-wide hardening, on request only (importing strongroom changes nothing about
 // the process), and the figures of guarded memory in use.
-import { native, type NativeLimit } from './binding.js';
+import { native } from './binding.js';
 import { configure, resolveBackend, type Backend, type MlockPolicy } from './region.js';
 import { checkOptions } from './validate.js';
 
@@ -9,9 +9,15 @@ export interface HardenOptions {
   hardLimit?: boolean;
 }
 
+/** A resource limit in bytes (or a count); Infinity means unlimited. */
+export interface Limit {
+  soft: number;
+  hard: number;
+}
+
 export interface HardenResult {
   /** RLIMIT_CORE after the call (Infinity means unlimited). */
-  coreLimit: NativeLimit;
+  coreLimit: Limit;
   /** PR_GET_DUMPABLE after the call: false, so no core dump and no same-user ptrace. */
   dumpable: boolean;
 }
@@ -38,8 +44,8 @@ export interface Stats {
   mlockPolicy: MlockPolicy;
   secretmemAvailable: boolean;
   /** RLIMIT_MEMLOCK in bytes (Infinity means unlimited). */
-  memlockLimit: NativeLimit;
-  coreLimit: NativeLimit;
+  memlockLimit: Limit;
+  coreLimit: Limit;
   dumpable: boolean;
   pageSize: number;
 }

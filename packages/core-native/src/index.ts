@@ -17,5 +17,4 @@ export {
 export { randomFill, zero, copy, xor, equals, type RangeOptions } from './ops.js';
 export { seal, open, openInto, KEY_BYTES, NONCE_BYTES, MAC_BYTES, SEAL_OVERHEAD } from './sealing.js';
 export { blake2b, hmac, hmacVerify, type HmacAlgorithm } from './hashing.js';
-export { harden, stats, type HardenOptions, type HardenResult, type Stats } from './hardening.js';
-export type { NativeLimit as Limit } from './binding.js';
+export { harden, stats, type HardenOptions, type HardenResult, type Limit, type Stats } from './hardening.js';

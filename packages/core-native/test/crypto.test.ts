@@ -5,6 +5,8 @@ import { createHash, createHmac, randomBytes } from 'node:crypto';
 import nacl from 'tweetnacl';
 import { describe, expect, it } from 'vitest';
 
+import { errorCode } from './helpers.js';
+
 import {
   allocate,
   blake2b,
@@ -18,7 +20,6 @@ import {
   seal,
   SEAL_OVERHEAD,
   stats,
-  StrongroomError,
   xor,
   zero,
   type Region,
@@ -34,15 +35,6 @@ function bytesOf(region: Region): Uint8Array {
   return Uint8Array.from(region.view());
 }
 
-function errorCode(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(StrongroomError);
-    return (error as StrongroomError).code;
-  }
-  return undefined;
-}
 
 describe('secretbox sealing', () => {
   it('our sealed bytes open with tweetnacl', () => {

@@ -2,7 +2,9 @@
 // preamble of child-process snippets (the built package plus the test-only poke addon).
 import { fileURLToPath } from 'node:url';
 
-import { stats, type Backend } from '../src/index.js';
+import { expect } from 'vitest';
+
+import { stats, StrongroomError, type Backend } from '../src/index.js';
 
 export const PACKAGE_DIR = fileURLToPath(new URL('..', import.meta.url));
 
@@ -36,4 +38,15 @@ const ${name} = sr.allocate(${masked.length / 2}, { backend: '${backend}' });
   maskRegion.free();
 }
 `;
+}
+
+/** The code of the StrongroomError that fn throws (fails the test on any other error). */
+export function errorCode(fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (error) {
+    expect(error).toBeInstanceOf(StrongroomError);
+    return (error as StrongroomError).code;
+  }
+  return undefined;
 }

@@ -6,18 +6,9 @@ import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { runNode } from '@strongroom/testkit';
 
-import { allocate, configure, MAX_REGION_SIZE, Region, stats, StrongroomError } from '../src/index.js';
-import { BACKENDS, CHILD } from './helpers.js';
+import { allocate, configure, MAX_REGION_SIZE, Region, stats } from '../src/index.js';
+import { BACKENDS, CHILD, errorCode } from './helpers.js';
 
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(StrongroomError);
-    return (error as StrongroomError).code;
-  }
-  return undefined;
-}
 
 describe.each(BACKENDS)('$backend backend', ({ backend, available }) => {
   const test = available ? it : it.skip;
@@ -74,7 +65,7 @@ describe.each(BACKENDS)('$backend backend', ({ backend, available }) => {
     expect(first.length).toBe(0);
     expect(second.length).toBe(0);
     expect(first[0]).toBeUndefined();
-    expect(codeOf(() => region.view())).toBe('ERR_NOACCESS');
+    expect(errorCode(() => region.view())).toBe('ERR_NOACCESS');
     region.protect('readwrite');
     expect(region.view()[0]).toBe(9);
     region.free();
@@ -89,9 +80,9 @@ describe.each(BACKENDS)('$backend backend', ({ backend, available }) => {
     expect(view.length).toBe(0);
     expect(view[0]).toBeUndefined();
     expect(() => view.subarray(0, 1)).toThrow(TypeError); // V8's own error for a detached buffer
-    expect(codeOf(() => region.view())).toBe('ERR_FREED');
-    expect(codeOf(() => region.protect('readonly'))).toBe('ERR_FREED');
-    expect(codeOf(() => region.protection)).toBe('ERR_FREED');
+    expect(errorCode(() => region.view())).toBe('ERR_FREED');
+    expect(errorCode(() => region.protect('readonly'))).toBe('ERR_FREED');
+    expect(errorCode(() => region.protection)).toBe('ERR_FREED');
   });
 
   test('a view keeps the pages mapped after its Region is collected; the last one out wipes and unmaps', async () => {
@@ -143,25 +134,25 @@ describe('allocate() arguments', () => {
   // hardening.test.ts. In this process V8's heap growth moves it.)
   it.each(bad)('a size that is %s gets ERR_INVALID_ARG and builds no region', (_, size) => {
     const regions = stats().regions;
-    expect(codeOf(() => allocate(size as number))).toBe('ERR_INVALID_ARG');
+    expect(errorCode(() => allocate(size as number))).toBe('ERR_INVALID_ARG');
     expect(stats().regions).toBe(regions);
   });
 
   it('rejects unknown backends, mlock policies and options', () => {
-    expect(codeOf(() => allocate(8, { backend: 'heap' as never }))).toBe('ERR_INVALID_ARG');
-    expect(codeOf(() => allocate(8, { mlock: 'maybe' as never }))).toBe('ERR_INVALID_ARG');
-    expect(codeOf(() => allocate(8, 'mmap' as never))).toBe('ERR_INVALID_ARG');
+    expect(errorCode(() => allocate(8, { backend: 'heap' as never }))).toBe('ERR_INVALID_ARG');
+    expect(errorCode(() => allocate(8, { mlock: 'maybe' as never }))).toBe('ERR_INVALID_ARG');
+    expect(errorCode(() => allocate(8, 'mmap' as never))).toBe('ERR_INVALID_ARG');
   });
 
   it('rejects an unknown protection without changing it', () => {
     const region = allocate(8);
-    expect(codeOf(() => region.protect('none' as never))).toBe('ERR_INVALID_ARG');
+    expect(errorCode(() => region.protect('none' as never))).toBe('ERR_INVALID_ARG');
     expect(region.protection).toBe('readwrite');
     region.free();
   });
 
   it('cannot be constructed directly', () => {
-    expect(codeOf(() => new Region(Symbol('x'), {} as never, 8, 'mmap'))).toBe('ERR_INVALID_ARG');
+    expect(errorCode(() => new Region(Symbol('x'), {} as never, 8, 'mmap'))).toBe('ERR_INVALID_ARG');
   });
 
   it('the maximum size is 1 GiB and the error message says so', () => {
@@ -187,7 +178,7 @@ describe('allocate() arguments', () => {
       expect(allocate(8).backend).toBe('mmap');
       expect(configure({ mlock: 'best-effort' }).mlock).toBe('best-effort');
       expect(stats().mlockPolicy).toBe('best-effort');
-      expect(codeOf(() => configure({ mlock: 'never' as never }))).toBe('ERR_INVALID_ARG');
+      expect(errorCode(() => configure({ mlock: 'never' as never }))).toBe('ERR_INVALID_ARG');
     } finally {
       configure(previous);
     }
