@@ -1,4 +1,5 @@
-// Native operations on regions: random fill, zero, copy, XOR, constant-time equality.
+// Native operations on regions: random fill, zero, copy, XOR, constant-time equality,
+// and copies to and from ordinary bytes for runtimes that refuse views.
 // The bytes stay in guarded memory: JS passes handles and offsets, never content.
 // Each operation raises protection only for its own duration (AccessScope).
 #include <sodium.h>
@@ -76,6 +77,25 @@ Napi::Value Equal(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(env, ConstantTimeEqual(a.data(), b.Data(), a.size()));
 }
 
+// (region, bytes, regionOffset, toRegion): copies between a region and ordinary bytes,
+// for runtimes where a region cannot be viewed (the caller owns and wipes the bytes).
+Napi::Value CopyBytes(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  GuardedMemory& region = RegionArg(info, 0, "region");
+  Napi::Uint8Array bytes = BytesArg(info, 1, "bytes");
+  size_t offset = SizeArg(info, 2, "offset");
+  bool to_region = info[3].ToBoolean();
+  CheckRange(env, region, offset, bytes.ByteLength(), "region");
+  AccessScope access(region, to_region ? Protection::kReadWrite : Protection::kReadOnly);
+  CheckAccess(env, access);
+  if (to_region) {
+    memcpy(region.data() + offset, bytes.Data(), bytes.ByteLength());
+  } else {
+    memcpy(bytes.Data(), region.data() + offset, bytes.ByteLength());
+  }
+  return env.Undefined();
+}
+
 }  // namespace
 
 void InitOps(Napi::Env env, Napi::Object exports) {
@@ -83,6 +103,7 @@ void InitOps(Napi::Env env, Napi::Object exports) {
   exports.Set("zero", Napi::Function::New<Zero>(env, "zero"));
   exports.Set("copyOrXor", Napi::Function::New<CopyOrXor>(env, "copyOrXor"));
   exports.Set("equal", Napi::Function::New<Equal>(env, "equal"));
+  exports.Set("copyBytes", Napi::Function::New<CopyBytes>(env, "copyBytes"));
 }
 
 }  // namespace strongroom

@@ -38,6 +38,7 @@ export interface NativeBinding {
     xor: boolean,
   ): void;
   equal(a: NativeRegion, b: NativeRegion | Uint8Array): boolean;
+  copyBytes(region: NativeRegion, bytes: Uint8Array, offset: number, toRegion: boolean): void;
   seal(key: NativeRegion, plaintext: NativeRegion): Uint8Array;
   open(key: NativeRegion, sealed: Uint8Array, target: NativeRegion): void;
   blake2b(target: NativeRegion, source: NativeRegion, key: NativeRegion | undefined): void;

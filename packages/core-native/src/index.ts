@@ -14,7 +14,7 @@ export {
   type MlockPolicy,
   type Protection,
 } from './region.js';
-export { randomFill, zero, copy, xor, equals, type RangeOptions } from './ops.js';
+export { randomFill, zero, copy, xor, equals, copyIn, copyOut, type RangeOptions } from './ops.js';
 export { seal, open, openInto, KEY_BYTES, NONCE_BYTES, MAC_BYTES, SEAL_OVERHEAD } from './sealing.js';
 export { blake2b, hmac, hmacVerify, type HmacAlgorithm } from './hashing.js';
 export { harden, stats, type HardenOptions, type HardenResult, type Limit, type Stats } from './hardening.js';

@@ -3,7 +3,7 @@
 // length of the call (a 'noaccess' region stays 'noaccess' for JS throughout).
 import { native } from './binding.js';
 import { nativeOf, type Region } from './region.js';
-import { checkInteger, checkOptions, invalid } from './validate.js';
+import { checkBytes, checkInteger, checkOptions, invalid } from './validate.js';
 
 /** Fills the whole region from the system CSPRNG. */
 export function randomFill(target: Region): void {
@@ -64,3 +64,30 @@ export function equals(a: Region, b: Region | Uint8Array): boolean {
   return native().equal(left, nativeOf(b, 'b'));
 }
 
+
+function checkBytesRange(region: Region, bytes: Uint8Array, offset: number | undefined): number {
+  checkBytes(bytes, 'bytes');
+  const at = offset === undefined ? 0 : checkInteger(offset, 'offset', 0, region.size);
+  if (bytes.length > region.size - at) {
+    throw invalid(`${bytes.length} bytes do not fit in the region (size ${region.size}) at offset ${at}`);
+  }
+  return at;
+}
+
+/**
+ * Copies ordinary bytes into a region at `offset`. For runtimes where view() is
+ * refused; the caller still owns (and should wipe) the source bytes.
+ */
+export function copyIn(target: Region, source: Uint8Array, offset?: number): void {
+  const handle = nativeOf(target, 'target');
+  native().copyBytes(handle, source, checkBytesRange(target, source, offset), true);
+}
+
+/**
+ * Copies bytes of a region, from `offset`, into ordinary memory: a deliberate copy
+ * into the heap, for runtimes where view() is refused. Wipe `target` when done.
+ */
+export function copyOut(target: Uint8Array, source: Region, offset?: number): void {
+  const handle = nativeOf(source, 'source');
+  native().copyBytes(handle, target, checkBytesRange(source, target, offset), false);
+}

@@ -11,6 +11,8 @@ import {
   allocate,
   blake2b,
   copy,
+  copyIn,
+  copyOut,
   equals,
   hmac,
   hmacVerify,
@@ -285,6 +287,25 @@ describe('region operations', () => {
     expect(errorCode(() => equals(a, b))).toBe('ERR_FREED');
     expect(errorCode(() => equals(a, 'x' as never))).toBe('ERR_INVALID_ARG');
     a.free();
+  });
+
+  it('copyIn and copyOut move ordinary bytes in and out at an offset, within bounds only', () => {
+    const region = allocate(6);
+    copyIn(region, new Uint8Array([7, 8, 9]), 2);
+    expect(Array.from(bytesOf(region))).toEqual([0, 0, 7, 8, 9, 0]);
+    const out = new Uint8Array(4);
+    copyOut(out, region, 1);
+    expect(Array.from(out)).toEqual([0, 7, 8, 9]);
+    region.protect('noaccess');
+    copyIn(region, new Uint8Array([1]), 5); // native access; stays noaccess for JS
+    expect(region.protection).toBe('noaccess');
+    expect(errorCode(() => copyIn(region, new Uint8Array(3), 4))).toBe('ERR_INVALID_ARG');
+    expect(errorCode(() => copyOut(new Uint8Array(7), region))).toBe('ERR_INVALID_ARG');
+    expect(errorCode(() => copyOut('x' as never, region))).toBe('ERR_INVALID_ARG');
+    region.protect('readonly');
+    expect(Array.from(bytesOf(region))).toEqual([0, 0, 7, 8, 9, 1]);
+    region.free();
+    expect(errorCode(() => copyOut(out, region))).toBe('ERR_FREED');
   });
 
   it('operations on a freed region get ERR_FREED', () => {
