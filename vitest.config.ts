@@ -1,8 +1,20 @@
 import { defineConfig } from 'vitest/config';
 
-// One vitest run covers every package: each package folder is a project with its own config.
+// One vitest run covers every package: each package folder is a project with its own
+// config. @strongroom/buffer runs a second time in 'copy' view mode, the mode of
+// runtimes that refuse external ArrayBuffers: the same suite must pass in both.
 export default defineConfig({
   test: {
-    projects: ['packages/*'],
+    projects: [
+      'packages/*',
+      {
+        extends: './packages/buffer-api/vitest.config.ts',
+        root: './packages/buffer-api',
+        test: {
+          name: 'buffer (copy mode)',
+          env: { STRONGROOM_NO_EXTERNAL_BUFFERS: '1' },
+        },
+      },
+    ],
   },
 });

@@ -1,0 +1,5 @@
+// @strongroom/buffer: SecretBuffer, the everyday handle for one secret in guarded memory.
+export { SecretBuffer, type FromOptions, type ScopedView } from './secret-buffer.js';
+export type { LiveFigures } from './live.js';
+export type { ViewMode } from './scope.js';
+export { StrongroomError, isStrongroomError, type StrongroomErrorCode, type AllocateOptions } from '@strongroom/core-native';

@@ -1,0 +1,350 @@
+// SecretBuffer: one secret in guarded native memory (a core-native Region), 'noaccess'
+// except inside a read or write scope, wiped and released by destroy(), by `using`, or
+// by the garbage collector. It is an opaque handle: the region lives in a private
+// field, and every way a value turns into text (toString, template literals, inspect,
+// JSON) shows `SecretBuffer(<size> bytes, redacted)`. structuredClone and postMessage
+// throw: Node would copy guarded memory into the ordinary heap.
+import { inspect } from 'node:util';
+
+import {
+  allocate,
+  copy,
+  copyIn,
+  equals,
+  randomFill,
+  zero,
+  StrongroomError,
+  type AllocateOptions,
+  type Region,
+} from '@strongroom/core-native';
+
+import { destroyEverything, liveFigures, track, untrack, type LiveFigures } from './live.js';
+import { Scopes, viewMode, type ScopeKind, type ViewMode } from './scope.js';
+
+export interface FromOptions extends AllocateOptions {
+  /** Overwrite the source bytes with zeros after copying them in (default true). */
+  wipeSource?: boolean;
+}
+
+/** A view handed out by reader()/writer(): ends its scope when disposed. */
+export type ScopedView = Uint8Array & Disposable;
+
+function invalid(message: string): StrongroomError {
+  return new StrongroomError('ERR_INVALID_ARG', message);
+}
+
+function checkSize(size: unknown): number {
+  if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 1) {
+    throw invalid(`size must be a positive integer, got ${typeof size === 'number' ? size : typeof size}`);
+  }
+  return size;
+}
+
+function checkOffset(offset: unknown, length: number, size: number): number {
+  if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < 0) {
+    throw invalid(`offset must be a non-negative integer, got ${typeof offset === 'number' ? offset : typeof offset}`);
+  }
+  if (length > size - offset) {
+    throw invalid(`${length} bytes at offset ${offset} do not fit in a ${size}-byte SecretBuffer`);
+  }
+  return offset;
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    (typeof value === 'object' || typeof value === 'function') &&
+    value !== null &&
+    typeof (value as { then?: unknown }).then === 'function'
+  );
+}
+
+const TOKEN = Symbol('strongroom.secret-buffer');
+let regionOf: (buffer: SecretBuffer) => Region;
+
+const uncloneable = {
+  get(): never {
+    throw new StrongroomError(
+      'ERR_INVALID_ARG',
+      'a SecretBuffer cannot be cloned or posted to another thread: Node would copy its memory into the ' +
+        'ordinary heap. Seal it and send the sealed bytes instead.',
+    );
+  },
+  enumerable: true,
+};
+
+export class SecretBuffer {
+  #region: Region | undefined;
+  readonly #size: number;
+  #frozen = false;
+  readonly #scopes = new Scopes();
+
+  /** @internal Use SecretBuffer.alloc/random/from/... */
+  constructor(token: symbol, region: Region) {
+    if (token !== TOKEN) throw invalid('SecretBuffer cannot be constructed directly; use SecretBuffer.alloc(size)');
+    region.protect('noaccess');
+    this.#region = region;
+    this.#size = region.size;
+    // structuredClone and postMessage read own enumerable properties: this one throws.
+    Object.defineProperty(this, 'uncloneable', uncloneable);
+    track(this, region);
+  }
+
+  static {
+    regionOf = (buffer) => buffer.#readable();
+  }
+
+  /** @internal Wraps a freshly allocated region (the higher packages' constructors use it). */
+  static fromRegion(region: Region): SecretBuffer {
+    return new SecretBuffer(TOKEN, region);
+  }
+
+  // ---- construction ----
+
+  /** `size` zero bytes. */
+  static alloc(size: number, options?: AllocateOptions): SecretBuffer {
+    return new SecretBuffer(TOKEN, allocate(checkSize(size), options));
+  }
+
+  /** `size` bytes from the system CSPRNG, generated straight into guarded memory. */
+  static random(size: number, options?: AllocateOptions): SecretBuffer {
+    const region = allocate(checkSize(size), options);
+    randomFill(region);
+    return new SecretBuffer(TOKEN, region);
+  }
+
+  /** Copies bytes in (natively) and, unless told otherwise, wipes the source. */
+  static from(bytes: Uint8Array, options?: FromOptions): SecretBuffer {
+    if (typeof bytes === 'string') {
+      throw invalid(
+        'SecretBuffer.from() takes bytes, not a string: a string can never be wiped from the heap. ' +
+          'Read the secret with fromFile/fromFd/fromEnv/prompt instead.',
+      );
+    }
+    if (!(bytes instanceof Uint8Array)) throw invalid('SecretBuffer.from() takes a Uint8Array');
+    if (bytes.length === 0) throw invalid('SecretBuffer.from() needs at least one byte');
+    const { wipeSource = true, ...allocateOptions } = options ?? {};
+    const region = allocate(bytes.length, allocateOptions);
+    try {
+      copyIn(region, bytes);
+    } catch (error) {
+      region.free();
+      throw error;
+    }
+    if (wipeSource) bytes.fill(0);
+    return new SecretBuffer(TOKEN, region);
+  }
+
+  /** 'direct' (views over guarded memory) or 'copy' (wiped heap copies, where the runtime refuses those). */
+  static get viewMode(): ViewMode {
+    return viewMode();
+  }
+
+  /** How many buffers and bytes are alive in this thread. */
+  static live(): LiveFigures {
+    return liveFigures();
+  }
+
+  /** Destroys every live buffer of this thread; returns how many. */
+  static destroyAll(): number {
+    return destroyEverything();
+  }
+
+  // ---- state ----
+
+  get size(): number {
+    return this.#size;
+  }
+
+  get destroyed(): boolean {
+    return this.#region === undefined;
+  }
+
+  get frozen(): boolean {
+    return this.#frozen;
+  }
+
+  #live(): Region {
+    if (this.#region === undefined) {
+      throw new StrongroomError('ERR_DESTROYED', 'this SecretBuffer was destroyed; create a new one');
+    }
+    return this.#region;
+  }
+
+  // The bytes, for a native read (equals, a copy's source): not while a write scope is
+  // open, whose changes (in copy mode) are not written back yet.
+  #readable(): Region {
+    const region = this.#live();
+    if (this.#scopes.open === 'write') {
+      throw new StrongroomError('ERR_BUSY', 'a write scope is open on this SecretBuffer; read it after the scope ends');
+    }
+    return region;
+  }
+
+  /** Makes the buffer immutable: write scopes and every mutation throw ERR_FROZEN. */
+  freeze(): this {
+    this.#live();
+    this.#frozen = true;
+    return this;
+  }
+
+  /** Makes a frozen buffer writable again. */
+  melt(): this {
+    this.#live();
+    this.#frozen = false;
+    return this;
+  }
+
+  // ---- scopes ----
+
+  #enter(kind: ScopeKind): Uint8Array {
+    const region = this.#live();
+    if (kind === 'write' && this.#frozen) {
+      throw new StrongroomError('ERR_FROZEN', 'this SecretBuffer is frozen; melt() it before writing');
+    }
+    return this.#scopes.enter(region, kind);
+  }
+
+  #scoped<T>(kind: ScopeKind, fn: (view: Uint8Array) => T): T {
+    if (typeof fn !== 'function') throw invalid(`${kind}() takes a function that receives the view`);
+    const view = this.#enter(kind);
+    let result: T;
+    try {
+      result = fn(view);
+    } catch (error) {
+      this.#scopes.leave(this.#region);
+      throw error;
+    }
+    if (isThenable(result)) {
+      return Promise.resolve(result).finally(() => this.#scopes.leave(this.#region)) as T;
+    }
+    this.#scopes.leave(this.#region);
+    return result;
+  }
+
+  /**
+   * Calls fn with a read-only view of the bytes and returns what fn returns. The view
+   * is empty once the scope ends; if fn returns a promise, the scope lasts until it settles.
+   */
+  read<T>(fn: (view: Uint8Array) => T): T {
+    return this.#scoped('read', fn);
+  }
+
+  /** Like read(), with a writable view. ERR_FROZEN on a frozen buffer. */
+  write<T>(fn: (view: Uint8Array) => T): T {
+    return this.#scoped('write', fn);
+  }
+
+  #disposable(kind: ScopeKind): ScopedView {
+    const view = this.#enter(kind) as ScopedView;
+    let open = true;
+    Object.defineProperty(view, Symbol.dispose, {
+      value: () => {
+        if (!open) return;
+        open = false;
+        this.#scopes.leave(this.#region);
+      },
+    });
+    return view;
+  }
+
+  /** `using view = buf.reader()`: a read scope that ends when the view is disposed. */
+  reader(): ScopedView {
+    return this.#disposable('read');
+  }
+
+  /** `using view = buf.writer()`: a write scope that ends when the view is disposed. */
+  writer(): ScopedView {
+    return this.#disposable('write');
+  }
+
+  // ---- operations ----
+
+  /** Constant-time equality; false for a different length, with no early exit on content. */
+  equals(other: SecretBuffer | Uint8Array): boolean {
+    const region = this.#readable();
+    if (other instanceof SecretBuffer) return equals(region, regionOf(other));
+    if (other instanceof Uint8Array) return equals(region, other);
+    throw invalid('equals() takes a SecretBuffer or a Uint8Array');
+  }
+
+  #mutable(): Region {
+    const region = this.#live();
+    if (this.#frozen) throw new StrongroomError('ERR_FROZEN', 'this SecretBuffer is frozen; melt() it before changing it');
+    if (this.#scopes.open !== undefined) {
+      throw new StrongroomError('ERR_BUSY', `a ${this.#scopes.open} scope is open; change the buffer after it ends`);
+    }
+    return region;
+  }
+
+  /** Copies src (a SecretBuffer or bytes) into this buffer at offset. */
+  copyFrom(src: SecretBuffer | Uint8Array, offset = 0): this {
+    const target = this.#mutable();
+    if (src instanceof SecretBuffer) {
+      const source = regionOf(src);
+      copy(target, source, { targetOffset: checkOffset(offset, source.size, this.#size) });
+    } else if (src instanceof Uint8Array) {
+      copyIn(target, src, checkOffset(offset, src.length, this.#size));
+    } else {
+      throw invalid('copyFrom() takes a SecretBuffer or a Uint8Array');
+    }
+    return this;
+  }
+
+  /** Copies src in, then wipes src (a SecretBuffer's bytes, or the Uint8Array). */
+  moveFrom(src: SecretBuffer | Uint8Array, offset = 0): this {
+    if (src === this) throw invalid('moveFrom() needs another buffer: moving a buffer into itself would wipe it');
+    if (src instanceof SecretBuffer) src.#mutable();
+    this.copyFrom(src, offset);
+    if (src instanceof SecretBuffer) zero(src.#mutable());
+    else src.fill(0);
+    return this;
+  }
+
+  /** Overwrites the bytes with random ones. */
+  scramble(): this {
+    randomFill(this.#mutable());
+    return this;
+  }
+
+  /** Overwrites the bytes with zeros (the buffer stays usable). */
+  wipe(): this {
+    zero(this.#mutable());
+    return this;
+  }
+
+  /** Wipes and releases the memory now. Idempotent; every later use throws ERR_DESTROYED. */
+  destroy(): void {
+    const region = this.#region;
+    if (region === undefined) return;
+    this.#region = undefined;
+    this.#scopes.abandon();
+    untrack(this, region);
+    region.free();
+  }
+
+  [Symbol.dispose](): void {
+    this.destroy();
+  }
+
+  // ---- nothing discloses the bytes ----
+
+  toString(): string {
+    return this.#region === undefined ? 'SecretBuffer(destroyed)' : `SecretBuffer(${this.#size} bytes, redacted)`;
+  }
+
+  toJSON(): string {
+    return this.toString();
+  }
+
+  [Symbol.toPrimitive](): string {
+    return this.toString();
+  }
+
+  get [Symbol.toStringTag](): string {
+    return 'SecretBuffer';
+  }
+
+  [inspect.custom](): string {
+    return this.toString();
+  }
+}
