@@ -25,6 +25,8 @@ export interface ChildOptions {
   memlockBytes?: number;
   /** Run without CAP_IPC_LOCK, so a root child obeys RLIMIT_MEMLOCK. No-op when not root. */
   dropIpcLock?: boolean;
+  /** Written to the child's stdin (a pipe), which is then closed. Default: stdin is /dev/null. */
+  input?: string | Uint8Array;
 }
 
 export interface ChildResult {
@@ -86,6 +88,7 @@ interface Command {
   cwd: string;
   env: NodeJS.ProcessEnv;
   timeoutMs: number;
+  input: string | Uint8Array | undefined;
 }
 
 function buildCommand(code: string, options: ChildOptions, caller: string): Command {
@@ -123,7 +126,11 @@ function buildCommand(code: string, options: ChildOptions, caller: string): Comm
     if (value === undefined) delete env[name];
     else env[name] = value;
   }
-  return { file: '/bin/sh', args: ['-c', script.join('\n'), ...chain], cwd: options.cwd ?? process.cwd(), env, timeoutMs };
+  const input = options.input;
+  if (input !== undefined && typeof input !== 'string' && !(input instanceof Uint8Array)) {
+    throw new TypeError(`${caller}: input must be a string or a Uint8Array`);
+  }
+  return { file: '/bin/sh', args: ['-c', script.join('\n'), ...chain], cwd: options.cwd ?? process.cwd(), env, timeoutMs, input };
 }
 
 interface Launched {
@@ -138,9 +145,13 @@ function launch(command: Command, ipc: boolean): Launched {
   const child = spawn(command.file, command.args, {
     cwd: command.cwd,
     env: command.env,
-    stdio: ipc ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'],
+    stdio: [command.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe', ...(ipc ? (['ipc'] as const) : [])],
     ...(ipc ? { serialization: 'advanced' as const } : {}),
   });
+  if (command.input !== undefined) {
+    child.stdin?.on('error', () => undefined); // a child that exits without reading its input
+    child.stdin?.end(command.input);
+  }
   let stdout = '';
   let stderr = '';
   child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));

@@ -236,3 +236,18 @@ describe('startChild', () => {
     expect((await child.exited).code).toBe(0);
   });
 });
+
+describe('input', () => {
+  it('is written to the child\'s stdin, which then ends', async () => {
+    const result = await runNode(
+      `import fs from 'node:fs'; process.stdout.write(fs.readFileSync(0, 'utf8').toUpperCase());`,
+      { input: 'piped in\n' },
+    );
+    expect(result).toMatchObject({ code: 0, stdout: 'PIPED IN\n' });
+  });
+
+  it('without it, stdin is empty', async () => {
+    const result = await runNode(`import fs from 'node:fs'; console.log(fs.readFileSync(0).length);`);
+    expect(result.stdout.trim()).toBe('0');
+  });
+});
