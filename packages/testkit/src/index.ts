@@ -19,3 +19,11 @@ export {
 export { coreDumpSupport, fileContains, findCoreFiles, type CoreDumpSupport } from './core.js';
 export { makeMarker, maskMarker, type MaskedMarker } from './marker.js';
 export { countMappings, openFileDescriptors } from './proc.js';
+export {
+  startTerminal,
+  terminalSupport,
+  TERMINAL_SAY,
+  type Terminal,
+  type TerminalOptions,
+  type TerminalSupport,
+} from './terminal.js';
