@@ -11,7 +11,8 @@
         "native/constant_time.cc",
         "native/sealing.cc",
         "native/hashing.cc",
-        "native/hardening.cc"
+        "native/hardening.cc",
+        "native/io.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

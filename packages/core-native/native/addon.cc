@@ -36,6 +36,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitSealing(env, exports);
   InitHashing(env, exports);
   InitHardening(env, exports);
+  InitIo(env, exports);
   return exports;
 }
 

@@ -33,6 +33,21 @@ size_t SizeArg(const Napi::CallbackInfo& info, size_t index, const char* what) {
   return static_cast<size_t>(n);
 }
 
+size_t RegionSizeArg(const Napi::CallbackInfo& info, size_t index, const char* what) {
+  size_t size = SizeArg(info, index, what);
+  if (size < 1 || size > kMaxRegionSize) {
+    Throw(info.Env(), "ERR_INVALID_ARG", std::string(what) + " must be between 1 and " + std::to_string(kMaxRegionSize));
+  }
+  return size;
+}
+
+AllocationChoice AllocationArgs(const Napi::CallbackInfo& info, size_t index) {
+  size_t backend = SizeArg(info, index, "backend");
+  size_t policy = SizeArg(info, index + 1, "mlock policy");
+  if (backend > 1 || policy > 1) Throw(info.Env(), "ERR_INVALID_ARG", "unknown backend or mlock policy");
+  return {static_cast<Backend>(backend), static_cast<MlockPolicy>(policy)};
+}
+
 Napi::Uint8Array BytesArg(const Napi::CallbackInfo& info, size_t index, const char* what) {
   Napi::Value value = info[index];
   if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {

@@ -24,6 +24,14 @@ Napi::Error MakeError(Napi::Env env, const char* code, const std::string& messag
 [[noreturn]] void Throw(Napi::Env env, const char* code, const std::string& message);
 
 size_t SizeArg(const Napi::CallbackInfo& info, size_t index, const char* what);
+// A region size: 1 to kMaxRegionSize.
+size_t RegionSizeArg(const Napi::CallbackInfo& info, size_t index, const char* what);
+// The (backend, mlockPolicy) pair at info[index] and info[index + 1], as regionNew takes it.
+struct AllocationChoice {
+  Backend backend;
+  MlockPolicy policy;
+};
+AllocationChoice AllocationArgs(const Napi::CallbackInfo& info, size_t index);
 Napi::Uint8Array BytesArg(const Napi::CallbackInfo& info, size_t index, const char* what);
 // The live memory of a Region argument (ERR_FREED after free()).
 GuardedMemory& RegionArg(const Napi::CallbackInfo& info, size_t index, const char* what);
@@ -38,5 +46,6 @@ void InitOps(Napi::Env env, Napi::Object exports);
 void InitSealing(Napi::Env env, Napi::Object exports);
 void InitHashing(Napi::Env env, Napi::Object exports);
 void InitHardening(Napi::Env env, Napi::Object exports);
+void InitIo(Napi::Env env, Napi::Object exports);
 
 }  // namespace strongroom

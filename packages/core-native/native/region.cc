@@ -36,27 +36,12 @@ void DetachViews(RegionHandle& handle) {
 // (size, backend, mlockPolicy) -> handle
 Napi::Value RegionNew(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  size_t size = SizeArg(info, 0, "size");
-  size_t backend = SizeArg(info, 1, "backend");
-  size_t policy = SizeArg(info, 2, "mlock policy");
-  if (size < 1 || size > kMaxRegionSize) {
-    Throw(env, "ERR_INVALID_ARG", "size must be between 1 and " + std::to_string(kMaxRegionSize));
-  }
-  if (backend > 1 || policy > 1) Throw(env, "ERR_INVALID_ARG", "unknown backend or mlock policy");
+  size_t size = RegionSizeArg(info, 0, "size");
+  AllocationChoice choice = AllocationArgs(info, 1);
   AllocFailure failure;
-  auto memory = GuardedMemory::Allocate(size, static_cast<Backend>(backend), static_cast<MlockPolicy>(policy), &failure);
+  auto memory = GuardedMemory::Allocate(size, choice.backend, choice.policy, &failure);
   if (!memory) Throw(env, failure.code, failure.message);
-  // From here the handle owns the memory: if anything below throws, the External's
-  // finalizer (or the unique_ptr) releases it.
-  auto owned = std::make_unique<RegionHandle>();
-  owned->memory = std::move(memory);
-  auto external = Napi::External<RegionHandle>::New(env, owned.get(), FinalizeHandle);
-  RegionHandle* handle = owned.release();
-  if (napi_type_tag_object(env, external, &kRegionTag) != napi_ok) {
-    handle->memory->Release();
-    Throw(env, "ERR_SYSTEM", "could not tag a region handle");
-  }
-  return external;
+  return NewRegionHandle(env, std::move(memory));
 }
 
 // (handle, protection)
@@ -113,6 +98,11 @@ Napi::Value RegionFree(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// (handle) -> usable bytes (also after free())
+Napi::Value RegionSize(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(HandleArg(info).memory->size()));
+}
+
 // (handle) -> bits: protection (0-2) | freed << 2 | locked << 3 | backend << 4
 Napi::Value RegionState(const Napi::CallbackInfo& info) {
   const GuardedMemory& memory = *HandleArg(info).memory;
@@ -123,6 +113,20 @@ Napi::Value RegionState(const Napi::CallbackInfo& info) {
 }
 
 }  // namespace
+
+Napi::Value NewRegionHandle(Napi::Env env, std::shared_ptr<GuardedMemory> memory) {
+  // From here the handle owns the memory: if anything below throws, the External's
+  // finalizer (or the unique_ptr) releases it.
+  auto owned = std::make_unique<RegionHandle>();
+  owned->memory = std::move(memory);
+  auto external = Napi::External<RegionHandle>::New(env, owned.get(), FinalizeHandle);
+  RegionHandle* handle = owned.release();
+  if (napi_type_tag_object(env, external, &kRegionTag) != napi_ok) {
+    handle->memory->Release();
+    Throw(env, "ERR_SYSTEM", "could not tag a region handle");
+  }
+  return external;
+}
 
 RegionHandle* HandleOf(Napi::Env env, Napi::Value value) {
   if (!value.IsExternal()) return nullptr;
@@ -137,6 +141,7 @@ void InitRegion(Napi::Env env, Napi::Object exports) {
   exports.Set("regionView", Napi::Function::New<RegionView>(env, "regionView"));
   exports.Set("regionFree", Napi::Function::New<RegionFree>(env, "regionFree"));
   exports.Set("regionState", Napi::Function::New<RegionState>(env, "regionState"));
+  exports.Set("regionSize", Napi::Function::New<RegionSize>(env, "regionSize"));
 }
 
 }  // namespace strongroom

@@ -21,6 +21,11 @@ struct RegionHandle {
   Napi::Reference<Napi::ArrayBuffer> buffer;  // weak: the current views' ArrayBuffer
 };
 
+// A new region handle owning `memory` (a fresh region that JS has not seen yet): how
+// regionNew and the readers of io.cc hand a region to JS. Throws ERR_SYSTEM, with the
+// memory released, if the handle cannot be tagged.
+Napi::Value NewRegionHandle(Napi::Env env, std::shared_ptr<GuardedMemory> memory);
+
 // nullptr unless value is a region handle made by this addon.
 RegionHandle* HandleOf(Napi::Env env, Napi::Value value);
 

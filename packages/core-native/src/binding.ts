@@ -27,6 +27,8 @@ export interface NativeBinding {
   regionFree(region: NativeRegion): void;
   /** protection (0-2) | freed << 2 | locked << 3 | backend << 4 */
   regionState(region: NativeRegion): number;
+  /** usable bytes */
+  regionSize(region: NativeRegion): number;
   randomFill(target: NativeRegion): void;
   zero(target: NativeRegion): void;
   copyOrXor(
@@ -48,6 +50,11 @@ export interface NativeBinding {
   stats(): NativeStats;
   secretmemAvailable(): boolean;
   maxRegionSize: number;
+  readFile(path: string, maxSize: number, backend: number, mlockPolicy: number): NativeRegion;
+  /** until: a byte, or -1 for none */
+  readFd(fd: number, maxSize: number, until: number, backend: number, mlockPolicy: number): NativeRegion;
+  readEnv(name: string, remove: boolean, backend: number, mlockPolicy: number): NativeRegion;
+  promptSecret(message: string, maxSize: number, backend: number, mlockPolicy: number): Promise<NativeRegion>;
 }
 
 const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

@@ -12,6 +12,12 @@ export type StrongroomErrorCode =
   | 'ERR_EXTERNAL_BUFFERS_DISALLOWED'
   | 'ERR_NATIVE_UNAVAILABLE'
   | 'ERR_SYSTEM'
+  // Reading secrets in (io.ts); promptSecret() also uses ERR_BUSY.
+  | 'ERR_NOT_FOUND'
+  | 'ERR_TOO_LARGE'
+  | 'ERR_EMPTY'
+  | 'ERR_IO'
+  | 'ERR_NOT_A_TTY'
   // Used by the higher packages (@strongroom/buffer, @strongroom/enclave, ...).
   | 'ERR_DESTROYED'
   | 'ERR_FROZEN'

@@ -17,4 +17,14 @@ export {
 export { randomFill, zero, copy, xor, equals, copyIn, copyOut, type RangeOptions } from './ops.js';
 export { seal, open, openInto, KEY_BYTES, NONCE_BYTES, MAC_BYTES, SEAL_OVERHEAD } from './sealing.js';
 export { blake2b, hmac, hmacVerify, type HmacAlgorithm } from './hashing.js';
+export {
+  readFile,
+  readFd,
+  readEnv,
+  promptSecret,
+  DEFAULT_MAX_SIZE,
+  type ReadOptions,
+  type ReadFdOptions,
+  type ReadEnvOptions,
+} from './io.js';
 export { harden, stats, type HardenOptions, type HardenResult, type Limit, type Stats } from './hardening.js';

@@ -72,7 +72,7 @@ export function resolveBackend(choice: BackendChoice): Backend {
 let autoBackend: Backend | undefined;
 
 const TOKEN = Symbol('strongroom.region');
-// Set by the first allocate(): a Region never exists before the addon has loaded.
+// Set by wrapHandle(): a Region never exists before the addon has loaded.
 let addon: NativeBinding;
 let nativeOfRegion: (region: Region) => NativeRegion;
 
@@ -163,22 +163,32 @@ export function nativeOf(region: unknown, what: string): NativeRegion {
   return nativeOfRegion(region);
 }
 
-/**
- * A new region of exactly `size` bytes, 'readwrite' and zero-filled.
- * Throws ERR_INVALID_ARG, ERR_MLOCK_LIMIT, ERR_NO_MEMORY or ERR_BACKEND_UNAVAILABLE;
- * on any failure nothing stays mapped.
- */
-export function allocate(size: number, options?: AllocateOptions): Region {
-  checkInteger(size, 'size', 1, MAX_REGION_SIZE);
-  const given = checkOptions(options, 'allocate() options');
+/** @internal The backend and mlock policy of an allocation (options given, else configure()'s), with their native codes. */
+export interface Allocation {
+  backend: Backend;
+  mlock: MlockPolicy;
+  backendCode: number;
+  mlockCode: number;
+}
+
+/** @internal Resolves the allocation options of allocate() and of the readers in io.ts. */
+export function resolveAllocation(given: Record<string, unknown>): Allocation {
   const backend = resolveBackend(
     given.backend === undefined ? defaults.backend : checkOneOf(given.backend, 'backend', BACKEND_CHOICES),
   );
   const mlock = given.mlock === undefined ? defaults.mlock : checkOneOf(given.mlock, 'mlock', MLOCK_POLICIES);
+  return { backend, mlock, backendCode: BACKENDS.indexOf(backend), mlockCode: MLOCK_POLICIES.indexOf(mlock) };
+}
+
+/**
+ * @internal The Region of a fresh native handle (from regionNew or a reader in io.ts):
+ * the one way a Region is made. Warns once when a region could not be locked (only the
+ * 'best-effort' policy leaves one unlocked).
+ */
+export function wrapHandle(handle: NativeRegion, size: number, backend: Backend): Region {
   const binding = native();
   addon = binding;
-  const handle = binding.regionNew(size, BACKENDS.indexOf(backend), MLOCK_POLICIES.indexOf(mlock));
-  if (mlock === 'best-effort' && !warnedUnlocked && (binding.regionState(handle) & LOCKED) === 0) {
+  if (!warnedUnlocked && (binding.regionState(handle) & LOCKED) === 0) {
     warnedUnlocked = true;
     const { memlockLimit } = binding.stats();
     process.emitWarning(
@@ -189,4 +199,15 @@ export function allocate(size: number, options?: AllocateOptions): Region {
     );
   }
   return new Region(TOKEN, handle, size, backend);
+}
+
+/**
+ * A new region of exactly `size` bytes, 'readwrite' and zero-filled.
+ * Throws ERR_INVALID_ARG, ERR_MLOCK_LIMIT, ERR_NO_MEMORY or ERR_BACKEND_UNAVAILABLE;
+ * on any failure nothing stays mapped.
+ */
+export function allocate(size: number, options?: AllocateOptions): Region {
+  checkInteger(size, 'size', 1, MAX_REGION_SIZE);
+  const { backend, backendCode, mlockCode } = resolveAllocation(checkOptions(options, 'allocate() options'));
+  return wrapHandle(native().regionNew(size, backendCode, mlockCode), size, backend);
 }

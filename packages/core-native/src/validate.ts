@@ -20,6 +20,24 @@ export function checkInteger(value: unknown, what: string, min: number, max: num
   return value;
 }
 
+/** A non-empty string without NUL or any character of `forbidden` (paths, names). Never echoes the value. */
+export function checkText(value: unknown, what: string, forbidden = ''): string {
+  if (typeof value !== 'string' || value === '') {
+    throw invalid(`${what} must be a non-empty string, got ${value === '' ? 'an empty string' : describe(value)}`);
+  }
+  for (const character of `\0${forbidden}`) {
+    if (value.includes(character)) {
+      throw invalid(`${what} must not contain ${character === '\0' ? 'a NUL character' : `'${character}'`}`);
+    }
+  }
+  return value;
+}
+
+export function checkBoolean(value: unknown, what: string): boolean {
+  if (typeof value !== 'boolean') throw invalid(`${what} must be true or false, got ${describe(value)}`);
+  return value;
+}
+
 export function checkBytes(value: unknown, what: string): Uint8Array {
   if (!(value instanceof Uint8Array)) throw invalid(`${what} must be a Uint8Array, got ${describe(value)}`);
   return value;

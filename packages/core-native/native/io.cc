@@ -1,0 +1,450 @@
+// Secret input straight into guarded regions: from a file, a file descriptor, an
+// environment variable, and a terminal prompt with echo off. The bytes go from read(2)
+// or the C environment into guarded pages and never through a JS string or Buffer.
+// Regions built here are fresh ('readwrite', not yet seen by JS), so they need no
+// AccessScope; JS gets a handle only to the final region, of exactly the bytes read.
+//
+// A regular file's size is known up front and sizes the region at once. An unknown
+// length (pipe, socket, terminal) starts in one page and grows by doubling: a bigger
+// region is allocated, the bytes are copied natively, the old one is wiped and freed.
+// When the region is full, one more byte read onto the stack (and wiped) tells the end
+// from "too large"; a region larger than what was read is moved into one of the exact
+// size. A descriptor opened here is closed on every path; one passed in is never closed.
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sodium.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "binding.h"
+#include "region.h"
+
+extern char** environ;
+
+namespace strongroom {
+namespace {
+
+constexpr int kNoDelimiter = -1;
+constexpr const char* kTooLarge = "ERR_TOO_LARGE";
+
+// Why reading failed; the binding turns it into a StrongroomError (as for allocation).
+using Failure = AllocFailure;
+
+bool Fail(Failure* failure, const char* code, std::string message) {
+  failure->code = code;
+  failure->message = std::move(message);
+  return false;
+}
+
+// The bytes read so far, in a region that can grow up to max_size.
+struct Sink {
+  std::shared_ptr<GuardedMemory> memory;  // its size() is the capacity
+  size_t length = 0;
+  size_t max_size = 0;
+  Backend backend = Backend::kMmap;
+  MlockPolicy policy = MlockPolicy::kRequire;
+  std::string source;  // for messages: a path, "fd 3", "the terminal"; never content
+};
+
+bool Reserve(Sink& sink, size_t capacity, Failure* failure) {
+  sink.memory = GuardedMemory::Allocate(capacity, sink.backend, sink.policy, failure);
+  return sink.memory != nullptr;
+}
+
+// Moves the bytes read so far into a new region of `capacity` bytes. The old region is
+// wiped and freed whether or not the new one could be allocated.
+bool MoveTo(Sink& sink, size_t capacity, Failure* failure) {
+  auto next = GuardedMemory::Allocate(capacity, sink.backend, sink.policy, failure);
+  if (next) memcpy(next->data(), sink.memory->data(), sink.length);
+  sink.memory->Release();
+  sink.memory = std::move(next);
+  return sink.memory != nullptr;
+}
+
+void Discard(Sink& sink) {
+  if (sink.memory) sink.memory->Release();
+  sink.memory.reset();
+  sink.length = 0;
+}
+
+// One page (canary included) for a start, then doubling, never past max_size.
+size_t FirstCapacity(const Sink& sink) { return std::min(sink.max_size, PageSize() - kCanarySize); }
+size_t NextCapacity(const Sink& sink) { return std::min(sink.max_size, 2 * sink.memory->size() + kCanarySize); }
+
+bool TooLarge(const Sink& sink, Failure* failure) {
+  return Fail(failure, kTooLarge,
+              "the input from " + sink.source + " is larger than maxSize (" + std::to_string(sink.max_size) +
+                  " bytes); pass a larger maxSize (at most " + std::to_string(kMaxRegionSize) + ")");
+}
+
+bool ReadFailure(const Sink& sink, int err, Failure* failure) {
+  if (err == EBADF) return Fail(failure, "ERR_INVALID_ARG", sink.source + " is not an open file descriptor for reading");
+  return Fail(failure, "ERR_IO", "could not read " + sink.source + ": " + strerror(err));
+}
+
+// Waits until fd is ready (a descriptor Node made non-blocking). False with errno set.
+bool WaitFor(int fd, short events) {
+  struct pollfd ready = {fd, events, 0};
+  return poll(&ready, 1, -1) >= 0 || errno == EINTR;
+}
+
+// read(2), retried on EINTR and, on a non-blocking descriptor, after poll(). Returns the
+// byte count, 0 at the end, or -1 with errno set.
+ssize_t ReadSome(int fd, uint8_t* into, size_t length) {
+  for (;;) {
+    ssize_t n = read(fd, into, length);
+    if (n >= 0) return n;
+    if (errno == EINTR) continue;
+    if ((errno != EAGAIN && errno != EWOULDBLOCK) || !WaitFor(fd, POLLIN)) return -1;
+  }
+}
+
+enum class Step { kMore, kEnd, kFailed };
+
+// The region is full: one byte read onto the stack tells the end (or the delimiter)
+// from more input, which grows the region up to max_size and goes into it.
+Step Overflow(int fd, int until, Sink& sink, Failure* failure) {
+  uint8_t byte = 0;
+  ssize_t n = ReadSome(fd, &byte, 1);
+  Step step = Step::kFailed;
+  if (n < 0) {
+    ReadFailure(sink, errno, failure);
+  } else if (n == 0 || byte == until) {
+    step = Step::kEnd;
+  } else if (sink.length == sink.max_size) {
+    TooLarge(sink, failure);
+  } else if (MoveTo(sink, NextCapacity(sink), failure)) {
+    sink.memory->data()[sink.length++] = byte;
+    step = Step::kMore;
+  }
+  sodium_memzero(&byte, sizeof byte);
+  return step;
+}
+
+// Reads fd into the sink until the end, or until the delimiter (not kept) when `until`
+// is a byte: then one byte per read(2), so nothing after it is consumed.
+bool ReadAll(int fd, int until, Sink& sink, Failure* failure) {
+  const bool bytewise = until != kNoDelimiter;
+  for (;;) {
+    size_t room = sink.memory->size() - sink.length;
+    if (room == 0) {
+      Step step = Overflow(fd, until, sink, failure);
+      if (step != Step::kMore) return step == Step::kEnd;
+      continue;
+    }
+    uint8_t* into = sink.memory->data() + sink.length;
+    ssize_t n = ReadSome(fd, into, bytewise ? 1 : room);
+    if (n < 0) return ReadFailure(sink, errno, failure);
+    if (n == 0) return true;
+    if (bytewise && *into == until) {
+      *into = 0;
+      return true;
+    }
+    sink.length += static_cast<size_t>(n);
+  }
+}
+
+// Leaves a region of exactly the bytes read (ERR_EMPTY when there are none).
+bool Finish(Sink& sink, Failure* failure) {
+  if (sink.length == 0) {
+    return Fail(failure, "ERR_EMPTY", "nothing was read from " + sink.source + ", and a region cannot be empty");
+  }
+  if (sink.length == sink.memory->size()) return true;
+  return MoveTo(sink, sink.length, failure);
+}
+
+// On the JS thread: the handle of the finished region, or the typed error with nothing
+// left behind.
+Napi::Value Deliver(Napi::Env env, Sink& sink, bool ok, Failure* failure) {
+  if (ok) ok = Finish(sink, failure);
+  if (!ok) {
+    Discard(sink);
+    Throw(env, failure->code, failure->message);
+  }
+  return NewRegionHandle(env, std::move(sink.memory));
+}
+
+// (…, maxSize at max_index, backend and mlockPolicy at choice_index)
+Sink SinkArgs(const Napi::CallbackInfo& info, size_t max_index, size_t choice_index, std::string source) {
+  Sink sink;
+  sink.max_size = RegionSizeArg(info, max_index, "maxSize");
+  AllocationChoice choice = AllocationArgs(info, choice_index);
+  sink.backend = choice.backend;
+  sink.policy = choice.policy;
+  sink.source = std::move(source);
+  return sink;
+}
+
+// A non-empty string without NUL (and, for a variable name, without '=').
+std::string TextArg(const Napi::CallbackInfo& info, size_t index, const char* what, bool is_name) {
+  if (!info[index].IsString()) Throw(info.Env(), "ERR_INVALID_ARG", std::string(what) + " must be a string");
+  std::string text = info[index].As<Napi::String>().Utf8Value();
+  if (text.empty() || text.find('\0') != std::string::npos || (is_name && text.find('=') != std::string::npos)) {
+    Throw(info.Env(), "ERR_INVALID_ARG",
+          std::string(what) + (is_name ? " must be non-empty, without '=' or NUL" : " must be non-empty, without NUL"));
+  }
+  return text;
+}
+
+// A regular file's size is known: too large fails before a byte is read, and the region
+// has the right size from the start. Anything else (or a size of 0, like /proc files
+// report) grows from one page.
+bool ReadOpenFile(int fd, Sink& sink, Failure* failure) {
+  struct stat st {};
+  if (fstat(fd, &st) != 0) return Fail(failure, "ERR_IO", "could not stat " + sink.source + ": " + strerror(errno));
+  size_t capacity = FirstCapacity(sink);
+  if (S_ISREG(st.st_mode) && st.st_size > 0) {
+    if (static_cast<uint64_t>(st.st_size) > sink.max_size) return TooLarge(sink, failure);
+    capacity = static_cast<size_t>(st.st_size);
+  }
+  return Reserve(sink, capacity, failure) && ReadAll(fd, kNoDelimiter, sink, failure);
+}
+
+[[noreturn]] void ThrowOpenFailure(Napi::Env env, const std::string& path, int err) {
+  if (err == ENOENT || err == ENOTDIR) Throw(env, "ERR_NOT_FOUND", path + " does not exist");
+  Throw(env, "ERR_IO", "could not open " + path + ": " + (err == EACCES ? "permission denied" : strerror(err)));
+}
+
+// (path, maxSize, backend, mlockPolicy) -> handle
+Napi::Value ReadFile(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path = TextArg(info, 0, "path", false);
+  Sink sink = SinkArgs(info, 1, 2, path);
+  int fd;
+  do {
+    fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0) ThrowOpenFailure(env, path, errno);
+  Failure failure;
+  bool ok = ReadOpenFile(fd, sink, &failure);
+  // Nothing above throws: the descriptor is closed on every path.
+  if (close(fd) != 0 && errno != EINTR && ok) ok = Fail(&failure, "ERR_IO", "could not close " + path + ": " + strerror(errno));
+  return Deliver(env, sink, ok, &failure);
+}
+
+// -1 for none, else a byte.
+int DelimiterArg(const Napi::CallbackInfo& info, size_t index) {
+  if (info[index].IsNumber() && info[index].As<Napi::Number>().DoubleValue() == -1) return kNoDelimiter;
+  size_t byte = SizeArg(info, index, "until");
+  if (byte > 255) Throw(info.Env(), "ERR_INVALID_ARG", "until must be a byte value, 0 to 255");
+  return static_cast<int>(byte);
+}
+
+// (fd, maxSize, until, backend, mlockPolicy) -> handle; the descriptor stays open.
+Napi::Value ReadFd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  size_t fd = SizeArg(info, 0, "fd");
+  if (fd > INT_MAX) Throw(env, "ERR_INVALID_ARG", "fd is not an open file descriptor");
+  int until = DelimiterArg(info, 2);
+  Sink sink = SinkArgs(info, 1, 3, "fd " + std::to_string(fd));
+  Failure failure;
+  bool ok = Reserve(sink, FirstCapacity(sink), &failure) && ReadAll(static_cast<int>(fd), until, sink, &failure);
+  return Deliver(env, sink, ok, &failure);
+}
+
+// Overwrites, in place, the value of every `name=` entry of the C environment with
+// zeros. unsetenv only unlinks the strings (the initial block on the stack, or setenv's
+// copies, which glibc never frees), so they are wiped first.
+void WipeEnvironmentValues(const std::string& name) {
+  for (char** entry = environ; entry != nullptr && *entry != nullptr; entry++) {
+    if (strncmp(*entry, name.c_str(), name.size()) != 0 || (*entry)[name.size()] != '=') continue;
+    char* value = *entry + name.size() + 1;
+    sodium_memzero(value, strlen(value));
+  }
+}
+
+// (name, remove, backend, mlockPolicy) -> handle. A failure changes nothing.
+Napi::Value ReadEnv(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string name = TextArg(info, 0, "an environment variable name", true);
+  bool remove = info[1].ToBoolean();
+  AllocationChoice choice = AllocationArgs(info, 2);
+  const char* value = getenv(name.c_str());
+  if (value == nullptr) Throw(env, "ERR_NOT_FOUND", "environment variable " + name + " is not set");
+  size_t length = strlen(value);
+  if (length == 0) Throw(env, "ERR_EMPTY", "environment variable " + name + " is empty, and a region cannot be empty");
+  if (length > kMaxRegionSize) Throw(env, kTooLarge, "environment variable " + name + " is larger than 1 GiB");
+  Failure failure;
+  auto memory = GuardedMemory::Allocate(length, choice.backend, choice.policy, &failure);
+  if (!memory) Throw(env, failure.code, failure.message);
+  memcpy(memory->data(), value, length);
+  if (remove) {
+    WipeEnvironmentValues(name);
+    if (unsetenv(name.c_str()) != 0) {
+      int err = errno;
+      memory->Release();
+      Throw(env, "ERR_SYSTEM", std::string("unsetenv failed: ") + strerror(err));
+    }
+  }
+  return NewRegionHandle(env, std::move(memory));
+}
+
+// Process-wide: two prompts at once would save and restore each other's settings.
+std::atomic<bool> g_prompting{false};
+
+bool WriteAll(int fd, const char* text, size_t length) {
+  while (length > 0) {
+    ssize_t n = write(fd, text, length);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && WaitFor(fd, POLLOUT)) continue;
+    if (n < 0) return false;
+    text += n;
+    length -= static_cast<size_t>(n);
+  }
+  return true;
+}
+
+int SetTerminal(const struct termios& settings, int when) {
+  while (tcsetattr(STDIN_FILENO, when, &settings) != 0) {
+    if (errno != EINTR) return errno;
+  }
+  return 0;
+}
+
+// After "too large" the rest of the line is read and dropped, so it cannot reach what
+// reads the terminal next (a shell would run it as a command).
+void DropRestOfLine() {
+  uint8_t byte = 0;
+  while (ReadSome(STDIN_FILENO, &byte, 1) == 1 && byte != '\n') {
+  }
+  sodium_memzero(&byte, sizeof byte);
+}
+
+// Echo off (line editing kept) before the prompt is shown, one line read, the settings
+// restored on every path. Runs on a worker thread; `out` gets the prompt and a newline.
+bool PromptOn(int out, const std::string& message, Sink& sink, Failure* failure) {
+  struct termios saved {};
+  if (tcgetattr(STDIN_FILENO, &saved) != 0) {
+    return Fail(failure, "ERR_IO", std::string("could not read the terminal's settings: ") + strerror(errno));
+  }
+  struct termios quiet = saved;
+  quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO | ECHOE | ECHOK | ECHONL);
+  quiet.c_lflag |= ICANON;  // line editing, and Enter ends the line even after setRawMode()
+  quiet.c_iflag |= ICRNL;
+  if (int err = SetTerminal(quiet, TCSAFLUSH)) {
+    return Fail(failure, "ERR_IO", std::string("could not turn the terminal's echo off: ") + strerror(err));
+  }
+  bool ok = WriteAll(out, message.data(), message.size()) ||
+            Fail(failure, "ERR_IO", std::string("could not write the prompt: ") + strerror(errno));
+  ok = ok && ReadAll(STDIN_FILENO, '\n', sink, failure);
+  if (!ok && failure->code == kTooLarge) DropRestOfLine();
+  if (int err = SetTerminal(saved, TCSADRAIN); err != 0 && ok) {
+    ok = Fail(failure, "ERR_IO", std::string("could not restore the terminal's settings: ") + strerror(err));
+  }
+  // The typed newline was not echoed. Its result is ignored on purpose: a newline that
+  // could not be written is cosmetic once the input was read.
+  WriteAll(out, "\n", 1);
+  if (ok && sink.length > 0 && sink.memory->data()[sink.length - 1] == '\r') sink.memory->data()[--sink.length] = 0;
+  return ok;
+}
+
+// The prompt goes to the controlling terminal, or to stderr when there is none.
+bool Prompt(const std::string& message, Sink& sink, Failure* failure) {
+  int tty;
+  do {
+    tty = open("/dev/tty", O_WRONLY | O_NOCTTY | O_CLOEXEC);
+  } while (tty < 0 && errno == EINTR);
+  bool ok = PromptOn(tty >= 0 ? tty : STDERR_FILENO, message, sink, failure);
+  if (tty >= 0 && close(tty) != 0 && errno != EINTR && ok) {
+    ok = Fail(failure, "ERR_IO", std::string("could not close /dev/tty: ") + strerror(errno));
+  }
+  return ok;
+}
+
+// The blocking read runs off the JS thread; the region (allocated before, on the JS
+// thread) reaches JS only through the resolved promise.
+class PromptWorker : public Napi::AsyncWorker {
+ public:
+  PromptWorker(Napi::Env env, std::string message, Sink sink)
+      : Napi::AsyncWorker(env, "strongroom.promptSecret"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        message_(std::move(message)),
+        sink_(std::move(sink)) {}
+  ~PromptWorker() override {
+    Discard(sink_);
+    g_prompting = false;
+  }
+  Napi::Promise Promise() const { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override { ok_ = Prompt(message_, sink_, &failure_); }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (ok_) ok_ = Finish(sink_, &failure_);
+    if (!ok_) {
+      Discard(sink_);
+      deferred_.Reject(MakeError(env, failure_.code, failure_.message).Value());
+      return;
+    }
+    try {
+      deferred_.Resolve(NewRegionHandle(env, std::move(sink_.memory)));
+    } catch (const Napi::Error& error) {
+      deferred_.Reject(error.Value());
+    }
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::string message_;
+  Sink sink_;
+  bool ok_ = false;
+  Failure failure_;
+};
+
+// (message, maxSize, backend, mlockPolicy) -> Promise<handle>
+Napi::Value PromptSecret(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsString()) Throw(env, "ERR_INVALID_ARG", "message must be a string");
+  std::string message = info[0].As<Napi::String>().Utf8Value();
+  Sink sink = SinkArgs(info, 1, 2, "the terminal");
+  if (isatty(STDIN_FILENO) != 1) {
+    Throw(env, "ERR_NOT_A_TTY",
+          "promptSecret() needs a terminal on standard input, and fd 0 is not one; when the secret is piped "
+          "in, read it with readFd(0, { until: 10 }) instead");
+  }
+  bool idle = false;
+  if (!g_prompting.compare_exchange_strong(idle, true)) {
+    Throw(env, "ERR_BUSY", "another promptSecret() is waiting for input; await it before prompting again");
+  }
+  Failure failure;
+  if (!Reserve(sink, sink.max_size, &failure)) {
+    g_prompting = false;
+    Throw(env, failure.code, failure.message);
+  }
+  PromptWorker* worker;
+  try {
+    worker = new PromptWorker(env, std::move(message), std::move(sink));  // it clears g_prompting
+  } catch (...) {
+    g_prompting = false;
+    throw;
+  }
+  Napi::Promise promise = worker->Promise();
+  try {
+    worker->Queue();
+  } catch (...) {
+    delete worker;
+    throw;
+  }
+  return promise;
+}
+
+}  // namespace
+
+void InitIo(Napi::Env env, Napi::Object exports) {
+  exports.Set("readFile", Napi::Function::New<ReadFile>(env, "readFile"));
+  exports.Set("readFd", Napi::Function::New<ReadFd>(env, "readFd"));
+  exports.Set("readEnv", Napi::Function::New<ReadEnv>(env, "readEnv"));
+  exports.Set("promptSecret", Napi::Function::New<PromptSecret>(env, "promptSecret"));
+}
+
+}  // namespace strongroom

@@ -1,0 +1,94 @@
+// Reading secrets in: from a file, a file descriptor, an environment variable, or a
+// terminal prompt with echo off, straight into a guarded region. Native code moves the
+// bytes from read(2) or the C environment into guarded pages: they never pass through a
+// JS string or Buffer. Each returns a 'readwrite' Region of exactly the bytes read; on
+// any failure no region survives and a descriptor opened here is closed.
+import { native, type NativeRegion } from './binding.js';
+import {
+  MAX_REGION_SIZE,
+  resolveAllocation,
+  wrapHandle,
+  type AllocateOptions,
+  type Backend,
+  type Region,
+} from './region.js';
+import { checkBoolean, checkInteger, checkOptions, checkText, invalid } from './validate.js';
+
+export interface ReadOptions extends AllocateOptions {
+  /** The most bytes accepted (more is ERR_TOO_LARGE): 1 to MAX_REGION_SIZE, default 64 KiB. */
+  maxSize?: number;
+}
+
+export interface ReadFdOptions extends ReadOptions {
+  /** Stop at this byte (0-255), which is consumed but not kept; nothing after it is read. */
+  until?: number;
+}
+
+export interface ReadEnvOptions extends AllocateOptions {
+  /** Wipe the value in the process environment and unset the variable (default true). */
+  remove?: boolean;
+}
+
+/** The default maxSize: 64 KiB. */
+export const DEFAULT_MAX_SIZE = 64 * 1024;
+
+function readSettings(options: unknown, what: string) {
+  const given = checkOptions(options, what);
+  const maxSize =
+    given.maxSize === undefined ? DEFAULT_MAX_SIZE : checkInteger(given.maxSize, 'maxSize', 1, MAX_REGION_SIZE);
+  return { given, maxSize, ...resolveAllocation(given) };
+}
+
+function wrap(handle: NativeRegion, backend: Backend): Region {
+  return wrapHandle(handle, native().regionSize(handle), backend);
+}
+
+/**
+ * The contents of a file. A regular file larger than maxSize fails with ERR_TOO_LARGE
+ * before a byte is read. ERR_NOT_FOUND when it does not exist, ERR_EMPTY when it is
+ * empty, ERR_IO for any other failure (permission denied, a directory, ...).
+ */
+export function readFile(path: string, options?: ReadOptions): Region {
+  const file = checkText(path, 'path');
+  const { maxSize, backend, backendCode, mlockCode } = readSettings(options, 'readFile() options');
+  return wrap(native().readFile(file, maxSize, backendCode, mlockCode), backend);
+}
+
+/**
+ * Everything an open descriptor gives until its end (or until the `until` byte), read
+ * straight into guarded memory: a pipe, a socket, a file, a terminal. A non-blocking
+ * descriptor (Node makes stdin one) is waited on. The descriptor is not closed.
+ */
+export function readFd(fd: number, options?: ReadFdOptions): Region {
+  checkInteger(fd, 'fd', 0, 2 ** 31 - 1);
+  const settings = readSettings(options, 'readFd() options');
+  const until = settings.given.until === undefined ? -1 : checkInteger(settings.given.until, 'until', 0, 255);
+  const { maxSize, backend, backendCode, mlockCode } = settings;
+  return wrap(native().readFd(fd, maxSize, until, backendCode, mlockCode), backend);
+}
+
+/**
+ * The value of an environment variable (its bytes, not decoded). With `remove` (the
+ * default) the value is overwritten with zeros in the process environment and the
+ * variable is unset, so process.env[name] is undefined afterwards. A copy that JS made
+ * before (anything that read process.env[name]) is a JS string and cannot be wiped.
+ */
+export function readEnv(name: string, options?: ReadEnvOptions): Region {
+  const variable = checkText(name, 'an environment variable name', '=');
+  const given = checkOptions(options, 'readEnv() options');
+  const remove = given.remove === undefined ? true : checkBoolean(given.remove, 'remove');
+  const { backend, backendCode, mlockCode } = resolveAllocation(given);
+  return wrap(native().readEnv(variable, remove, backendCode, mlockCode), backend);
+}
+
+/**
+ * Prompts on the terminal and reads one line with echo off (the newline, and a
+ * carriage return before it, are not kept). Standard input must be a terminal
+ * (ERR_NOT_A_TTY otherwise: read piped input with readFd(0, { until: 10 })). The
+ * terminal's settings are restored on every path; the read runs off the JS thread.
+ */
+export async function promptSecret(message: string, options?: ReadOptions): Promise<Region> {
+  if (typeof message !== 'string') throw invalid('the prompt message must be a string');
+  const { maxSize, backend, backendCode, mlockCode } = readSettings(options, 'promptSecret() options');
+  return wrap(await native().promptSecret(message, maxSize, backendCode, mlockCode), backend);
+}
