@@ -1,5 +1,12 @@
 // @strongroom/buffer: SecretBuffer, the everyday handle for one secret in guarded memory.
-export { SecretBuffer, type FromOptions, type ScopedView } from './secret-buffer.js';
+export { SecretBuffer, type FromFdOptions, type FromOptions, type ScopedView } from './secret-buffer.js';
 export type { LiveFigures } from './live.js';
 export type { ViewMode } from './scope.js';
-export { StrongroomError, isStrongroomError, type StrongroomErrorCode, type AllocateOptions } from '@strongroom/core-native';
+export {
+  StrongroomError,
+  isStrongroomError,
+  type StrongroomErrorCode,
+  type AllocateOptions,
+  type ReadOptions,
+  type ReadEnvOptions,
+} from '@strongroom/core-native';

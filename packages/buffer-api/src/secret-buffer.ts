@@ -11,10 +11,16 @@ import {
   copy,
   copyIn,
   equals,
+  promptSecret,
   randomFill,
+  readEnv,
+  readFd,
+  readFile,
   zero,
   StrongroomError,
   type AllocateOptions,
+  type ReadEnvOptions,
+  type ReadOptions,
   type Region,
 } from '@strongroom/core-native';
 
@@ -24,6 +30,11 @@ import { Scopes, viewMode, type ScopeKind, type ViewMode } from './scope.js';
 export interface FromOptions extends AllocateOptions {
   /** Overwrite the source bytes with zeros after copying them in (default true). */
   wipeSource?: boolean;
+}
+
+export interface FromFdOptions extends ReadOptions {
+  /** Stop at this delimiter byte (a one-character string such as '\n', or 0-255); it is not kept. */
+  until?: string | number;
 }
 
 /** A view handed out by reader()/writer(): ends its scope when disposed. */
@@ -48,6 +59,12 @@ function checkOffset(offset: unknown, length: number, size: number): number {
     throw invalid(`${length} bytes at offset ${offset} do not fit in a ${size}-byte SecretBuffer`);
   }
   return offset;
+}
+
+function delimiter(until: unknown): number {
+  if (typeof until === 'string' && until.length === 1 && until.charCodeAt(0) < 256) return until.charCodeAt(0);
+  if (typeof until === 'number' && Number.isInteger(until) && until >= 0 && until <= 255) return until;
+  throw invalid("until must be one character (such as '\\n') or a byte value from 0 to 255");
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
@@ -132,6 +149,30 @@ export class SecretBuffer {
     }
     if (wipeSource) bytes.fill(0);
     return new SecretBuffer(TOKEN, region);
+  }
+
+  /** The contents of a file, read(2) straight into guarded memory (default maxSize 64 KiB). */
+  static fromFile(path: string, options?: ReadOptions): SecretBuffer {
+    return new SecretBuffer(TOKEN, readFile(path, options));
+  }
+
+  /** What an open descriptor gives until its end, or until the `until` byte. The fd stays open. */
+  static fromFd(fd: number, options?: FromFdOptions): SecretBuffer {
+    const { until, ...rest } = options ?? {};
+    return new SecretBuffer(TOKEN, readFd(fd, until === undefined ? rest : { ...rest, until: delimiter(until) }));
+  }
+
+  /**
+   * An environment variable's value, read natively; by default its bytes are then
+   * overwritten in the process environment and the variable is removed.
+   */
+  static fromEnv(name: string, options?: ReadEnvOptions): SecretBuffer {
+    return new SecretBuffer(TOKEN, readEnv(name, options));
+  }
+
+  /** A line typed at the terminal with echo off (for command-line tools). */
+  static async prompt(message: string, options?: ReadOptions): Promise<SecretBuffer> {
+    return new SecretBuffer(TOKEN, await promptSecret(message, options));
   }
 
   /** 'direct' (views over guarded memory) or 'copy' (wiped heap copies, where the runtime refuses those). */
