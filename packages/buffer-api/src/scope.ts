@@ -56,17 +56,20 @@ export class Scopes {
           'finish the outer scope first',
       );
     }
+    this.#depth++;
     if (this.#view === undefined) {
       region.protect(kind === 'read' ? 'readonly' : 'readwrite');
       try {
         this.#view = viewMode() === 'direct' ? region.view() : this.#copyOf(region);
       } catch (error) {
+        this.#depth = 0;
         region.protect('noaccess');
         throw error;
       }
       this.#kind = kind;
+      return this.#view; // the outermost scope takes the view itself
     }
-    this.#depth++;
+    // Each nested scope gets its own array object over the same memory.
     const view = this.#view;
     return new Uint8Array(view.buffer, view.byteOffset, view.length);
   }
