@@ -11,7 +11,10 @@ import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { allocate, stats } from '@strongroom/core-native';
-import { cases } from './cases.mjs';
+import { cases as coreCases } from './cases.mjs';
+import { bufferCases } from './buffer-cases.mjs';
+
+const cases = [...coreCases, ...bufferCases];
 import { compare, formatNs, table } from './harness.mjs';
 
 const ROUNDS = 15;
