@@ -1,5 +1,5 @@
-// The strongroom demo: a key in guarded memory seals and opens a message, and stats()
-// shows what the process holds. Run with `pnpm demo` from the repository root.
+// The strongroom demo: a key in guarded memory seals and opens a message, a
+// SecretBuffer is read inside a scope, and stats() shows what the process holds. Run with `pnpm demo` from the repository root.
 import {
   allocate,
   equals,
@@ -9,6 +9,7 @@ import {
   seal,
   stats,
 } from '@strongroom/core-native';
+import { SecretBuffer } from '@strongroom/buffer';
 
 const show = (label, value) => console.log(`${label.padEnd(22)} ${value}`);
 
@@ -34,6 +35,13 @@ show('opened region', `${opened}`); // never print or decode the bytes themselve
 
 const tag = hmac('sha256', key, 'payload to sign');
 show('HMAC-SHA-256 tag', `${Buffer.from(tag).toString('hex').slice(0, 16)}…`);
+
+// The everyday API: a SecretBuffer, readable only inside a scope.
+const token = SecretBuffer.random(24);
+const firstByteIsNumber = token.read((view) => typeof view[0] === 'number');
+show('SecretBuffer', `${token} (read scope ok: ${firstByteIsNumber})`);
+show('JSON of it', JSON.stringify({ token }));
+token.destroy();
 
 const s = stats();
 show('live regions', s.regions);
