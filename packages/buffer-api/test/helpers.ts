@@ -1,9 +1,7 @@
 // Shared pieces of the @strongroom/buffer tests.
 import { fileURLToPath } from 'node:url';
 
-import { expect } from 'vitest';
-
-import { SecretBuffer, StrongroomError } from '../src/index.js';
+import { SecretBuffer } from '../src/index.js';
 
 export const PACKAGE_DIR = fileURLToPath(new URL('..', import.meta.url));
 
@@ -17,18 +15,10 @@ import * as core from '@strongroom/core-native';
 
 export const COPY_MODE = SecretBuffer.viewMode === 'copy';
 
-/** The code of the StrongroomError that fn throws (fails the test on any other error). */
-export function errorCode(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(StrongroomError);
-    return (error as StrongroomError).code;
-  }
-  return undefined;
-}
 
 /** A copy of the bytes, taken inside a read scope (tests only). */
 export function bytesOf(buffer: SecretBuffer): number[] {
   return buffer.read((view) => Array.from(view));
 }
+
+export { errorCode } from '@strongroom/testkit';

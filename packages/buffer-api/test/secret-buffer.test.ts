@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 
 import { stats } from '@strongroom/core-native';
 
-import { SecretBuffer } from '../src/index.js';
+import { SecretBuffer, StrongroomError } from '../src/index.js';
 import { bytesOf, COPY_MODE, errorCode } from './helpers.js';
 
 describe('construction', () => {
@@ -49,6 +49,10 @@ describe('construction', () => {
     expect(errorCode(make)).toBe('ERR_INVALID_ARG');
     expect(SecretBuffer.live().buffers).toBe(before);
     expect(stats().regions).toBe(regions);
+  });
+
+  it('errors are instances of the re-exported StrongroomError', () => {
+    expect(() => SecretBuffer.alloc(0)).toThrow(StrongroomError);
   });
 
   it('from() of a string says why strings are refused', () => {

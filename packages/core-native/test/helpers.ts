@@ -2,9 +2,7 @@
 // preamble of child-process snippets (the built package plus the test-only poke addon).
 import { fileURLToPath } from 'node:url';
 
-import { expect } from 'vitest';
-
-import { stats, StrongroomError, type Backend } from '../src/index.js';
+import { stats, type Backend } from '../src/index.js';
 
 export const PACKAGE_DIR = fileURLToPath(new URL('..', import.meta.url));
 
@@ -40,13 +38,4 @@ const ${name} = sr.allocate(${masked.length / 2}, { backend: '${backend}' });
 `;
 }
 
-/** The code of the StrongroomError that fn throws (fails the test on any other error). */
-export function errorCode(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(StrongroomError);
-    return (error as StrongroomError).code;
-  }
-  return undefined;
-}
+export { errorCode } from '@strongroom/testkit';

@@ -6,7 +6,7 @@ import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { runNode } from '@strongroom/testkit';
 
-import { allocate, configure, MAX_REGION_SIZE, Region, stats } from '../src/index.js';
+import { allocate, configure, MAX_REGION_SIZE, Region, stats, StrongroomError } from '../src/index.js';
 import { BACKENDS, CHILD, errorCode } from './helpers.js';
 
 
@@ -149,6 +149,10 @@ describe('allocate() arguments', () => {
     expect(errorCode(() => region.protect('none' as never))).toBe('ERR_INVALID_ARG');
     expect(region.protection).toBe('readwrite');
     region.free();
+  });
+
+  it('errors are instances of the exported StrongroomError', () => {
+    expect(() => allocate(0)).toThrow(StrongroomError);
   });
 
   it('cannot be constructed directly', () => {

@@ -27,3 +27,4 @@ export {
   type TerminalOptions,
   type TerminalSupport,
 } from './terminal.js';
+export { errorCode } from './errors.js';
