@@ -140,3 +140,38 @@ describe('core dumps', () => {
   });
   if (!support.supported) it.skip(`core dump test skipped: ${support.reason}`, () => {});
 });
+
+describe('fork', () => {
+  // A forked child (a native library calling fork() without exec) must not see secrets:
+  // anonymous regions are MADV_WIPEONFORK (the child sees zeros), secretmem regions
+  // MADV_DONTFORK (the child has no mapping there at all and faults).
+  it('a forked child sees zeros in an mmap region, and the bytes of ordinary memory (control)', async () => {
+    const result = await runNode(
+      `${PREAMBLE}
+       const region = sr.allocate(64, { backend: 'mmap' });
+       region.view().fill(0xab);
+       const ordinary = Buffer.alloc(64, 0xab);
+       const inRegion = poke.forkRead(poke.addressOf(region.view()), 64);
+       const inHeap = poke.forkRead(poke.addressOf(ordinary), 64);
+       console.log(JSON.stringify({
+         region: [inRegion.signal, [...new Set(inRegion.bytes)]],
+         heap: [inHeap.signal, [...new Set(inHeap.bytes)]],
+       }));`,
+      CHILD,
+    );
+    expect(result.stderr).toBe('');
+    expect(JSON.parse(result.stdout)).toEqual({ region: [0, [0]], heap: [0, [0xab]] });
+  });
+
+  it.skipIf(!SECRETMEM)('a forked child has no mapping of a secretmem region', async () => {
+    const result = await runNode(
+      `${PREAMBLE}
+       const region = sr.allocate(64, { backend: 'secretmem' });
+       region.view().fill(0xab);
+       const seen = poke.forkRead(poke.addressOf(region.view()), 64);
+       console.log(JSON.stringify({ signal: seen.signal, bytes: seen.bytes.length }));`,
+      CHILD,
+    );
+    expect(JSON.parse(result.stdout)).toEqual({ signal: 11, bytes: 0 }); // SIGSEGV in the child
+  });
+});

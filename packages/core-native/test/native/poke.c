@@ -2,7 +2,11 @@
  * and underflow a guarded region from native code the way a buggy addon or C library
  * would, and can hold a "leaked" view that strongroom does not know about. */
 #include <node_api.h>
+#include <signal.h>
 #include <stdint.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 static uint8_t* address_arg(napi_env env, napi_value value) {
   uint64_t address = 0;
@@ -62,6 +66,48 @@ static napi_value leaked_view(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/* forkRead(address, length <= 4096) -> { signal, bytes }: fork(); the child copies
+ * `length` bytes at `address` and sends them back. What a forked child sees there. */
+static napi_value fork_read(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], result, value, buffer;
+  uint32_t length = 0;
+  int fds[2];
+  uint8_t got[4096];
+  size_t have = 0;
+  int status = 0;
+  void* data = NULL;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  napi_get_value_uint32(env, argv[1], &length);
+  if (length > sizeof got || pipe(fds) != 0) return NULL;
+  uint8_t* at = address_arg(env, argv[0]);
+  pid_t pid = fork();
+  if (pid == 0) {
+    uint8_t copy[4096];
+    close(fds[0]);
+    memcpy(copy, at, length); /* faults if the mapping is not in the child */
+    ssize_t ignored = write(fds[1], copy, length);
+    (void)ignored;
+    _exit(0);
+  }
+  close(fds[1]);
+  for (;;) {
+    ssize_t n = read(fds[0], got + have, length - have);
+    if (n <= 0) break;
+    have += (size_t)n;
+  }
+  close(fds[0]);
+  waitpid(pid, &status, 0);
+  napi_create_object(env, &result);
+  napi_create_int32(env, WIFSIGNALED(status) ? WTERMSIG(status) : 0, &value);
+  napi_set_named_property(env, result, "signal", value);
+  napi_create_arraybuffer(env, have, &data, &buffer);
+  memcpy(data, got, have);
+  napi_create_typedarray(env, napi_uint8_array, have, buffer, 0, &value);
+  napi_set_named_property(env, result, "bytes", value);
+  return result;
+}
+
 static void define(napi_env env, napi_value exports, const char* name, napi_callback cb) {
   napi_value fn;
   napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, NULL, &fn);
@@ -73,6 +119,7 @@ static napi_value init(napi_env env, napi_value exports) {
   define(env, exports, "writeAt", write_at);
   define(env, exports, "readAt", read_at);
   define(env, exports, "leakedView", leaked_view);
+  define(env, exports, "forkRead", fork_read);
   return exports;
 }
 
