@@ -16,20 +16,37 @@ export type ViewMode = 'direct' | 'copy';
 
 let detectedMode: ViewMode | undefined;
 
+/**
+ * A view of the region: 'direct' where the runtime allows views over guarded memory,
+ * else a heap copy. The first scope anywhere finds out which, on its own region.
+ */
+function viewOf(region: Region): Uint8Array {
+  if (detectedMode !== 'copy') {
+    try {
+      const view = region.view();
+      detectedMode = 'direct';
+      return view;
+    } catch (error) {
+      if (!isStrongroomError(error) || error.code !== 'ERR_EXTERNAL_BUFFERS_DISALLOWED') throw error;
+      detectedMode = 'copy';
+    }
+  }
+  const copy = new Uint8Array(region.size);
+  copyOut(copy, region);
+  return copy;
+}
+
 /** 'direct' where views over guarded memory are allowed, 'copy' where the runtime refuses them. */
 export function viewMode(): ViewMode {
-  if (detectedMode) return detectedMode;
-  const probe = allocate(1, { backend: 'mmap', mlock: 'best-effort' });
-  try {
-    probe.view();
-    detectedMode = 'direct';
-  } catch (error) {
-    if (!isStrongroomError(error) || error.code !== 'ERR_EXTERNAL_BUFFERS_DISALLOWED') throw error;
-    detectedMode = 'copy';
-  } finally {
-    probe.free();
+  if (detectedMode === undefined) {
+    const probe = allocate(1);
+    try {
+      viewOf(probe);
+    } finally {
+      probe.free();
+    }
   }
-  return detectedMode;
+  return detectedMode as ViewMode;
 }
 
 /** Wipes a heap copy and detaches its ArrayBuffer (every view over it becomes empty). */
@@ -60,7 +77,7 @@ export class Scopes {
     if (this.#view === undefined) {
       region.protect(kind === 'read' ? 'readonly' : 'readwrite');
       try {
-        this.#view = viewMode() === 'direct' ? region.view() : this.#copyOf(region);
+        this.#view = viewOf(region);
       } catch (error) {
         this.#depth = 0;
         region.protect('noaccess');
@@ -74,12 +91,6 @@ export class Scopes {
     return new Uint8Array(view.buffer, view.byteOffset, view.length);
   }
 
-  #copyOf(region: Region): Uint8Array {
-    const copy = new Uint8Array(region.size);
-    copyOut(copy, region);
-    return copy;
-  }
-
   /** Closes one scope; the last one re-protects the region (and writes a copy back). */
   leave(region: Region | undefined): void {
     if (this.#depth === 0) return;
@@ -89,7 +100,7 @@ export class Scopes {
     this.#view = undefined;
     this.#kind = undefined;
     if (view === undefined) return;
-    if (viewMode() === 'copy') {
+    if (detectedMode === 'copy') {
       try {
         if (kind === 'write' && region !== undefined) copyIn(region, view);
       } finally {
@@ -105,6 +116,6 @@ export class Scopes {
     this.#view = undefined;
     this.#kind = undefined;
     this.#depth = 0;
-    if (view !== undefined && viewMode() === 'copy') discard(view);
+    if (view !== undefined && detectedMode === 'copy') discard(view);
   }
 }

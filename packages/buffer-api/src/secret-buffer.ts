@@ -98,7 +98,12 @@ export class SecretBuffer {
   /** @internal Use SecretBuffer.alloc/random/from/... */
   constructor(token: symbol, region: Region) {
     if (token !== TOKEN) throw invalid('SecretBuffer cannot be constructed directly; use SecretBuffer.alloc(size)');
-    region.protect('noaccess');
+    try {
+      region.protect('noaccess');
+    } catch (error) {
+      region.free(); // never a half-built buffer or a stray region
+      throw error;
+    }
     this.#region = region;
     this.#size = region.size;
     // structuredClone and postMessage read own enumerable properties: this one throws.
