@@ -55,6 +55,15 @@ describe('construction', () => {
     expect(() => SecretBuffer.alloc(0)).toThrow(StrongroomError);
   });
 
+  it('a misspelt option is an error, not the default: from(bytes, { wipesource: false }) wipes nothing', () => {
+    const source = new Uint8Array([1, 2, 3]);
+    const before = SecretBuffer.live().buffers;
+    expect(errorCode(() => SecretBuffer.from(source, { wipesource: false } as never))).toBe('ERR_INVALID_ARG');
+    expect(Array.from(source)).toEqual([1, 2, 3]);
+    expect(SecretBuffer.live().buffers).toBe(before);
+    expect(errorCode(() => SecretBuffer.fromFd(0, { maxsize: 1 } as never))).toBe('ERR_INVALID_ARG');
+  });
+
   it('from() of a string says why strings are refused', () => {
     expect(() => SecretBuffer.from('x' as never)).toThrow(/can never be wiped/);
   });

@@ -24,7 +24,7 @@ export interface HardenResult {
 
 /** Core-dump soft limit 0 (and hard, when asked) and PR_SET_DUMPABLE 0. */
 export function harden(options?: HardenOptions): HardenResult {
-  const given = checkOptions(options, 'harden() options');
+  const given = checkOptions(options, 'harden() options', ['hardLimit']);
   return native().harden(given.hardLimit === true);
 }
 

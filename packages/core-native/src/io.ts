@@ -12,7 +12,7 @@ import {
   type Backend,
   type Region,
 } from './region.js';
-import { checkBoolean, checkInteger, checkOptions, checkText, invalid } from './validate.js';
+import { ALLOCATE_KEYS, checkBoolean, checkInteger, checkOptions, checkText, invalid } from './validate.js';
 
 export interface ReadOptions extends AllocateOptions {
   /** The most bytes accepted (more is ERR_TOO_LARGE): 1 to MAX_REGION_SIZE, default 64 KiB. */
@@ -32,8 +32,8 @@ export interface ReadEnvOptions extends AllocateOptions {
 /** The default maxSize: 64 KiB. */
 export const DEFAULT_MAX_SIZE = 64 * 1024;
 
-function readSettings(options: unknown, what: string) {
-  const given = checkOptions(options, what);
+function readSettings(options: unknown, what: string, extra: readonly string[] = []) {
+  const given = checkOptions(options, what, [...ALLOCATE_KEYS, 'maxSize', ...extra]);
   const maxSize =
     given.maxSize === undefined ? DEFAULT_MAX_SIZE : checkInteger(given.maxSize, 'maxSize', 1, MAX_REGION_SIZE);
   return { given, maxSize, ...resolveAllocation(given) };
@@ -61,7 +61,7 @@ export function readFile(path: string, options?: ReadOptions): Region {
  */
 export function readFd(fd: number, options?: ReadFdOptions): Region {
   checkInteger(fd, 'fd', 0, 2 ** 31 - 1);
-  const settings = readSettings(options, 'readFd() options');
+  const settings = readSettings(options, 'readFd() options', ['until']);
   const until = settings.given.until === undefined ? -1 : checkInteger(settings.given.until, 'until', 0, 255);
   const { maxSize, backend, backendCode, mlockCode } = settings;
   return wrap(native().readFd(fd, maxSize, until, backendCode, mlockCode), backend);
@@ -75,7 +75,7 @@ export function readFd(fd: number, options?: ReadFdOptions): Region {
  */
 export function readEnv(name: string, options?: ReadEnvOptions): Region {
   const variable = checkText(name, 'an environment variable name', '=');
-  const given = checkOptions(options, 'readEnv() options');
+  const given = checkOptions(options, 'readEnv() options', [...ALLOCATE_KEYS, 'remove']);
   const remove = given.remove === undefined ? true : checkBoolean(given.remove, 'remove');
   const { backend, backendCode, mlockCode } = resolveAllocation(given);
   return wrap(native().readEnv(variable, remove, backendCode, mlockCode), backend);

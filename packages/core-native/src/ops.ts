@@ -23,7 +23,7 @@ export interface RangeOptions {
 }
 
 function ranges(target: Region, source: Region, options: RangeOptions | undefined) {
-  const given = checkOptions(options, 'range options');
+  const given = checkOptions(options, 'range options', ['targetOffset', 'sourceOffset', 'length']);
   const targetOffset = given.targetOffset === undefined ? 0 : checkInteger(given.targetOffset, 'targetOffset', 0, target.size);
   const sourceOffset = given.sourceOffset === undefined ? 0 : checkInteger(given.sourceOffset, 'sourceOffset', 0, source.size);
   const length =

@@ -10,7 +10,7 @@ import { inspect } from 'node:util';
 
 import { native, type NativeBinding, type NativeRegion } from './binding.js';
 import { StrongroomError } from './errors.js';
-import { checkInteger, checkOneOf, checkOptions, invalid } from './validate.js';
+import { ALLOCATE_KEYS, checkInteger, checkOneOf, checkOptions, invalid } from './validate.js';
 
 export type Backend = 'secretmem' | 'mmap';
 export type BackendChoice = Backend | 'auto';
@@ -48,7 +48,7 @@ let warnedUnlocked = false;
  * (higher packages allocate through them), and returns the defaults now in force.
  */
 export function configure(options?: Partial<Defaults>): Readonly<Defaults> {
-  const given = checkOptions(options, 'configure() options');
+  const given = checkOptions(options, 'configure() options', ALLOCATE_KEYS);
   if (given.backend !== undefined) {
     const backend = checkOneOf(given.backend, 'backend', BACKEND_CHOICES);
     if (backend === 'secretmem' && !native().secretmemAvailable()) {
@@ -208,6 +208,6 @@ export function wrapHandle(handle: NativeRegion, size: number, backend: Backend)
  */
 export function allocate(size: number, options?: AllocateOptions): Region {
   checkInteger(size, 'size', 1, MAX_REGION_SIZE);
-  const { backend, backendCode, mlockCode } = resolveAllocation(checkOptions(options, 'allocate() options'));
+  const { backend, backendCode, mlockCode } = resolveAllocation(checkOptions(options, 'allocate() options', ALLOCATE_KEYS));
   return wrapHandle(native().regionNew(size, backendCode, mlockCode), size, backend);
 }

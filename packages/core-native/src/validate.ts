@@ -58,8 +58,19 @@ export function checkOneOf<T extends string>(value: unknown, what: string, allow
   return value as T;
 }
 
-export function checkOptions(value: unknown, what: string): Record<string, unknown> {
+/**
+ * An options object with only the keys it may have: a misspelt option (`{ maxsize }`,
+ * `{ wipesource }`) is an error, never silently the default.
+ */
+export function checkOptions(value: unknown, what: string, allowed: readonly string[]): Record<string, unknown> {
   if (value === undefined) return {};
   if (value === null || typeof value !== 'object') throw invalid(`${what} must be an object`);
+  const unknown = Object.keys(value).filter((key) => !allowed.includes(key));
+  if (unknown.length > 0) {
+    throw invalid(`${what} has no option ${unknown.map((k) => `'${k}'`).join(', ')}; known: ${allowed.join(', ')}`);
+  }
   return value as Record<string, unknown>;
 }
+
+/** The options every allocating function takes. */
+export const ALLOCATE_KEYS = ['backend', 'mlock'] as const;

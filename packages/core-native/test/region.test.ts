@@ -6,7 +6,7 @@ import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { runNode } from '@strongroom/testkit';
 
-import { allocate, configure, MAX_REGION_SIZE, Region, stats, StrongroomError } from '../src/index.js';
+import { allocate, configure, harden, MAX_REGION_SIZE, Region, stats, StrongroomError } from '../src/index.js';
 import { BACKENDS, CHILD, errorCode } from './helpers.js';
 
 
@@ -142,6 +142,9 @@ describe('allocate() arguments', () => {
     expect(errorCode(() => allocate(8, { backend: 'heap' as never }))).toBe('ERR_INVALID_ARG');
     expect(errorCode(() => allocate(8, { mlock: 'maybe' as never }))).toBe('ERR_INVALID_ARG');
     expect(errorCode(() => allocate(8, 'mmap' as never))).toBe('ERR_INVALID_ARG');
+    expect(errorCode(() => allocate(8, { backnd: 'mmap' } as never))).toBe('ERR_INVALID_ARG'); // misspelt
+    expect(() => allocate(8, { backnd: 'mmap' } as never)).toThrow(/no option 'backnd'; known: backend, mlock/);
+    expect(errorCode(() => harden({ hardlimit: true } as never))).toBe('ERR_INVALID_ARG');
   });
 
   it('rejects an unknown protection without changing it', () => {
