@@ -51,6 +51,13 @@ describe('countMappings', () => {
     await child.waitFor('ready');
     process.kill(child.pid, 'SIGSTOP'); // a stopped process cannot change its mappings under us
     try {
+      // SIGSTOP takes effect asynchronously: wait until every thread has stopped.
+      const state = () => {
+        const stat = fs.readFileSync(`/proc/${child.pid}/stat`, 'utf8');
+        return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+      };
+      for (let i = 0; i < 2500 && state() !== 'T'; i++) await new Promise((resolve) => setTimeout(resolve, 2));
+      expect(state()).toBe('T');
       const lines = fs.readFileSync(`/proc/${child.pid}/maps`, 'utf8').split('\n').filter((line) => line !== '');
       expect(countMappings(child.pid)).toBe(lines.length);
       expect(readMappings(child.pid)).toHaveLength(lines.length);
