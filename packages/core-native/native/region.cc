@@ -24,7 +24,12 @@ RegionHandle& HandleArg(const Napi::CallbackInfo& info) {
   return *handle;
 }
 
-GuardedMemory& LiveArg(const Napi::CallbackInfo& info) { return RegionArg(info, 0, "region"); }
+// The handle of a live region (ERR_FREED after free()), looked up once per call.
+RegionHandle& LiveHandleArg(const Napi::CallbackInfo& info) {
+  RegionHandle& handle = HandleArg(info);
+  if (handle.memory->released()) Throw(info.Env(), "ERR_FREED", "region was freed; allocate a new region");
+  return handle;
+}
 
 void DetachViews(RegionHandle& handle) {
   if (handle.buffer.IsEmpty()) return;
@@ -46,10 +51,11 @@ Napi::Value RegionNew(const Napi::CallbackInfo& info) {
 
 // (handle, protection)
 Napi::Value RegionProtect(const Napi::CallbackInfo& info) {
-  GuardedMemory& memory = LiveArg(info);
+  RegionHandle& handle = LiveHandleArg(info);
+  GuardedMemory& memory = *handle.memory;
   size_t mode = SizeArg(info, 1, "protection");
   if (mode > 2) Throw(info.Env(), "ERR_INVALID_ARG", "unknown protection");
-  if (mode == static_cast<size_t>(Protection::kNoAccess)) DetachViews(HandleArg(info));
+  if (mode == static_cast<size_t>(Protection::kNoAccess)) DetachViews(handle);
   int err = memory.Protect(static_cast<Protection>(mode));
   if (err != 0) Throw(info.Env(), "ERR_SYSTEM", std::string("mprotect failed: ") + strerror(err));
   return info.Env().Undefined();
@@ -58,8 +64,8 @@ Napi::Value RegionProtect(const Napi::CallbackInfo& info) {
 // (handle) -> Uint8Array over the region
 Napi::Value RegionView(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  GuardedMemory& memory = LiveArg(info);
-  RegionHandle& handle = HandleArg(info);
+  RegionHandle& handle = LiveHandleArg(info);
+  GuardedMemory& memory = *handle.memory;
   if (memory.protection() == Protection::kNoAccess) {
     Throw(env, "ERR_NOACCESS", "the region is 'noaccess'; call protect('readonly') or protect('readwrite') first");
   }

@@ -9,7 +9,7 @@ import {
   resolveAllocation,
   wrapHandle,
   type AllocateOptions,
-  type Backend,
+  type Allocation,
   type Region,
 } from './region.js';
 import { ALLOCATE_KEYS, checkBoolean, checkInteger, checkOptions, checkText, invalid } from './validate.js';
@@ -39,8 +39,8 @@ function readSettings(options: unknown, what: string, extra: readonly string[] =
   return { given, maxSize, ...resolveAllocation(given) };
 }
 
-function wrap(handle: NativeRegion, backend: Backend): Region {
-  return wrapHandle(handle, native().regionSize(handle), backend);
+function wrap(handle: NativeRegion, allocation: Allocation): Region {
+  return wrapHandle(handle, native().regionSize(handle), allocation);
 }
 
 /**
@@ -50,8 +50,8 @@ function wrap(handle: NativeRegion, backend: Backend): Region {
  */
 export function readFile(path: string, options?: ReadOptions): Region {
   const file = checkText(path, 'path');
-  const { maxSize, backend, backendCode, mlockCode } = readSettings(options, 'readFile() options');
-  return wrap(native().readFile(file, maxSize, backendCode, mlockCode), backend);
+  const settings = readSettings(options, 'readFile() options');
+  return wrap(native().readFile(file, settings.maxSize, settings.backendCode, settings.mlockCode), settings);
 }
 
 /**
@@ -63,8 +63,8 @@ export function readFd(fd: number, options?: ReadFdOptions): Region {
   checkInteger(fd, 'fd', 0, 2 ** 31 - 1);
   const settings = readSettings(options, 'readFd() options', ['until']);
   const until = settings.given.until === undefined ? -1 : checkInteger(settings.given.until, 'until', 0, 255);
-  const { maxSize, backend, backendCode, mlockCode } = settings;
-  return wrap(native().readFd(fd, maxSize, until, backendCode, mlockCode), backend);
+  const { maxSize, backendCode, mlockCode } = settings;
+  return wrap(native().readFd(fd, maxSize, until, backendCode, mlockCode), settings);
 }
 
 /**
@@ -77,8 +77,8 @@ export function readEnv(name: string, options?: ReadEnvOptions): Region {
   const variable = checkText(name, 'an environment variable name', '=');
   const given = checkOptions(options, 'readEnv() options', [...ALLOCATE_KEYS, 'remove']);
   const remove = given.remove === undefined ? true : checkBoolean(given.remove, 'remove');
-  const { backend, backendCode, mlockCode } = resolveAllocation(given);
-  return wrap(native().readEnv(variable, remove, backendCode, mlockCode), backend);
+  const allocation = resolveAllocation(given);
+  return wrap(native().readEnv(variable, remove, allocation.backendCode, allocation.mlockCode), allocation);
 }
 
 /**
@@ -89,6 +89,6 @@ export function readEnv(name: string, options?: ReadEnvOptions): Region {
  */
 export async function promptSecret(message: string, options?: ReadOptions): Promise<Region> {
   if (typeof message !== 'string') throw invalid('the prompt message must be a string');
-  const { maxSize, backend, backendCode, mlockCode } = readSettings(options, 'promptSecret() options');
-  return wrap(await native().promptSecret(message, maxSize, backendCode, mlockCode), backend);
+  const settings = readSettings(options, 'promptSecret() options');
+  return wrap(await native().promptSecret(message, settings.maxSize, settings.backendCode, settings.mlockCode), settings);
 }

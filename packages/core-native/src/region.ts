@@ -182,13 +182,17 @@ export function resolveAllocation(given: Record<string, unknown>): Allocation {
 
 /**
  * @internal The Region of a fresh native handle (from regionNew or a reader in io.ts):
- * the one way a Region is made. Warns once when a region could not be locked (only the
- * 'best-effort' policy leaves one unlocked).
+ * the one way a Region is made. Under the 'best-effort' policy (the only one that can
+ * leave a region unlocked) it warns once when a region could not be locked.
  */
-export function wrapHandle(handle: NativeRegion, size: number, backend: Backend): Region {
+export function wrapHandle(
+  handle: NativeRegion,
+  size: number,
+  { backend, mlock }: Pick<Allocation, 'backend' | 'mlock'>,
+): Region {
   const binding = native();
   addon = binding;
-  if (!warnedUnlocked && (binding.regionState(handle) & LOCKED) === 0) {
+  if (mlock === 'best-effort' && !warnedUnlocked && (binding.regionState(handle) & LOCKED) === 0) {
     warnedUnlocked = true;
     const { memlockLimit } = binding.stats();
     process.emitWarning(
@@ -208,6 +212,6 @@ export function wrapHandle(handle: NativeRegion, size: number, backend: Backend)
  */
 export function allocate(size: number, options?: AllocateOptions): Region {
   checkInteger(size, 'size', 1, MAX_REGION_SIZE);
-  const { backend, backendCode, mlockCode } = resolveAllocation(checkOptions(options, 'allocate() options', ALLOCATE_KEYS));
-  return wrapHandle(native().regionNew(size, backendCode, mlockCode), size, backend);
+  const allocation = resolveAllocation(checkOptions(options, 'allocate() options', ALLOCATE_KEYS));
+  return wrapHandle(native().regionNew(size, allocation.backendCode, allocation.mlockCode), size, allocation);
 }
