@@ -1,13 +1,11 @@
 // @strongroom/buffer cases: the SecretBuffer lifecycle and a read scope, against the
 // sodium-native sequence a careful Node user would write by hand.
 import sodium from 'sodium-native';
+import { check } from './harness.mjs';
 import { SecretBuffer } from '@strongroom/buffer';
 
 const SMALL = 32;
 
-function check(ok, what) {
-  if (!ok) throw new Error(`bench self-check failed: ${what}`);
-}
 
 // random + destroy: guarded allocation, CSPRNG fill, locked away (noaccess), wiped and
 // released. sodium-native: sodium_malloc + randombytes_buf + mprotect_noaccess + sodium_free.

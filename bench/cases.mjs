@@ -3,6 +3,7 @@
 // a correctness check run before and after timing, and the cleanup (every region
 // and every sodium_malloc buffer is freed there).
 import sodium from 'sodium-native';
+import { check } from './harness.mjs';
 import { allocate, randomFill, copy, equals, seal, openInto } from '@strongroom/core-native';
 
 const SMALL = 32; // bytes: a key-sized secret
@@ -34,9 +35,6 @@ function fixtures(backend) {
   };
 }
 
-function check(ok, what) {
-  if (!ok) throw new Error(`bench self-check failed: ${what}`);
-}
 
 const allocFree = {
   name: 'allocate+free',

@@ -70,3 +70,8 @@ export function table(header, rows) {
   const line = (cells) => cells.map((c, i) => String(c).padEnd(widths[i])).join('  ').trimEnd();
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
 }
+
+/** A case's self-check: the bench stops when a side did not really do its work. */
+export function check(ok, what) {
+  if (!ok) throw new Error(`bench self-check failed: ${what}`);
+}
