@@ -115,10 +115,6 @@ export class SecretBuffer {
     regionOf = (buffer) => buffer.#readable();
   }
 
-  /** @internal Wraps a freshly allocated region (the higher packages' constructors use it). */
-  static fromRegion(region: Region): SecretBuffer {
-    return new SecretBuffer(TOKEN, region);
-  }
 
   // ---- construction ----
 
