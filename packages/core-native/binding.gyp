@@ -12,7 +12,9 @@
         "native/sealing.cc",
         "native/hashing.cc",
         "native/hardening.cc",
-        "native/io.cc"
+        "native/io.cc",
+        "native/coffer.cc",
+        "native/coffer_binding.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

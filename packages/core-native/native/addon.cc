@@ -37,6 +37,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitHashing(env, exports);
   InitHardening(env, exports);
   InitIo(env, exports);
+  InitCoffer(env, exports);
   return exports;
 }
 

@@ -47,5 +47,6 @@ void InitSealing(Napi::Env env, Napi::Object exports);
 void InitHashing(Napi::Env env, Napi::Object exports);
 void InitHardening(Napi::Env env, Napi::Object exports);
 void InitIo(Napi::Env env, Napi::Object exports);
+void InitCoffer(Napi::Env env, Napi::Object exports);
 
 }  // namespace strongroom

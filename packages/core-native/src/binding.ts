@@ -55,6 +55,18 @@ export interface NativeBinding {
   readFd(fd: number, maxSize: number, until: number, backend: number, mlockPolicy: number): NativeRegion;
   readEnv(name: string, remove: boolean, backend: number, mlockPolicy: number): NativeRegion;
   promptSecret(message: string, maxSize: number, backend: number, mlockPolicy: number): Promise<NativeRegion>;
+  cofferInit(backend: number, mlockPolicy: number): void;
+  cofferSeal(source: NativeRegion | Uint8Array, length: number): Uint8Array;
+  cofferOpen(sealed: Uint8Array, target: NativeRegion): void;
+  /** null at end of file */
+  cofferSealFromFd(fd: number, staging: NativeRegion): Uint8Array | null;
+  cofferRekey(): void;
+  cofferPurge(): void;
+  cofferSetInterval(intervalMs: number): void;
+  /** backend: 0 mmap, 1 secretmem */
+  cofferFigures(): { rekeys: number; purges: number; intervalMs: number; backend: number; locked: boolean };
+  /** Only with STRONGROOM_TEST_HOOKS=1 at load: where the halves start (an address, not their bytes). */
+  cofferHalvesAddress?(): number;
 }
 
 const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

@@ -16,6 +16,20 @@ export {
 } from './region.js';
 export { randomFill, zero, copy, xor, equals, copyIn, copyOut, type RangeOptions } from './ops.js';
 export { seal, open, openInto, KEY_BYTES, NONCE_BYTES, MAC_BYTES, SEAL_OVERHEAD } from './sealing.js';
+export {
+  cofferSeal,
+  cofferOpen,
+  cofferSealFromFd,
+  sealedSize,
+  rekeyCoffer,
+  purgeCoffer,
+  configureCoffer,
+  cofferStats,
+  DEFAULT_REKEY_INTERVAL,
+  MAX_REKEY_INTERVAL,
+  type CofferOptions,
+  type CofferStats,
+} from './coffer.js';
 export { blake2b, hmac, hmacVerify, type HmacAlgorithm } from './hashing.js';
 export {
   readFile,

@@ -1,0 +1,128 @@
+// The process-wide Coffer. See coffer.h for the
+// invariant (key = BLAKE2b-256(left) XOR right) and the rekey steps. No N-API here.
+#include "coffer.h"
+
+#include <errno.h>
+#include <sodium.h>
+
+#include <chrono>
+#include <cstring>
+#include <string>
+
+namespace strongroom {
+namespace {
+
+// Offsets in the halves region.
+constexpr size_t kLeft = 0;
+constexpr size_t kRight = kKeyBytes;
+constexpr size_t kWork = 2 * kKeyBytes;
+constexpr size_t kNext = 3 * kKeyBytes;
+constexpr size_t kHalvesBytes = 4 * kKeyBytes;
+
+std::mutex g_create_mutex;
+std::atomic<Coffer*> g_coffer{nullptr};
+
+void Hash(uint8_t* out, const uint8_t* in) { crypto_generichash(out, kKeyBytes, in, kKeyBytes, nullptr, 0); }
+
+void XorInto(uint8_t* target, const uint8_t* source) {
+  for (size_t i = 0; i < kKeyBytes; i++) target[i] ^= source[i];
+}
+
+}  // namespace
+
+Coffer* Coffer::Existing() { return g_coffer.load(std::memory_order_acquire); }
+
+Coffer* Coffer::Get(Backend backend, MlockPolicy policy, AllocFailure* failure) {
+  if (Coffer* existing = Existing()) return existing;
+  std::lock_guard<std::mutex> lock(g_create_mutex);
+  if (Coffer* existing = Existing()) return existing;
+  std::shared_ptr<GuardedMemory> halves = GuardedMemory::Allocate(kHalvesBytes, backend, policy, failure);
+  if (!halves) return nullptr;
+  randombytes_buf(halves->data() + kLeft, 2 * kKeyBytes);
+  sodium_memzero(halves->data() + kWork, 2 * kKeyBytes);
+  if (int err = halves->Protect(Protection::kNoAccess)) {
+    halves->Release();
+    failure->code = "ERR_SYSTEM";
+    failure->message = std::string("could not protect the coffer's region: ") + strerror(err);
+    return nullptr;
+  }
+  // Never deleted: the rekey thread may run until the process is gone.
+  auto* coffer = new Coffer(std::move(halves), policy);
+  std::thread(&Coffer::RunRekeyer, coffer).detach();
+  g_coffer.store(coffer, std::memory_order_release);
+  return coffer;
+}
+
+Coffer::Coffer(std::shared_ptr<GuardedMemory> halves, MlockPolicy policy)
+    : halves_(std::move(halves)), backend_(halves_->backend()), policy_(policy) {}
+
+// Caller holds the lock and write access to the halves.
+uint8_t* Coffer::DeriveKeyLocked() {
+  uint8_t* h = halves_->data();
+  Hash(h + kWork, h + kLeft);
+  XorInto(h + kWork, h + kRight);
+  return h + kWork;
+}
+
+void Coffer::WipeKeyLocked() { sodium_memzero(halves_->data() + kWork, kKeyBytes); }
+
+int Coffer::RekeyLocked() {
+  AccessScope write(*halves_, Protection::kReadWrite);
+  if (write.error() != 0) return write.error();
+  uint8_t* h = halves_->data();
+  randombytes_buf(h + kNext, kKeyBytes);
+  Hash(h + kWork, h + kNext);
+  XorInto(h + kRight, h + kWork);
+  Hash(h + kWork, h + kLeft);
+  XorInto(h + kRight, h + kWork);
+  std::memcpy(h + kLeft, h + kNext, kKeyBytes);
+  sodium_memzero(h + kWork, 2 * kKeyBytes);
+  rekeys_++;
+  return 0;
+}
+
+int Coffer::Rekey() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return RekeyLocked();
+}
+
+int Coffer::Purge() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  AccessScope write(*halves_, Protection::kReadWrite);
+  if (write.error() != 0) return write.error();
+  randombytes_buf(halves_->data() + kLeft, 2 * kKeyBytes);
+  purges_++;
+  return 0;
+}
+
+void Coffer::SetInterval(uint32_t interval_ms) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    interval_ms_ = interval_ms;
+  }
+  wake_.notify_all();
+}
+
+CofferFigures Coffer::Figures() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return {rekeys_, purges_, interval_ms_, backend_, halves_->locked()};
+}
+
+uintptr_t Coffer::HalvesAddress() const { return reinterpret_cast<uintptr_t>(halves_->data()); }
+
+// Waits for the interval (restarting the wait whenever it is changed) and rekeys when
+// it runs out. A failed rekey leaves the halves as they were; the next one tries again.
+void Coffer::RunRekeyer() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  for (;;) {
+    if (interval_ms_ == 0) {
+      wake_.wait(lock);
+      continue;
+    }
+    if (wake_.wait_for(lock, std::chrono::milliseconds(interval_ms_)) == std::cv_status::timeout) {
+      RekeyLocked();
+    }
+  }
+}
+
+}  // namespace strongroom

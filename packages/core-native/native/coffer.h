@@ -1,0 +1,95 @@
+// The Coffer: one process-wide sealing key that is never stored whole.
+//
+//   key = BLAKE2b-256(left) XOR right          (left, right: 32 bytes each)
+//
+// Both halves live in one guarded region, 'noaccess' except under the coffer's lock.
+// A rekey draws a fresh left and moves right so that the key is unchanged:
+//
+//   next   = random(32)
+//   right ^= BLAKE2b-256(next)                 (right now holds key ^ H(next) ^ H(left))
+//   right ^= BLAKE2b-256(left)                 (right = key ^ H(next))
+//   left   = next
+//
+// so neither the intermediate values nor the result is ever the whole key. A purge
+// draws both halves afresh: the key changes, and everything sealed before stops opening.
+//
+// The whole key exists only in the work slot of that region, under the lock, for the
+// length of one seal or open (WithKey below), and is wiped before the lock is released.
+// Seals and opens from several threads therefore run one at a time; each holds the lock
+// for as long as XSalsa20-Poly1305 takes over its bytes (about 1 ms per MiB).
+//
+// The coffer is a process-wide singleton on purpose: every worker thread loads the
+// same addon image and shares it, so an enclave sealed on one thread opens on another.
+// A native thread rekeys it on an interval; the thread never keeps the process alive
+// (Node does not wait for native threads) and the coffer is never destroyed, so that
+// thread can never see freed state while the process exits.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "guarded_memory.h"
+
+namespace strongroom {
+
+constexpr size_t kKeyBytes = 32;
+
+struct CofferFigures {
+  uint64_t rekeys;
+  uint64_t purges;
+  uint32_t interval_ms;
+  Backend backend;
+  bool locked;
+};
+
+class Coffer {
+ public:
+  // The process-wide coffer, created by the first call with that allocation choice.
+  // nullptr (and *failure filled) when its region cannot be built.
+  static Coffer* Get(Backend backend, MlockPolicy policy, AllocFailure* failure);
+  // The coffer if some thread has created it, else nullptr.
+  static Coffer* Existing();
+
+  // Runs use(key) under the lock with the whole key in the work slot, then wipes it.
+  // `use` must not throw. Returns 0, or the errno of a failed mprotect (use not run).
+  template <typename Use>
+  int WithKey(Use&& use) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    AccessScope write(*halves_, Protection::kReadWrite);
+    if (write.error() != 0) return write.error();
+    uint8_t* key = DeriveKeyLocked();
+    use(static_cast<const uint8_t*>(key));
+    WipeKeyLocked();
+    return 0;
+  }
+  int Rekey();
+  int Purge();
+  // 0 stops automatic rekeying.
+  void SetInterval(uint32_t interval_ms);
+  CofferFigures Figures();
+  // Where left starts (test hook only: an address, never the bytes).
+  uintptr_t HalvesAddress() const;
+  Backend backend() const { return backend_; }
+  MlockPolicy policy() const { return policy_; }
+
+ private:
+  Coffer(std::shared_ptr<GuardedMemory> halves, MlockPolicy policy);
+  uint8_t* DeriveKeyLocked();
+  void WipeKeyLocked();
+  int RekeyLocked();
+  void RunRekeyer();
+
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::shared_ptr<GuardedMemory> halves_;  // left | right | work | next
+  Backend backend_;
+  MlockPolicy policy_;
+  uint32_t interval_ms_ = 500;
+  uint64_t rekeys_ = 0;
+  uint64_t purges_ = 0;
+};
+
+}  // namespace strongroom

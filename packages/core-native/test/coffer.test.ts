@@ -1,0 +1,371 @@
+// The coffer: the process-wide sealing key held as two halves, key = BLAKE2b-256(left)
+// XOR right. Tests read the halves of a child through /proc/PID/mem (the child exposes
+// their address with STRONGROOM_TEST_HOOKS=1 and keeps them on the readable mmap
+// backend), recompute the key here, and check that rekeys move the halves but not the
+// key, that purges change the key, and that the whole key is nowhere in the child's memory.
+import { closeSync, openSync, readSync, writeFileSync, mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+import { describe, expect, it } from 'vitest';
+import { makeMarker, maskMarker, runNode, startChild, type ChildHandle } from '@strongroom/testkit';
+
+import {
+  allocate,
+  blake2b,
+  cofferOpen,
+  cofferSeal,
+  cofferSealFromFd,
+  cofferStats,
+  configureCoffer,
+  copyIn,
+  purgeCoffer,
+  rekeyCoffer,
+  sealedSize,
+  SEAL_OVERHEAD,
+  type Region,
+} from '../src/index.js';
+import { CHILD, errorCode, plantMarker, PREAMBLE } from './helpers.js';
+
+function regionWith(bytes: Uint8Array): Region {
+  const region = allocate(bytes.length, { backend: 'mmap' });
+  copyIn(region, bytes);
+  return region;
+}
+
+function bytesOf(region: Region): number[] {
+  return Array.from(region.view());
+}
+
+function readMemory(pid: number, address: number, length: number): Buffer {
+  const fd = openSync(`/proc/${pid}/mem`, 'r');
+  try {
+    const out = Buffer.alloc(length);
+    expect(readSync(fd, out, 0, length, BigInt(address))).toBe(length);
+    return out;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+interface Halves {
+  left: Buffer;
+  right: Buffer;
+}
+
+function halvesOf(pid: number, address: number): Halves {
+  const both = readMemory(pid, address, 64);
+  return { left: both.subarray(0, 32), right: both.subarray(32, 64) };
+}
+
+// key = BLAKE2b-256(left) XOR right, computed here with core-native's own BLAKE2b.
+function keyOf({ left, right }: Halves): Buffer {
+  const source = regionWith(left);
+  const digest = allocate(32, { backend: 'mmap' });
+  blake2b(digest, source);
+  const key = Buffer.from(digest.view()).map((byte, i) => byte ^ right[i]!);
+  source.free();
+  digest.free();
+  return key;
+}
+
+// A child on the mmap backend with the test hook, automatic rekeying off; it reports
+// the halves' address at its first checkpoint.
+const HOOKED = { ...CHILD, env: { STRONGROOM_TEST_HOOKS: '1' } };
+const HOOKED_PREAMBLE = `${PREAMBLE}
+sr.configure({ backend: 'mmap' });
+sr.configureCoffer({ rekeyInterval: 0 });
+const binding = createRequire(process.cwd() + '/')('./build/Release/strongroom.node');
+`;
+
+async function addressOf(child: ChildHandle): Promise<number> {
+  const { address } = (await child.waitFor('ready')) as { address: number };
+  expect(address).toBeGreaterThan(0);
+  return address;
+}
+
+describe('sealing under the coffer key', () => {
+  it('round-trips regions and ordinary bytes; the sealed bytes are 40 longer', () => {
+    const plain = regionWith(Uint8Array.from([1, 2, 3, 4, 5]));
+    const fromRegion = cofferSeal(plain);
+    const fromBytes = cofferSeal(Uint8Array.from([9, 8, 7]));
+    const prefix = cofferSeal(Uint8Array.from([1, 2, 3, 4, 5]), 2);
+    expect(fromRegion.length).toBe(5 + SEAL_OVERHEAD);
+    expect([sealedSize(fromBytes), sealedSize(prefix)]).toEqual([3, 2]);
+    const out5 = allocate(5);
+    cofferOpen(fromRegion, out5);
+    expect(bytesOf(out5)).toEqual([1, 2, 3, 4, 5]);
+    const out3 = allocate(3);
+    cofferOpen(fromBytes, out3);
+    expect(bytesOf(out3)).toEqual([9, 8, 7]);
+    const out2 = allocate(2);
+    cofferOpen(prefix, out2);
+    expect(bytesOf(out2)).toEqual([1, 2]);
+    // A fresh nonce each time: the same plaintext never seals to the same bytes.
+    expect(Buffer.from(cofferSeal(plain)).equals(Buffer.from(fromRegion))).toBe(false);
+  });
+
+  it('seals a noaccess region and leaves it noaccess', () => {
+    const plain = regionWith(Uint8Array.from([7, 7]));
+    plain.protect('noaccess');
+    const sealed = cofferSeal(plain);
+    expect(plain.protection).toBe('noaccess');
+    const out = allocate(2);
+    cofferOpen(sealed, out);
+    expect(bytesOf(out)).toEqual([7, 7]);
+  });
+
+  it('tampering with any byte gives ERR_AUTH and wipes the target', () => {
+    const sealed = cofferSeal(Uint8Array.from([1, 2, 3]));
+    const target = allocate(3);
+    for (let i = 0; i < sealed.length; i++) {
+      const forged = Uint8Array.from(sealed);
+      forged[i]! ^= 0x01;
+      target.view().fill(0xee);
+      expect(errorCode(() => cofferOpen(forged, target))).toBe('ERR_AUTH');
+      expect(bytesOf(target)).toEqual([0, 0, 0]);
+    }
+  });
+
+  it('truncated or foreign bytes give ERR_AUTH; misuse gives ERR_INVALID_ARG or ERR_FREED', () => {
+    const sealed = cofferSeal(Uint8Array.from([1, 2, 3]));
+    expect(errorCode(() => cofferOpen(sealed.subarray(0, 40), allocate(1)))).toBe('ERR_AUTH');
+    expect(errorCode(() => cofferOpen(new Uint8Array(43), allocate(3)))).toBe('ERR_AUTH');
+    expect(errorCode(() => cofferOpen(sealed, allocate(4)))).toBe('ERR_INVALID_ARG');
+    expect(errorCode(() => cofferSeal(new Uint8Array(0)))).toBe('ERR_INVALID_ARG');
+    expect(errorCode(() => cofferSeal(Uint8Array.from([1]), 2))).toBe('ERR_INVALID_ARG');
+    expect(errorCode(() => cofferSeal('text' as unknown as Uint8Array))).toBe('ERR_INVALID_ARG');
+    const freed = allocate(3);
+    freed.free();
+    expect(errorCode(() => cofferSeal(freed))).toBe('ERR_FREED');
+    expect(errorCode(() => cofferOpen(sealed, freed))).toBe('ERR_FREED');
+  });
+
+  it('a rekey keeps every sealed blob openable; a purge makes them all fail', () => {
+    const before = cofferStats();
+    const sealed = cofferSeal(Uint8Array.from([4, 2]));
+    const out = allocate(2);
+    for (let i = 0; i < 5; i++) rekeyCoffer();
+    cofferOpen(sealed, out);
+    expect(bytesOf(out)).toEqual([4, 2]);
+    purgeCoffer();
+    expect(errorCode(() => cofferOpen(sealed, out))).toBe('ERR_AUTH');
+    const after = cofferStats();
+    expect(after.rekeys - before.rekeys).toBeGreaterThanOrEqual(5);
+    expect(after.purges - before.purges).toBe(1);
+    // Still usable after the purge.
+    cofferOpen(cofferSeal(Uint8Array.from([3])), allocate(1));
+  });
+
+  it('validates configureCoffer() and reports the interval', () => {
+    expect(errorCode(() => configureCoffer({ rekeyInterval: -1 }))).toBe('ERR_INVALID_ARG');
+    expect(errorCode(() => configureCoffer({ rekeyInterval: 1.5 }))).toBe('ERR_INVALID_ARG');
+    expect(errorCode(() => configureCoffer({ interval: 5 } as never))).toBe('ERR_INVALID_ARG');
+    expect(configureCoffer({ rekeyInterval: 250 }).rekeyInterval).toBe(250);
+    expect(configureCoffer({}).rekeyInterval).toBe(250);
+    configureCoffer({ rekeyInterval: 500 });
+  });
+});
+
+describe('cofferSealFromFd', () => {
+  it('reads a file chunk by chunk through the guarded staging region and wipes it', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'strongroom-coffer-'));
+    const file = path.join(dir, 'secret');
+    const content = Buffer.from(Array.from({ length: 10 }, (_, i) => i + 1));
+    writeFileSync(file, content);
+    const staging = allocate(4, { backend: 'mmap' });
+    const fd = openSync(file, 'r');
+    const chunks: Uint8Array[] = [];
+    try {
+      for (let chunk = cofferSealFromFd(fd, staging); chunk !== null; chunk = cofferSealFromFd(fd, staging)) {
+        chunks.push(chunk);
+        expect(bytesOf(staging)).toEqual([0, 0, 0, 0]);
+      }
+    } finally {
+      closeSync(fd);
+    }
+    expect(chunks.map(sealedSize)).toEqual([4, 4, 2]);
+    const opened = chunks.flatMap((chunk) => {
+      const out = allocate(sealedSize(chunk));
+      cofferOpen(chunk, out);
+      return bytesOf(out);
+    });
+    expect(opened).toEqual(Array.from(content));
+  });
+
+  it('a bad descriptor gives ERR_IO', () => {
+    const staging = allocate(4);
+    const fd = openSync('/dev/null', 'r');
+    closeSync(fd);
+    expect(errorCode(() => cofferSealFromFd(fd, staging))).toBe('ERR_IO');
+    expect(errorCode(() => cofferSealFromFd(-1, staging))).toBe('ERR_INVALID_ARG');
+  });
+});
+
+describe('the halves in a child process', () => {
+  it('a rekey changes both halves but not the key; old blobs still open; a purge changes the key', async () => {
+    const child = await startChild(
+      `${HOOKED_PREAMBLE}
+       const sealed = sr.cofferSeal(Uint8Array.from([5, 6, 7]));
+       await checkpoint('ready', { address: binding.cofferHalvesAddress() });
+       sr.rekeyCoffer();
+       await checkpoint('rekeyed');
+       const out = sr.allocate(3);
+       sr.cofferOpen(sealed, out);
+       await checkpoint('opened', Array.from(out.view()));
+       sr.purgeCoffer();
+       await checkpoint('purged');`,
+      HOOKED,
+    );
+    const address = await addressOf(child);
+    const first = halvesOf(child.pid, address);
+    child.resume();
+    await child.waitFor('rekeyed');
+    const second = halvesOf(child.pid, address);
+    expect(second.left.equals(first.left)).toBe(false);
+    expect(second.right.equals(first.right)).toBe(false);
+    expect(keyOf(second).equals(keyOf(first))).toBe(true);
+    child.resume();
+    expect(await child.waitFor('opened')).toEqual([5, 6, 7]);
+    child.resume();
+    await child.waitFor('purged');
+    expect(keyOf(halvesOf(child.pid, address)).equals(keyOf(first))).toBe(false);
+    child.resume();
+    expect((await child.exited).code).toBe(0);
+  });
+
+  it('the rekey thread re-randomises the halves on its interval', async () => {
+    const child = await startChild(
+      `${HOOKED_PREAMBLE}
+       await checkpoint('ready', { address: binding.cofferHalvesAddress() });
+       const before = sr.cofferStats().rekeys;
+       sr.configureCoffer({ rekeyInterval: 20 });
+       await new Promise((resolve) => setTimeout(resolve, 400));
+       sr.configureCoffer({ rekeyInterval: 0 });
+       await checkpoint('waited', sr.cofferStats().rekeys - before);`,
+      HOOKED,
+    );
+    const address = await addressOf(child);
+    const first = halvesOf(child.pid, address);
+    child.resume();
+    expect(await child.waitFor('waited')).toBeGreaterThanOrEqual(5);
+    const later = halvesOf(child.pid, address);
+    expect(later.left.equals(first.left)).toBe(false);
+    expect(keyOf(later).equals(keyOf(first))).toBe(true);
+    child.resume();
+    expect((await child.exited).code).toBe(0);
+  });
+
+  it('neither the whole key nor a sealed marker is in the memory of the child, before or after rekeys', async () => {
+    const marker = makeMarker();
+    const { masked, mask } = maskMarker(marker);
+    const child = await startChild(
+      `${HOOKED_PREAMBLE}
+       ${plantMarker('secret', masked, mask, 'mmap')}
+       await checkpoint('planted');
+       const sealed = sr.cofferSeal(secret);
+       secret.free();
+       await checkpoint('ready', { address: binding.cofferHalvesAddress() });
+       for (let i = 0; i < 10; i++) sr.rekeyCoffer();
+       const out = sr.allocate(${marker.length}, { backend: 'mmap' });
+       sr.cofferOpen(sealed, out);
+       out.free();
+       await checkpoint('rekeyed');`,
+      HOOKED,
+    );
+    await child.waitFor('planted');
+    // Positive control: the scan sees the marker in its live region.
+    expect((await child.scan(marker)).matches.length).toBeGreaterThan(0);
+    child.resume();
+    const address = await addressOf(child);
+    for (const stage of ['sealed', 'rekeyed']) {
+      const halves = halvesOf(child.pid, address);
+      const key = keyOf(halves);
+      const found = await child.scan(key);
+      expect({ stage, matches: found.matches.length }).toEqual({ stage, matches: 0 });
+      expect((await child.scan(marker)).matches).toEqual([]);
+      // Positive control: the scan does see the coffer's own (noaccess) pages.
+      const left = await child.scan(halves.left);
+      expect(left.matches.some((m) => m.address === BigInt(address))).toBe(true);
+      child.resume();
+      if (stage === 'sealed') await child.waitFor('rekeyed');
+    }
+    expect((await child.exited).code).toBe(0);
+  });
+
+  it('the test hook exists only with STRONGROOM_TEST_HOOKS=1', async () => {
+    const { stdout } = await runNode(
+      `${PREAMBLE}
+       const binding = createRequire(process.cwd() + '/')('./build/Release/strongroom.node');
+       console.log(typeof binding.cofferHalvesAddress);`,
+      { ...CHILD, env: { STRONGROOM_TEST_HOOKS: undefined } },
+    );
+    expect(stdout.trim()).toBe('undefined');
+  });
+
+  it('the rekey thread never keeps the process alive', async () => {
+    const started = Date.now();
+    const { code } = await runNode(
+      `${PREAMBLE}
+       sr.configureCoffer({ rekeyInterval: 60000 });
+       sr.cofferSeal(Uint8Array.from([1]));`,
+      CHILD,
+    );
+    expect(code).toBe(0);
+    expect(Date.now() - started).toBeLessThan(20_000);
+  });
+});
+
+describe('worker threads share the coffer', () => {
+  it('seal, open and rekey from several threads at once for seconds lose nothing', async () => {
+    const { code, stdout, stderr } = await runNode(
+      `${PREAMBLE}
+       import { Worker } from 'node:worker_threads';
+       sr.configureCoffer({ rekeyInterval: 1 });
+       const work = \`
+         import * as sr from '@strongroom/core-native';
+         import { parentPort, workerData } from 'node:worker_threads';
+         import { randomBytes } from 'node:crypto';
+         const until = Date.now() + workerData.ms;
+         let ops = 0, bad = 0;
+         const out = sr.allocate(64, { backend: 'mmap' });
+         while (Date.now() < until) {
+           const plain = randomBytes(64);
+           const sealed = sr.cofferSeal(Uint8Array.from(plain));
+           if (ops % 7 === 0) sr.rekeyCoffer();
+           try { sr.cofferOpen(sealed, out); if (!Buffer.from(out.view()).equals(plain)) bad++; } catch { bad++; }
+           if (ops % 50 === 0) parentPort.postMessage({ sealed, plain });
+           ops++;
+         }
+         parentPort.postMessage({ ops, bad });
+       \`;
+       const results = await Promise.all(Array.from({ length: 4 }, () => new Promise((resolve, reject) => {
+         const worker = new Worker(work, { eval: true, workerData: { ms: 3000 }, execArgv: ['--input-type=module'] });
+         let crossBad = 0, crossOps = 0;
+         const out = sr.allocate(64, { backend: 'mmap' });
+         worker.on('message', (m) => {
+           if (m.ops === undefined) {
+             crossOps++;
+             try { sr.cofferOpen(m.sealed, out); if (!Buffer.from(out.view()).equals(Buffer.from(m.plain))) crossBad++; } catch { crossBad++; }
+           } else resolve({ ...m, crossOps, crossBad });
+         });
+         worker.on('error', reject);
+       })));
+       console.log(JSON.stringify({ results, rekeys: sr.cofferStats().rekeys }));`,
+      { ...CHILD, timeoutMs: 60_000 },
+    );
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    const { results, rekeys } = JSON.parse(stdout) as {
+      results: Array<{ ops: number; bad: number; crossOps: number; crossBad: number }>;
+      rekeys: number;
+    };
+    for (const result of results) {
+      expect(result.bad).toBe(0);
+      expect(result.crossBad).toBe(0);
+      expect(result.ops).toBeGreaterThan(500);
+      expect(result.crossOps).toBeGreaterThan(5);
+    }
+    expect(rekeys).toBeGreaterThan(500);
+  });
+});
