@@ -78,6 +78,12 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
 const TOKEN = Symbol('strongroom.secret-buffer');
 let regionOf: (buffer: SecretBuffer) => Region;
 
+/** @internal Reached through '@strongroom/buffer/internal' by strongroom's own packages. */
+export const internals = {} as {
+  idleRegionOf: (buffer: SecretBuffer) => Region;
+  adopt: (region: Region, frozen: boolean) => SecretBuffer;
+};
+
 const uncloneable = {
   get(): never {
     throw new StrongroomError(
@@ -113,6 +119,19 @@ export class SecretBuffer {
 
   static {
     regionOf = (buffer) => buffer.#readable();
+    internals.idleRegionOf = (buffer) => {
+      if (!(buffer instanceof SecretBuffer)) throw invalid('expected a SecretBuffer');
+      const region = buffer.#live();
+      if (buffer.#scopes.open !== undefined) {
+        throw new StrongroomError('ERR_BUSY', `a ${buffer.#scopes.open} scope is open on this SecretBuffer; use it after the scope ends`);
+      }
+      return region;
+    };
+    internals.adopt = (region, frozen) => {
+      const buffer = new SecretBuffer(TOKEN, region);
+      buffer.#frozen = frozen;
+      return buffer;
+    };
   }
 
 
