@@ -83,7 +83,8 @@ fi
 
 export TURBO_TELEMETRY_DISABLED=1
 say "pnpm install (builds libsodium and the native addon on first run)"
-pnpm install --frozen-lockfile
+# The repository needs the addon: a failed native build fails the set-up here.
+STRONGROOM_REQUIRE_NATIVE=1 pnpm install --frozen-lockfile
 say "pnpm build"
 pnpm run build
 if [ "$RUN_DEMO" = 1 ]; then

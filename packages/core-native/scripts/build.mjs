@@ -3,7 +3,12 @@
 //
 //   node scripts/build.mjs            incremental build of the addon and the test-only addon
 //   node scripts/build.mjs --install  (the package's install script) nothing to do when a
-//                                      prebuilt binary for this platform loads; else build
+//                                      prebuilt binary for this platform loads; else build.
+//                                      A failed build (or a platform other than Linux) does
+//                                      not fail the install: the addon then reports
+//                                      ERR_NATIVE_UNAVAILABLE and @strongroom/enclave can use
+//                                      its portable backend. STRONGROOM_REQUIRE_NATIVE=1 makes
+//                                      it fail the install instead.
 //
 // Node's headers are taken from the running Node's own installation when present, so
 // node-gyp never downloads them (a closed network stays closed).
@@ -59,7 +64,6 @@ function buildAddon(cwd) {
 }
 
 function main() {
-  const install = process.argv.includes('--install');
   if (install && loads(PREBUILD)) {
     process.stderr.write('[strongroom] using the prebuilt binary for this platform\n');
     return;
@@ -70,9 +74,28 @@ function main() {
   if (!install && fs.existsSync(TEST_ADDON_DIR)) buildAddon(TEST_ADDON_DIR);
 }
 
-try {
-  main();
-} catch (error) {
-  process.stderr.write(`[strongroom] build failed: ${error.message}\n`);
+const install = process.argv.includes('--install');
+const requireNative = process.env.STRONGROOM_REQUIRE_NATIVE === '1';
+
+function giveUp(reason) {
+  if (install && !requireNative) {
+    process.stderr.write(
+      `[strongroom] ${reason.replace(/\.+$/, '')}. The install goes on without the native addon: loading it reports ` +
+        'ERR_NATIVE_UNAVAILABLE, and @strongroom/enclave falls back to its portable JavaScript backend ' +
+        '(weaker: no guard pages, no mlock). Set STRONGROOM_REQUIRE_NATIVE=1 to make this fail the install.\n',
+    );
+    process.exit(0);
+  }
+  process.stderr.write(`[strongroom] ${reason}\n`);
   process.exit(1);
+}
+
+if (process.platform !== 'linux') {
+  giveUp(`the native addon supports Linux only (this is ${process.platform})`);
+} else {
+  try {
+    main();
+  } catch (error) {
+    giveUp(`build failed: ${error.message}`);
+  }
 }
