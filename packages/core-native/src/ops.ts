@@ -1,18 +1,34 @@
 // Native operations on regions. No secret byte passes through the JS heap: these
 // take regions, run in native code, and raise a region's protection only for the
 // length of the call (a 'noaccess' region stays 'noaccess' for JS throughout).
+// 'heap' regions (heap.ts) get the same operations in JS, on bytes already in the heap;
+// a heap region pairs only with a heap region (a mix is ERR_INVALID_ARG: the bytes would
+// cross between guarded memory and the heap without anyone asking for it).
 import { native } from './binding.js';
-import { nativeOf, type Region } from './region.js';
+import type { StrongroomError } from './errors.js';
+import * as heap from './heap.js';
+import { memoryOf, type Region } from './region.js';
 import { checkBytes, checkInteger, checkOptions, invalid } from './validate.js';
 
 /** Fills the whole region from the system CSPRNG. */
 export function randomFill(target: Region): void {
-  native().randomFill(nativeOf(target, 'target'));
+  const t = memoryOf(target, 'target');
+  if (t instanceof heap.HeapMemory) heap.randomFill(t);
+  else native().randomFill(t);
 }
 
 /** Overwrites the whole region with zeros (a wipe the compiler cannot drop). */
 export function zero(target: Region): void {
-  native().zero(nativeOf(target, 'target'));
+  const t = memoryOf(target, 'target');
+  if (t instanceof heap.HeapMemory) heap.zero(t);
+  else native().zero(t);
+}
+
+function mixed(operation: string): StrongroomError {
+  return invalid(
+    `${operation} between a 'heap' region and a native region is not supported: the bytes would cross between ` +
+      'guarded memory and the JS heap. Allocate both with the same backend, or copy on purpose with copyIn/copyOut',
+  );
 }
 
 export interface RangeOptions {
@@ -37,10 +53,16 @@ function ranges(target: Region, source: Region, options: RangeOptions | undefine
 }
 
 function copyOrXor(target: Region, source: Region, options: RangeOptions | undefined, xor: boolean): void {
-  const t = nativeOf(target, 'target');
-  const s = nativeOf(source, 'source');
+  const t = memoryOf(target, 'target');
+  const s = memoryOf(source, 'source');
   const { targetOffset, sourceOffset, length } = ranges(target, source, options);
-  native().copyOrXor(t, targetOffset, s, sourceOffset, length, xor);
+  if (t instanceof heap.HeapMemory && s instanceof heap.HeapMemory) {
+    heap.copyOrXor(t, targetOffset, s, sourceOffset, length, xor);
+  } else if (!(t instanceof heap.HeapMemory) && !(s instanceof heap.HeapMemory)) {
+    native().copyOrXor(t, targetOffset, s, sourceOffset, length, xor);
+  } else {
+    throw mixed(xor ? 'xor()' : 'copy()');
+  }
 }
 
 /** Copies bytes from source into target (overlap within one region is handled). */
@@ -59,9 +81,14 @@ export function xor(target: Region, source: Region, options?: RangeOptions): voi
  * with no branch or early exit on the content.
  */
 export function equals(a: Region, b: Region | Uint8Array): boolean {
-  const left = nativeOf(a, 'a');
-  if (b instanceof Uint8Array) return native().equal(left, b);
-  return native().equal(left, nativeOf(b, 'b'));
+  const left = memoryOf(a, 'a');
+  const right = b instanceof Uint8Array ? b : memoryOf(b, 'b');
+  if (left instanceof heap.HeapMemory) {
+    if (right instanceof Uint8Array || right instanceof heap.HeapMemory) return heap.equal(left, right);
+  } else if (!(right instanceof heap.HeapMemory)) {
+    return native().equal(left, right);
+  }
+  throw mixed('equals()');
 }
 
 
@@ -79,8 +106,10 @@ function checkBytesRange(region: Region, bytes: Uint8Array, offset: number | und
  * refused; the caller still owns (and should wipe) the source bytes.
  */
 export function copyIn(target: Region, source: Uint8Array, offset?: number): void {
-  const handle = nativeOf(target, 'target');
-  native().copyBytes(handle, source, checkBytesRange(target, source, offset), true);
+  const t = memoryOf(target, 'target');
+  const at = checkBytesRange(target, source, offset);
+  if (t instanceof heap.HeapMemory) heap.copyBytes(t, source, at, true);
+  else native().copyBytes(t, source, at, true);
 }
 
 /**
@@ -88,6 +117,8 @@ export function copyIn(target: Region, source: Uint8Array, offset?: number): voi
  * into the heap, for runtimes where view() is refused. Wipe `target` when done.
  */
 export function copyOut(target: Uint8Array, source: Region, offset?: number): void {
-  const handle = nativeOf(source, 'source');
-  native().copyBytes(handle, target, checkBytesRange(source, target, offset), false);
+  const s = memoryOf(source, 'source');
+  const at = checkBytesRange(source, target, offset);
+  if (s instanceof heap.HeapMemory) heap.copyBytes(s, target, at, false);
+  else native().copyBytes(s, target, at, false);
 }

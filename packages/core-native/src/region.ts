@@ -1,6 +1,8 @@
 // Region: one guarded native allocation (guard page, canary, data flush against the
 // trailing guard page), the JS face of core-native. The native handle sits in a
 // private field; only this package's own modules reach it (nativeOf), never users.
+// A 'heap' region (heap.ts) holds a HeapMemory there instead: same contract, bytes in
+// the JS heap, for where the addon cannot load; it never loads the addon.
 //
 //   allocate(size, { backend, mlock }) -> Region    size in [1, MAX_REGION_SIZE]
 //   region.protect('noaccess' | 'readonly' | 'readwrite')
@@ -10,17 +12,23 @@ import { inspect } from 'node:util';
 
 import { native, type NativeBinding, type NativeRegion } from './binding.js';
 import { StrongroomError } from './errors.js';
+import { HeapMemory } from './heap.js';
 import { ALLOCATE_KEYS, checkInteger, checkOneOf, checkOptions, invalid } from './validate.js';
 
-export type Backend = 'secretmem' | 'mmap';
+/** @internal The backends of the addon (allocate() with them loads it). */
+export type NativeBackend = 'secretmem' | 'mmap';
+export type Backend = NativeBackend | 'heap';
 export type BackendChoice = Backend | 'auto';
 export type Protection = 'noaccess' | 'readonly' | 'readwrite';
 export type MlockPolicy = 'require' | 'best-effort';
 
 export interface AllocateOptions {
-  /** 'auto' (default): secretmem where the kernel offers memfd_secret, else mmap. */
+  /**
+   * 'auto' (default): secretmem where the kernel offers memfd_secret, else mmap; never heap.
+   * 'heap': an ordinary ArrayBuffer, without the addon and without its protections (README).
+   */
   backend?: BackendChoice;
-  /** Default from configure(): 'require' unless changed. */
+  /** Default from configure(): 'require' unless changed. A 'heap' region has nothing to lock: ignored. */
   mlock?: MlockPolicy;
 }
 
@@ -31,8 +39,9 @@ const PROTECTIONS: readonly Protection[] = ['noaccess', 'readonly', 'readwrite']
 // Bits of the native regionState().
 const FREED = 4;
 const LOCKED = 8;
-const BACKENDS: readonly Backend[] = ['mmap', 'secretmem'];
-const BACKEND_CHOICES: readonly BackendChoice[] = ['auto', 'mmap', 'secretmem'];
+// Index = native code.
+const BACKENDS: readonly NativeBackend[] = ['mmap', 'secretmem'];
+const BACKEND_CHOICES: readonly BackendChoice[] = ['auto', 'mmap', 'secretmem', 'heap'];
 const MLOCK_POLICIES: readonly MlockPolicy[] = ['require', 'best-effort'];
 
 export interface Defaults {
@@ -46,6 +55,8 @@ let warnedUnlocked = false;
 /**
  * Sets the process-wide defaults that allocate() uses when an option is left out
  * (higher packages allocate through them), and returns the defaults now in force.
+ * A 'heap' default applies to allocate() only: the readers of io.ts and the coffer always
+ * use native memory, and take 'auto' then (open() needs an explicit native backend).
  */
 export function configure(options?: Partial<Defaults>): Readonly<Defaults> {
   const given = checkOptions(options, 'configure() options', ALLOCATE_KEYS);
@@ -63,34 +74,46 @@ export function configure(options?: Partial<Defaults>): Readonly<Defaults> {
   return { ...defaults };
 }
 
-/** The backend that 'auto' stands for on this machine. */
+/** The backend that 'auto' stands for on this machine ('heap' never loads the addon). */
 export function resolveBackend(choice: BackendChoice): Backend {
-  if (choice !== 'auto') return choice;
-  autoBackend ??= native().secretmemAvailable() ? 'secretmem' : 'mmap';
-  return autoBackend;
+  return choice === 'auto' ? autoBackend() : choice;
 }
-let autoBackend: Backend | undefined;
+
+function autoBackend(): NativeBackend {
+  autoChoice ??= native().secretmemAvailable() ? 'secretmem' : 'mmap';
+  return autoChoice;
+}
+let autoChoice: NativeBackend | undefined;
 
 const TOKEN = Symbol('strongroom.region');
-// Set by wrapHandle(): a Region never exists before the addon has loaded.
+// Set by wrapHandle(): a native Region never exists before the addon has loaded (a heap
+// Region never reads it).
 let addon: NativeBinding;
-let nativeOfRegion: (region: Region) => NativeRegion;
+let memoryOfRegion: (region: Region) => NativeRegion | HeapMemory;
 
 export class Region {
-  readonly #native: NativeRegion;
+  /** The native handle, or the storage of a 'heap' region. */
+  readonly #memory: NativeRegion | HeapMemory;
   readonly #size: number;
   readonly #backend: Backend;
 
   /** @internal Use allocate(). */
-  constructor(token: symbol, handle: NativeRegion, size: number, backend: Backend) {
+  constructor(token: symbol, memory: NativeRegion | HeapMemory, size: number, backend: Backend) {
     if (token !== TOKEN) throw invalid('Region cannot be constructed directly; use allocate(size)');
-    this.#native = handle;
+    this.#memory = memory;
     this.#size = size;
     this.#backend = backend;
   }
 
   static {
-    nativeOfRegion = (region) => region.#native;
+    memoryOfRegion = (region) => region.#memory;
+  }
+
+  #state(): Protection | 'freed' {
+    const memory = this.#memory;
+    if (memory instanceof HeapMemory) return memory.state;
+    const state = addon.regionState(memory);
+    return state & FREED ? 'freed' : (PROTECTIONS[state & 3] as Protection);
   }
 
   /** Usable bytes (exactly what was asked for). */
@@ -103,26 +126,32 @@ export class Region {
   }
 
   get freed(): boolean {
-    return (addon.regionState(this.#native) & FREED) !== 0;
+    return this.#state() === 'freed';
   }
 
-  /** Whether the data pages are locked in RAM (false only under mlock 'best-effort'). */
+  /** Whether the data pages are locked in RAM (false only under mlock 'best-effort', and always for 'heap'). */
   get locked(): boolean {
-    return (addon.regionState(this.#native) & LOCKED) !== 0;
+    const memory = this.#memory;
+    return !(memory instanceof HeapMemory) && (addon.regionState(memory) & LOCKED) !== 0;
   }
 
   /** The current protection; ERR_FREED after free(). */
   get protection(): Protection {
-    const state = addon.regionState(this.#native);
-    if (state & FREED) throw new StrongroomError('ERR_FREED', 'the region was freed; allocate a new one');
-    return PROTECTIONS[state & 3] as Protection;
+    const state = this.#state();
+    if (state === 'freed') throw new StrongroomError('ERR_FREED', 'the region was freed; allocate a new one');
+    return state;
   }
 
-  /** Changes page protection; 'noaccess' detaches every view. */
+  /**
+   * Changes page protection; 'noaccess' detaches every view. On a 'heap' region the
+   * protection is emulated: 'readonly' is not enforced there (a view stays writable).
+   */
   protect(protection: Protection): void {
     const code = PROTECTIONS.indexOf(protection);
     if (code < 0) checkOneOf(protection, 'protection', PROTECTIONS);
-    addon.regionProtect(this.#native, code);
+    const memory = this.#memory;
+    if (memory instanceof HeapMemory) memory.protect(protection);
+    else addon.regionProtect(memory, code);
   }
 
   /**
@@ -131,12 +160,15 @@ export class Region {
    * structuredClone it: Node copies external memory into the ordinary heap.
    */
   view(): Uint8Array {
-    return addon.regionView(this.#native);
+    const memory = this.#memory;
+    return memory instanceof HeapMemory ? memory.view() : addon.regionView(memory);
   }
 
-  /** Verifies the canary, wipes, unlocks and unmaps. Idempotent. */
+  /** Verifies the canary, wipes, unlocks and unmaps ('heap': wipes and detaches). Idempotent. */
   free(): void {
-    addon.regionFree(this.#native);
+    const memory = this.#memory;
+    if (memory instanceof HeapMemory) memory.free();
+    else addon.regionFree(memory);
   }
 
   [Symbol.dispose](): void {
@@ -152,37 +184,73 @@ export class Region {
   }
 
   [inspect.custom](): string {
-    const state = addon.regionState(this.#native);
-    return `Region(${this.#size} bytes, ${this.#backend}, ${state & FREED ? 'freed' : PROTECTIONS[state & 3]})`;
+    return `Region(${this.#size} bytes, ${this.#backend}, ${this.#state()})`;
   }
 }
 
-/** @internal The native handle of a Region (for this package's modules only). */
-export function nativeOf(region: unknown, what: string): NativeRegion {
+/** @internal What a Region holds: a native handle, or a HeapMemory (for ops.ts, which serves both). */
+export function memoryOf(region: unknown, what: string): NativeRegion | HeapMemory {
   if (!(region instanceof Region)) throw invalid(`${what} must be a Region from allocate()`);
-  return nativeOfRegion(region);
+  return memoryOfRegion(region);
+}
+
+/**
+ * @internal The native handle of a Region (for this package's modules only). A 'heap'
+ * region has none: every function that runs in native code refuses it here.
+ */
+export function nativeOf(region: unknown, what: string): NativeRegion {
+  const memory = memoryOf(region, what);
+  if (memory instanceof HeapMemory) {
+    throw invalid(
+      `${what} is a 'heap' region, which is not accepted here: this function works on native guarded memory ` +
+        "only. Allocate it with backend 'auto', 'mmap' or 'secretmem' (a 'heap' region serves view() and " +
+        'randomFill, zero, copy, xor, equals, copyIn, copyOut)',
+    );
+  }
+  return memory;
 }
 
 /** @internal The backend and mlock policy of an allocation (options given, else configure()'s), with their native codes. */
 export interface Allocation {
-  backend: Backend;
+  backend: NativeBackend;
   mlock: MlockPolicy;
   backendCode: number;
   mlockCode: number;
 }
 
-/** @internal Resolves the allocation options of allocate() and of the readers in io.ts. */
-export function resolveAllocation(given: Record<string, unknown>): Allocation {
-  const backend = resolveBackend(
-    given.backend === undefined ? defaults.backend : checkOneOf(given.backend, 'backend', BACKEND_CHOICES),
-  );
-  const mlock = given.mlock === undefined ? defaults.mlock : checkOneOf(given.mlock, 'mlock', MLOCK_POLICIES);
+/** The options as given and checked; backend undefined when left out. */
+function allocationChoices(given: Record<string, unknown>): { backend: BackendChoice | undefined; mlock: MlockPolicy } {
+  return {
+    backend: given.backend === undefined ? undefined : checkOneOf(given.backend, 'backend', BACKEND_CHOICES),
+    mlock: given.mlock === undefined ? defaults.mlock : checkOneOf(given.mlock, 'mlock', MLOCK_POLICIES),
+  };
+}
+
+function nativeAllocation(backendGiven: BackendChoice | undefined, mlock: MlockPolicy): Allocation {
+  if (backendGiven === 'heap') {
+    throw invalid(
+      "backend 'heap' is not accepted here: this function puts the bytes straight into native guarded memory; " +
+        "pass backend 'auto', 'mmap' or 'secretmem', or leave it out",
+    );
+  }
+  // A 'heap' default stands for allocate() only; native allocators are never weaker than 'auto'.
+  const choice = backendGiven ?? (defaults.backend === 'heap' ? 'auto' : defaults.backend);
+  const backend = choice === 'auto' ? autoBackend() : choice;
   return { backend, mlock, backendCode: BACKENDS.indexOf(backend), mlockCode: MLOCK_POLICIES.indexOf(mlock) };
 }
 
 /**
+ * @internal Resolves the allocation options of the native allocators: the readers in
+ * io.ts and the coffer. An explicit 'heap' is ERR_INVALID_ARG; a 'heap' default is 'auto'.
+ */
+export function resolveAllocation(given: Record<string, unknown>): Allocation {
+  const { backend, mlock } = allocationChoices(given);
+  return nativeAllocation(backend, mlock);
+}
+
+/**
  * @internal The Region of a fresh native handle (from regionNew or a reader in io.ts):
- * the one way a Region is made. Under the 'best-effort' policy (the only one that can
+ * the one way a native Region is made. Under the 'best-effort' policy (the only one that can
  * leave a region unlocked) it warns once when a region could not be locked.
  */
 export function wrapHandle(
@@ -208,10 +276,12 @@ export function wrapHandle(
 /**
  * A new region of exactly `size` bytes, 'readwrite' and zero-filled.
  * Throws ERR_INVALID_ARG, ERR_MLOCK_LIMIT, ERR_NO_MEMORY or ERR_BACKEND_UNAVAILABLE;
- * on any failure nothing stays mapped.
+ * on any failure nothing stays mapped. A 'heap' region never loads the addon.
  */
 export function allocate(size: number, options?: AllocateOptions): Region {
   checkInteger(size, 'size', 1, MAX_REGION_SIZE);
-  const allocation = resolveAllocation(checkOptions(options, 'allocate() options', ALLOCATE_KEYS));
+  const { backend, mlock } = allocationChoices(checkOptions(options, 'allocate() options', ALLOCATE_KEYS));
+  if ((backend ?? defaults.backend) === 'heap') return new Region(TOKEN, new HeapMemory(size), size, 'heap');
+  const allocation = nativeAllocation(backend, mlock);
   return wrapHandle(native().regionNew(size, allocation.backendCode, allocation.mlockCode), size, allocation);
 }

@@ -63,7 +63,8 @@ function keyOf({ left, right }: Halves): Buffer {
   const source = regionWith(left);
   const digest = allocate(32, { backend: 'mmap' });
   blake2b(digest, source);
-  const key = Buffer.from(digest.view()).map((byte, i) => byte ^ right[i]!);
+  const key = Buffer.from(digest.view());
+  for (let i = 0; i < key.length; i++) key[i]! ^= right[i]!;
   source.free();
   digest.free();
   return key;

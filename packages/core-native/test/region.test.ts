@@ -138,7 +138,7 @@ describe('allocate() arguments', () => {
   });
 
   it('rejects unknown backends, mlock policies and options', () => {
-    expect(errorCode(() => allocate(8, { backend: 'heap' as never }))).toBe('ERR_INVALID_ARG');
+    expect(errorCode(() => allocate(8, { backend: 'swap' as never }))).toBe('ERR_INVALID_ARG');
     expect(errorCode(() => allocate(8, { mlock: 'maybe' as never }))).toBe('ERR_INVALID_ARG');
     expect(errorCode(() => allocate(8, 'mmap' as never))).toBe('ERR_INVALID_ARG');
     expect(errorCode(() => allocate(8, { backnd: 'mmap' } as never))).toBe('ERR_INVALID_ARG'); // misspelt
