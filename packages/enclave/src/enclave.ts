@@ -1,0 +1,114 @@
+// Enclave: one secret sealed (XSalsa20-Poly1305) under the process's coffer key.
+// The ciphertext lives in ordinary memory: it is useless without the key, so holding
+// many enclaves costs no locked memory. Only open() puts plaintext anywhere, into a
+// new frozen SecretBuffer in guarded memory.
+//
+//   Enclave.seal(buf)      seals a SecretBuffer and destroys it
+//   Enclave.from(bytes)    seals ordinary bytes and wipes them
+//   Enclave.random(size)   a fresh random secret, sealed
+//   enclave.open()         -> frozen SecretBuffer; ERR_AUTH if tampered or purged
+//   enclave.toBytes()      nonce(24) || mac(16) || ciphertext, for another thread
+//   Enclave.fromBytes(b)   the other way; open() authenticates
+import { inspect } from 'node:util';
+
+import { SecretBuffer } from '@strongroom/buffer';
+import { StrongroomError } from '@strongroom/core-native';
+
+import { sealer } from './backend.js';
+import { SEAL_OVERHEAD, type EnclaveBackend } from './sealer.js';
+
+const TOKEN = Symbol('strongroom.enclave');
+
+function invalid(message: string): StrongroomError {
+  return new StrongroomError('ERR_INVALID_ARG', message);
+}
+
+function checkBytes(bytes: unknown, what: string): Uint8Array {
+  if (!(bytes instanceof Uint8Array)) {
+    throw invalid(`${what} takes a Uint8Array${typeof bytes === 'string' ? ' (a string can never be wiped; read the secret with SecretBuffer.fromFile/fromEnv/prompt and seal that)' : ''}`);
+  }
+  return bytes;
+}
+
+export class Enclave {
+  readonly #sealed: Uint8Array;
+
+  /** @internal Use Enclave.seal/from/random/fromBytes. */
+  constructor(token: symbol, sealed: Uint8Array) {
+    if (token !== TOKEN) throw invalid('Enclave cannot be constructed directly; use Enclave.seal(buffer) or Enclave.from(bytes)');
+    this.#sealed = sealed;
+  }
+
+  /** Seals the buffer's bytes and destroys the buffer. ERR_BUSY while one of its scopes is open. */
+  static seal(buffer: SecretBuffer): Enclave {
+    if (!(buffer instanceof SecretBuffer)) throw invalid('Enclave.seal() takes a SecretBuffer; for bytes use Enclave.from()');
+    const sealed = sealer().sealBuffer(buffer);
+    buffer.destroy();
+    return new Enclave(TOKEN, sealed);
+  }
+
+  /** Seals ordinary bytes, then overwrites them with zeros (left as they were if sealing fails). */
+  static from(bytes: Uint8Array): Enclave {
+    checkBytes(bytes, 'Enclave.from()');
+    if (bytes.length === 0) throw invalid('Enclave.from() needs at least one byte');
+    const sealed = sealer().sealBytes(bytes);
+    bytes.fill(0);
+    return new Enclave(TOKEN, sealed);
+  }
+
+  /** `size` random bytes, generated in guarded memory and sealed. */
+  static random(size: number): Enclave {
+    return Enclave.seal(SecretBuffer.random(size, sealer().bufferOptions));
+  }
+
+  /**
+   * An enclave from toBytes() of an enclave of this process (another thread's, too).
+   * Only the shape is checked here (ERR_AUTH if too short to be sealed bytes); open()
+   * authenticates. The bytes are copied.
+   */
+  static fromBytes(bytes: Uint8Array): Enclave {
+    checkBytes(bytes, 'Enclave.fromBytes()');
+    if (bytes.length <= SEAL_OVERHEAD) {
+      throw new StrongroomError(
+        'ERR_AUTH',
+        `sealed bytes are at least ${SEAL_OVERHEAD + 1} bytes long; these ${bytes.length} were truncated or are not from toBytes()`,
+      );
+    }
+    return new Enclave(TOKEN, new Uint8Array(bytes)); // a copy (Buffer#slice would share memory)
+  }
+
+  /** 'native' (the addon's coffer) or 'js' (the portable fallback) for this thread. */
+  static get backend(): EnclaveBackend {
+    return sealer().backend;
+  }
+
+  /** The plaintext size in bytes. */
+  get size(): number {
+    return this.#sealed.length - SEAL_OVERHEAD;
+  }
+
+  /**
+   * The plaintext in a new frozen SecretBuffer (destroy it when done). ERR_AUTH when
+   * the sealed bytes were altered, or sealed before a purge(); nothing is left allocated.
+   */
+  open(): SecretBuffer {
+    return sealer().open(this.#sealed);
+  }
+
+  /** A copy of the sealed bytes: nonce(24) || mac(16) || ciphertext. */
+  toBytes(): Uint8Array {
+    return new Uint8Array(this.#sealed); // a copy, also when #sealed is a Buffer
+  }
+
+  toString(): string {
+    return `Enclave(${this.size} bytes, sealed)`;
+  }
+
+  toJSON(): string {
+    return this.toString();
+  }
+
+  [inspect.custom](): string {
+    return this.toString();
+  }
+}

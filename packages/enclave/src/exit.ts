@@ -1,0 +1,138 @@
+// Leaving the process without leaving secrets behind (memguard's SafeExit, SafePanic
+// and CatchInterrupt):
+//
+//   safeExit(code)       purge(), then process.exit(code)
+//   safePanic(error)     purge(), print the error without its message (it may carry
+//                        secret content; StrongroomError messages never do), exit 1
+//   catchSignals(opts)   on SIGINT/SIGTERM/SIGHUP: purge(), the handler, exit 128+signo;
+//                        optionally purge when an uncaught exception or unhandled
+//                        rejection is about to end the process
+import { constants } from 'node:os';
+
+import { isStrongroomError, StrongroomError } from '@strongroom/core-native';
+
+import { purge } from './purge.js';
+
+function invalid(message: string): StrongroomError {
+  return new StrongroomError('ERR_INVALID_ARG', message);
+}
+
+function say(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
+// Purges, and on the impossible failure still lets the caller go on to exit.
+function purgeBeforeExit(): void {
+  try {
+    purge();
+  } catch (error) {
+    say(`strongroom: purge failed before exit (${isStrongroomError(error) ? error.code : 'unexpected error'})`);
+  }
+}
+
+/** Purges, then exits with `code` (default 0). */
+export function safeExit(code = 0): never {
+  if (!Number.isInteger(code) || code < 0 || code > 255) throw invalid(`safeExit() takes an exit code from 0 to 255, got ${String(code)}`);
+  purgeBeforeExit();
+  process.exit(code);
+}
+
+/**
+ * A description of an error that is safe to print: its name, code and stack frames,
+ * not its message (unless it is a StrongroomError, whose messages never hold secrets).
+ */
+export function describeSafely(error: unknown): string {
+  if (!(error instanceof Error)) return `a thrown ${error === null ? 'null' : typeof error} (value withheld)`;
+  const code = (error as { code?: unknown }).code;
+  const head = isStrongroomError(error)
+    ? `${error.name} [${error.code}]: ${error.message}`
+    : `${error.name}${typeof code === 'string' ? ` [${code}]` : ''} (message withheld: it may hold secret content)`;
+  const frames = (error.stack ?? '').split('\n').filter((line) => /^\s+at /.test(line));
+  return [head, ...frames].join('\n');
+}
+
+/** Purges, prints the error without secret content to stderr, and exits with code 1. */
+export function safePanic(error: unknown): never {
+  purgeBeforeExit();
+  say(`strongroom: panic: ${describeSafely(error)}`);
+  process.exit(1);
+}
+
+export interface CatchSignalsOptions {
+  /** Default ['SIGINT', 'SIGTERM', 'SIGHUP']. */
+  signals?: readonly NodeJS.Signals[];
+  /** Called after the purge, before exiting; may return a promise (awaited). */
+  handler?: (signal: NodeJS.Signals) => void | Promise<void>;
+  /** Also purge when an uncaught exception or unhandled rejection is about to end the process. */
+  purgeOnUncaught?: boolean;
+}
+
+const DEFAULT_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+const UNCATCHABLE = new Set(['SIGKILL', 'SIGSTOP']);
+
+function checkSignals(signals: unknown): NodeJS.Signals[] {
+  if (!Array.isArray(signals) || signals.length === 0) throw invalid('signals must be a non-empty array of signal names');
+  for (const signal of signals) {
+    if (typeof signal !== 'string' || !(signal in constants.signals)) {
+      throw invalid(`signals must be signal names such as 'SIGTERM', got ${typeof signal === 'string' ? `'${signal}'` : typeof signal}`);
+    }
+    if (UNCATCHABLE.has(signal)) throw invalid(`${signal} cannot be caught by any process`);
+  }
+  return [...new Set(signals as NodeJS.Signals[])];
+}
+
+function exitCodeOf(signal: NodeJS.Signals): number {
+  return 128 + constants.signals[signal];
+}
+
+/**
+ * Purges and exits on the given signals (exit code 128 + the signal's number, as a
+ * shell reports a death by that signal), running `handler` in between. A second signal
+ * while the handler runs exits at once. Returns a function that removes every listener.
+ */
+export function catchSignals(options: CatchSignalsOptions = {}): () => void {
+  if (typeof options !== 'object' || options === null) throw invalid('catchSignals() takes an options object');
+  for (const key of Object.keys(options)) {
+    if (!['signals', 'handler', 'purgeOnUncaught'].includes(key)) throw invalid(`unknown catchSignals() option '${key}'`);
+  }
+  const signals = checkSignals(options.signals ?? DEFAULT_SIGNALS);
+  const { handler, purgeOnUncaught = false } = options;
+  if (handler !== undefined && typeof handler !== 'function') throw invalid('handler must be a function');
+  if (typeof purgeOnUncaught !== 'boolean') throw invalid('purgeOnUncaught must be true or false');
+
+  let exiting = false;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    const code = exitCodeOf(signal);
+    if (exiting) process.exit(code);
+    exiting = true;
+    purgeBeforeExit();
+    let pending: unknown;
+    try {
+      pending = handler?.(signal);
+    } catch (error) {
+      say(`strongroom: the signal handler threw: ${describeSafely(error)}`);
+    }
+    if (pending instanceof Promise) {
+      pending.then(
+        () => process.exit(code),
+        (error: unknown) => {
+          say(`strongroom: the signal handler failed: ${describeSafely(error)}`);
+          process.exit(code);
+        },
+      );
+    } else {
+      process.exit(code);
+    }
+  };
+  // Only when nothing else handles it, i.e. when the process is about to die.
+  const onUncaught = (): void => {
+    if (process.listenerCount('uncaughtException') === 0) purgeBeforeExit();
+  };
+
+  for (const signal of signals) process.on(signal, onSignal);
+  if (purgeOnUncaught) process.on('uncaughtExceptionMonitor', onUncaught);
+  return () => {
+    for (const signal of signals) process.off(signal, onSignal);
+    process.off('uncaughtExceptionMonitor', onUncaught);
+  };
+}

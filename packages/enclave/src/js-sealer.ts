@@ -1,0 +1,147 @@
+// The portable backend, for where the native addon cannot load: the same split key and
+// the same sealed format, in JavaScript memory, with tweetnacl's XSalsa20-Poly1305.
+//
+//   key = BLAKE2b-256(left) XOR right        (@noble/hashes; the native formula exactly)
+//
+// What it does NOT give (the one-time warning says so): no guard pages, no mlock, no
+// protection against heap residue (the halves, the momentary key and every opened secret
+// are ordinary, movable, swappable JS memory; tweetnacl's temporaries are not wiped),
+// and the coffer is per thread, so sealed bytes do not open in another worker.
+// Opened secrets are SecretBuffers on core-native's 'heap' backend.
+import { randomBytes } from 'node:crypto';
+import { readSync } from 'node:fs';
+
+import { SecretBuffer, type AllocateOptions } from '@strongroom/buffer';
+import { StrongroomError } from '@strongroom/core-native';
+import { blake2b } from '@noble/hashes/blake2.js';
+import nacl from 'tweetnacl';
+
+import { SEAL_OVERHEAD, type FileSealer, type Sealer, type SealerStats } from './sealer.js';
+
+const KEY = 32;
+const NONCE = 24;
+
+function hash(half: Uint8Array): Uint8Array {
+  return blake2b(half, { dkLen: KEY });
+}
+
+// Reads until `into` is full or the file ends; returns the count.
+function readFully(fd: number, into: Buffer): number {
+  let filled = 0;
+  while (filled < into.length) {
+    const n = readSync(fd, into, filled, into.length - filled, null);
+    if (n === 0) break;
+    filled += n;
+  }
+  return filled;
+}
+
+export class JsSealer implements Sealer {
+  readonly backend = 'js' as const;
+  readonly bufferOptions: AllocateOptions = { backend: 'heap' };
+  #left: Uint8Array;
+  #right: Uint8Array;
+  #interval = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #rekeys = 0;
+  #purges = 0;
+
+  /** Fresh random halves; `halves` only for the cross-backend test (a copy is kept). */
+  constructor(rekeyInterval: number, halves?: { left: Uint8Array; right: Uint8Array }) {
+    this.#left = halves === undefined ? randomBytes(KEY) : Uint8Array.from(halves.left);
+    this.#right = halves === undefined ? randomBytes(KEY) : Uint8Array.from(halves.right);
+    this.setRekeyInterval(rekeyInterval);
+  }
+
+  // Runs use(key) with the whole key, then wipes it.
+  #withKey<T>(use: (key: Uint8Array) => T): T {
+    const key = hash(this.#left);
+    for (let i = 0; i < KEY; i++) key[i]! ^= this.#right[i]!;
+    try {
+      return use(key);
+    } finally {
+      key.fill(0);
+    }
+  }
+
+  sealBuffer(buffer: SecretBuffer, length?: number): Uint8Array {
+    return buffer.read((view) => this.sealBytes(view, length));
+  }
+
+  fileSealer(fd: number, chunkSize: number): FileSealer {
+    const staging = Buffer.alloc(chunkSize);
+    return {
+      next: () => {
+        const filled = readFully(fd, staging);
+        if (filled === 0) return null;
+        try {
+          return this.sealBytes(staging, filled);
+        } finally {
+          staging.fill(0, 0, filled);
+        }
+      },
+      close: () => {
+        staging.fill(0);
+      },
+    };
+  }
+
+  sealBytes(bytes: Uint8Array, length = bytes.length): Uint8Array {
+    const nonce = randomBytes(NONCE);
+    const box = this.#withKey((key) => nacl.secretbox(bytes.subarray(0, length), nonce, key));
+    const sealed = new Uint8Array(NONCE + box.length);
+    sealed.set(nonce);
+    sealed.set(box, NONCE);
+    return sealed;
+  }
+
+  open(sealed: Uint8Array): SecretBuffer {
+    const plain = this.#withKey((key) => nacl.secretbox.open(sealed.subarray(NONCE), sealed.subarray(0, NONCE), key));
+    if (plain === null) {
+      throw new StrongroomError(
+        'ERR_AUTH',
+        'the sealed bytes failed authentication: they were altered or truncated, come from another thread or ' +
+          'process, or were sealed before a purge()',
+      );
+    }
+    try {
+      const buffer = SecretBuffer.alloc(sealed.length - SEAL_OVERHEAD, this.bufferOptions);
+      buffer.write((view) => view.set(plain));
+      return buffer.freeze();
+    } finally {
+      plain.fill(0);
+    }
+  }
+
+  // right ^= H(next) ^ H(left); left = next: the key is unchanged.
+  rekey(): void {
+    const next = randomBytes(KEY);
+    for (const half of [next, this.#left]) {
+      const digest = hash(half);
+      for (let i = 0; i < KEY; i++) this.#right[i]! ^= digest[i]!;
+      digest.fill(0);
+    }
+    this.#left.fill(0);
+    this.#left = next;
+    this.#rekeys++;
+  }
+
+  purge(): void {
+    this.#left.fill(0);
+    this.#right.fill(0);
+    this.#left = randomBytes(KEY);
+    this.#right = randomBytes(KEY);
+    this.#purges++;
+  }
+
+  setRekeyInterval(ms: number): void {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = undefined;
+    this.#interval = ms;
+    if (ms > 0) this.#timer = setInterval(() => this.rekey(), ms).unref();
+  }
+
+  stats(): SealerStats {
+    return { backend: 'js', rekeyInterval: this.#interval, rekeys: this.#rekeys, purges: this.#purges };
+  }
+}

@@ -1,0 +1,68 @@
+// The native backend: the process-wide coffer of @strongroom/core-native. The whole key
+// exists only inside the native call that seals or opens; plaintext moves between
+// guarded regions and the cipher without ever entering the JS heap.
+import { SecretBuffer } from '@strongroom/buffer';
+import { adoptRegion, idleRegionOf } from '@strongroom/buffer/internal';
+import {
+  allocate,
+  cofferOpen,
+  cofferSeal,
+  cofferSealFromFd,
+  cofferStats,
+  configureCoffer,
+  purgeCoffer,
+  rekeyCoffer,
+  sealedSize,
+} from '@strongroom/core-native';
+
+import type { FileSealer, Sealer, SealerStats } from './sealer.js';
+
+export class NativeSealer implements Sealer {
+  readonly backend = 'native' as const;
+  readonly bufferOptions = undefined;
+
+  sealBuffer(buffer: SecretBuffer, length?: number): Uint8Array {
+    return cofferSeal(idleRegionOf(buffer), length);
+  }
+
+  // read(2) into a guarded staging region, sealed there: the plaintext never reaches the heap.
+  fileSealer(fd: number, chunkSize: number): FileSealer {
+    const staging = allocate(chunkSize);
+    return {
+      next: () => cofferSealFromFd(fd, staging),
+      close: () => staging.free(),
+    };
+  }
+
+  sealBytes(bytes: Uint8Array, length?: number): Uint8Array {
+    return cofferSeal(bytes, length);
+  }
+
+  open(sealed: Uint8Array): SecretBuffer {
+    const region = allocate(sealedSize(sealed));
+    try {
+      cofferOpen(sealed, region);
+    } catch (error) {
+      region.free();
+      throw error;
+    }
+    return adoptRegion(region, { frozen: true });
+  }
+
+  rekey(): void {
+    rekeyCoffer();
+  }
+
+  purge(): void {
+    purgeCoffer();
+  }
+
+  setRekeyInterval(ms: number): void {
+    configureCoffer({ rekeyInterval: ms });
+  }
+
+  stats(): SealerStats {
+    const { rekeyInterval, rekeys, purges } = cofferStats();
+    return { backend: 'native', rekeyInterval, rekeys, purges };
+  }
+}

@@ -1,0 +1,253 @@
+// EnclaveStream: a large secret sealed in fixed-size chunks as it arrives, so that it is
+// never whole in unsealed memory (memguard's Stream).
+//
+//   writable side   plaintext in; each full chunk (default 16 KiB) is sealed at once from
+//                   a guarded staging buffer, and the bytes written are wiped (wipeSource)
+//   readable side   the chunks opened again, in order, as ordinary Buffers: a deliberate
+//                   copy into the heap, consumed as it is read
+//   flatten()       everything not yet read, opened into one frozen SecretBuffer
+//   fromFile(path)  a file read natively chunk by chunk into guarded memory and sealed
+//   size            plaintext bytes held (sealed or staged), not yet read or flattened
+//
+// Sealed chunks live in ordinary memory (useless without the coffer key). While a reader
+// is attached, the writer waits once a few chunks are pending, so a pipeline through the
+// stream holds a bounded amount of memory whatever the size of the secret.
+import { closeSync, openSync } from 'node:fs';
+import { Duplex } from 'node:stream';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
+
+import { SecretBuffer } from '@strongroom/buffer';
+import { StrongroomError } from '@strongroom/core-native';
+
+import { sealer } from './backend.js';
+import { SEAL_OVERHEAD } from './sealer.js';
+
+export const DEFAULT_CHUNK_SIZE = 16 * 1024;
+export const MAX_CHUNK_SIZE = 16 * 1024 * 1024;
+// Sealed chunks a flowing reader may fall behind before the writer waits.
+const PENDING_LIMIT = 4;
+// fromFile() lets the event loop run after this many chunks.
+const CHUNKS_PER_TURN = 64;
+
+export interface EnclaveStreamOptions {
+  /** Plaintext bytes per sealed chunk (default 16 KiB). */
+  chunkSize?: number;
+  /** Overwrite each Buffer written with zeros once it is staged (default true). */
+  wipeSource?: boolean;
+}
+
+function invalid(message: string): StrongroomError {
+  return new StrongroomError('ERR_INVALID_ARG', message);
+}
+
+function checkOptions(options: EnclaveStreamOptions | undefined): Required<EnclaveStreamOptions> {
+  if (options === undefined) return { chunkSize: DEFAULT_CHUNK_SIZE, wipeSource: true };
+  if (typeof options !== 'object' || options === null) throw invalid('EnclaveStream options must be an object');
+  for (const key of Object.keys(options)) {
+    if (key !== 'chunkSize' && key !== 'wipeSource') throw invalid(`unknown EnclaveStream option '${key}'`);
+  }
+  const { chunkSize = DEFAULT_CHUNK_SIZE, wipeSource = true } = options;
+  if (!Number.isSafeInteger(chunkSize) || chunkSize < 1 || chunkSize > MAX_CHUNK_SIZE) {
+    throw invalid(`chunkSize must be an integer from 1 to ${MAX_CHUNK_SIZE}`);
+  }
+  if (typeof wipeSource !== 'boolean') throw invalid('wipeSource must be true or false');
+  return { chunkSize, wipeSource };
+}
+
+function openForReading(path: string): number {
+  if (typeof path !== 'string' || path === '' || path.includes('\0')) {
+    throw invalid('EnclaveStream.fromFile() takes a path (a non-empty string without NUL)');
+  }
+  try {
+    return openSync(path, 'r');
+  } catch (cause) {
+    const code = (cause as NodeJS.ErrnoException).code;
+    throw new StrongroomError(
+      code === 'ENOENT' ? 'ERR_NOT_FOUND' : 'ERR_IO',
+      `could not open the file for reading (${code ?? 'unknown error'}); check the path and its permissions`,
+      { cause },
+    );
+  }
+}
+
+export class EnclaveStream extends Duplex {
+  readonly #chunkSize: number;
+  readonly #wipeSource: boolean;
+  readonly #chunks: Uint8Array[] = [];
+  #staging: SecretBuffer | undefined;
+  #staged = 0;
+  #size = 0;
+  #reading = false;
+  #ended = false;
+  #waitingWrite: (() => void) | undefined;
+
+  constructor(options?: EnclaveStreamOptions) {
+    const { chunkSize, wipeSource } = checkOptions(options);
+    super({ decodeStrings: true });
+    this.#chunkSize = chunkSize;
+    this.#wipeSource = wipeSource;
+  }
+
+  /** A file read chunk by chunk (read(2) into guarded memory, sealed there); the stream is ended. */
+  static async fromFile(path: string, options?: Omit<EnclaveStreamOptions, 'wipeSource'>): Promise<EnclaveStream> {
+    const stream = new EnclaveStream(options);
+    const fd = openForReading(path);
+    const reader = (() => {
+      try {
+        return sealer().fileSealer(fd, stream.#chunkSize);
+      } catch (error) {
+        closeSync(fd);
+        throw error;
+      }
+    })();
+    try {
+      for (let count = 1; ; count++) {
+        const chunk = reader.next();
+        if (chunk === null) break;
+        stream.#add(chunk);
+        if (count % CHUNKS_PER_TURN === 0) await yieldToLoop();
+      }
+    } catch (error) {
+      stream.destroy();
+      throw error instanceof StrongroomError
+        ? error
+        : new StrongroomError('ERR_IO', `could not read the file (${(error as NodeJS.ErrnoException).code ?? 'unknown error'})`, { cause: error });
+    } finally {
+      reader.close();
+      closeSync(fd);
+    }
+    stream.end();
+    return stream;
+  }
+
+  /** Plaintext bytes held (sealed or staged) and not yet read or flattened. */
+  get size(): number {
+    return this.#size;
+  }
+
+  #stagingBuffer(): SecretBuffer {
+    this.#staging ??= SecretBuffer.alloc(this.#chunkSize, sealer().bufferOptions);
+    return this.#staging;
+  }
+
+  // Seals what is staged as one chunk and wipes the staging buffer.
+  #sealStaged(): void {
+    if (this.#staged === 0 || this.#staging === undefined) return;
+    const chunk = sealer().sealBuffer(this.#staging, this.#staged);
+    this.#staging.wipe();
+    this.#staged = 0;
+    this.#chunks.push(chunk);
+    this.#pushIfWanted();
+  }
+
+  #add(chunk: Uint8Array): void {
+    this.#chunks.push(chunk);
+    this.#size += chunk.length - SEAL_OVERHEAD;
+    this.#pushIfWanted();
+  }
+
+  override _write(data: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    try {
+      const staging = this.#stagingBuffer();
+      for (let at = 0; at < data.length; ) {
+        const take = Math.min(this.#chunkSize - this.#staged, data.length - at);
+        staging.copyFrom(data.subarray(at, at + take), this.#staged);
+        this.#staged += take;
+        this.#size += take;
+        at += take;
+        if (this.#staged === this.#chunkSize) this.#sealStaged();
+      }
+    } catch (error) {
+      callback(error as Error);
+      return;
+    } finally {
+      if (this.#wipeSource) data.fill(0);
+    }
+    if (this.readableFlowing === true && this.#chunks.length >= PENDING_LIMIT) this.#waitingWrite = callback;
+    else callback();
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    try {
+      this.#sealStaged();
+      this.#staging?.destroy();
+      this.#staging = undefined;
+      this.#ended = true;
+      this.#pushIfWanted();
+      callback();
+    } catch (error) {
+      callback(error as Error);
+    }
+  }
+
+  override _read(): void {
+    this.#reading = true;
+    this.#pushIfWanted();
+  }
+
+  // Opens and pushes chunks while the reader wants more; ends the readable side once
+  // the writable side has finished and every chunk was read.
+  #pushIfWanted(): void {
+    while (this.#reading) {
+      const chunk = this.#chunks.shift();
+      if (chunk === undefined) {
+        if (this.#ended) {
+          this.#reading = false;
+          this.push(null);
+        }
+        break;
+      }
+      this.#size -= chunk.length - SEAL_OVERHEAD;
+      const opened = sealer().open(chunk);
+      let copy: Buffer;
+      try {
+        copy = opened.read((view) => Buffer.from(view));
+      } finally {
+        opened.destroy();
+      }
+      this.#reading = this.push(copy);
+    }
+    if (this.#waitingWrite !== undefined && this.#chunks.length < PENDING_LIMIT) {
+      const callback = this.#waitingWrite;
+      this.#waitingWrite = undefined;
+      callback();
+    }
+  }
+
+  /**
+   * Everything not yet read, opened into one frozen SecretBuffer (destroy it when done);
+   * the stream is left empty. Bytes staged by an unfinished writer are included.
+   * ERR_EMPTY when there is nothing; ERR_AUTH after a purge().
+   */
+  flatten(): SecretBuffer {
+    this.#sealStaged();
+    if (this.#size === 0) throw new StrongroomError('ERR_EMPTY', 'the stream holds no bytes to flatten; write to it first');
+    const result = SecretBuffer.alloc(this.#size, sealer().bufferOptions);
+    try {
+      let offset = 0;
+      for (const chunk of this.#chunks) {
+        const opened = sealer().open(chunk);
+        try {
+          result.copyFrom(opened, offset);
+        } finally {
+          opened.destroy();
+        }
+        offset += chunk.length - SEAL_OVERHEAD;
+      }
+    } catch (error) {
+      result.destroy();
+      throw error;
+    }
+    this.#chunks.length = 0;
+    this.#size = 0;
+    return result.freeze();
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.#staging?.destroy();
+    this.#staging = undefined;
+    this.#chunks.length = 0;
+    this.#size = 0;
+    callback(error);
+  }
+}
