@@ -133,6 +133,12 @@ export class EnclaveStream extends Duplex {
   // Seals what is staged as one chunk and wipes the staging buffer.
   #sealStaged(): void {
     if (this.#staged === 0 || this.#staging === undefined) return;
+    if (this.#staging.destroyed) {
+      throw new StrongroomError(
+        'ERR_AUTH',
+        'the bytes staged in this stream were destroyed by purge() before they were sealed; write them to a new stream',
+      );
+    }
     const chunk = sealer().sealBuffer(this.#staging, this.#staged);
     this.#staging.wipe();
     this.#staged = 0;
@@ -163,7 +169,8 @@ export class EnclaveStream extends Duplex {
     } finally {
       if (this.#wipeSource) data.fill(0);
     }
-    if (this.readableFlowing === true && this.#chunks.length >= PENDING_LIMIT) this.#waitingWrite = callback;
+    // Any reader attached (flowing, or paused by a busy pipe destination): wait for it.
+    if (this.readableFlowing !== null && this.#chunks.length >= PENDING_LIMIT) this.#waitingWrite = callback;
     else callback();
   }
 
@@ -207,6 +214,11 @@ export class EnclaveStream extends Duplex {
       }
       this.#reading = this.push(copy);
     }
+    this.#releaseWriter();
+  }
+
+  // Lets a writer held back by a slow reader go on once few chunks are pending.
+  #releaseWriter(): void {
     if (this.#waitingWrite !== undefined && this.#chunks.length < PENDING_LIMIT) {
       const callback = this.#waitingWrite;
       this.#waitingWrite = undefined;
@@ -240,6 +252,7 @@ export class EnclaveStream extends Duplex {
     }
     this.#chunks.length = 0;
     this.#size = 0;
+    this.#releaseWriter();
     return result.freeze();
   }
 
