@@ -37,18 +37,46 @@ export function safeExit(code = 0): never {
   process.exit(code);
 }
 
+// Reads a property without letting a getter's exception escape.
+function read(error: Error, key: 'stack' | 'message' | 'name' | 'code'): unknown {
+  try {
+    return (error as unknown as Record<string, unknown>)[key];
+  } catch {
+    return undefined;
+  }
+}
+
+// The stack frames of an error, without its message: only when the stack starts with
+// the header V8 wrote ("Name: message"), so that no line of the message (which may itself
+// look like a frame) is ever taken for one. Otherwise no frames.
+function framesOf(error: Error): string[] {
+  const stack = read(error, 'stack');
+  const message = read(error, 'message');
+  const name = read(error, 'name');
+  if (typeof stack !== 'string' || typeof message !== 'string' || typeof name !== 'string') return [];
+  const header = message === '' ? name : `${name}: ${message}`;
+  if (!stack.startsWith(`${header}\n`)) return [];
+  return stack
+    .slice(header.length + 1)
+    .split('\n')
+    .filter((line) => /^\s+at /.test(line));
+}
+
 /**
  * A description of an error that is safe to print: its name, code and stack frames,
  * not its message (unless it is a StrongroomError, whose messages never hold secrets).
+ * Never throws.
  */
 export function describeSafely(error: unknown): string {
   if (!(error instanceof Error)) return `a thrown ${error === null ? 'null' : typeof error} (value withheld)`;
-  const code = (error as { code?: unknown }).code;
-  const head = isStrongroomError(error)
-    ? `${error.name} [${error.code}]: ${error.message}`
-    : `${error.name}${typeof code === 'string' ? ` [${code}]` : ''} (message withheld: it may hold secret content)`;
-  const frames = (error.stack ?? '').split('\n').filter((line) => /^\s+at /.test(line));
-  return [head, ...frames].join('\n');
+  const name = read(error, 'name');
+  const code = read(error, 'code');
+  const label = typeof name === 'string' ? name : 'Error';
+  const head =
+    error instanceof StrongroomError
+      ? `${label} [${error.code}]: ${String(read(error, 'message'))}`
+      : `${label}${typeof code === 'string' ? ` [${code}]` : ''} (message withheld: it may hold secret content)`;
+  return [head, ...framesOf(error)].join('\n');
 }
 
 /** Purges, prints the error without secret content to stderr, and exits with code 1. */
