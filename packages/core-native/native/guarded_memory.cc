@@ -12,10 +12,12 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <vector>
 
 #ifndef SYS_memfd_secret
 #if defined(__x86_64__) || defined(__aarch64__) || defined(__riscv)
@@ -139,6 +141,33 @@ bool PrepareAnonymous(uint8_t* base, uint8_t* inner, size_t len, AllocFailure* f
   return true;
 }
 
+// Spare regions: freed, wiped, PROT_NONE, still mapped with their guards, DONTDUMP,
+// WIPEONFORK/DONTFORK and lock. Their pages hold only zeros.
+struct Spare {
+  uint8_t* base;
+  size_t total;
+  uint8_t* inner;
+  size_t inner_len;
+  Backend backend;
+  bool locked;
+};
+
+std::mutex g_spares_mutex;
+std::vector<Spare>* g_spares = new std::vector<Spare>();  // never freed: used until exit
+
+void CountSpare(const Spare& spare, int64_t sign) {
+  MemoryCounters& c = Counters();
+  c.spare_regions.fetch_add(sign);
+  c.spare_bytes.fetch_add(sign * static_cast<int64_t>(spare.inner_len));
+}
+
+void Unmap(const Spare& spare) {
+  if (spare.locked && spare.backend == Backend::kMmap && munlock(spare.inner, spare.inner_len) != 0) {
+    Die("munlock of a spare region failed");
+  }
+  if (munmap(spare.base, spare.total) != 0) Die("munmap of a spare region failed");
+}
+
 }  // namespace
 
 MemoryCounters& Counters() {
@@ -171,6 +200,16 @@ std::shared_ptr<GuardedMemory> GuardedMemory::Allocate(size_t size, Backend back
     MapFailure(failure, "ERR_INVALID_ARG", "region size out of range");
     return nullptr;
   }
+  const size_t inner_len = RoundUp(size + kCanarySize, PageSize());
+  if (inner_len <= kMaxSpareBytes) {
+    if (auto spare = FromSpare(size, inner_len, backend, policy)) return spare;
+  }
+  return Build(size, backend, policy, failure, false);
+}
+
+// A new mapping; `retried` once spare regions were dropped to make room under RLIMIT_MEMLOCK.
+std::shared_ptr<GuardedMemory> GuardedMemory::Build(size_t size, Backend backend, MlockPolicy policy,
+                                                    AllocFailure* failure, bool retried) {
   const uint8_t* canary = Canary();
   const size_t page = PageSize();
   const size_t inner_len = RoundUp(size + kCanarySize, page);
@@ -208,6 +247,10 @@ std::shared_ptr<GuardedMemory> GuardedMemory::Allocate(size_t size, Backend back
   if (!ok) {
     // Nothing secret was written yet; give every page back and leave no trace.
     if (munmap(base, total) != 0) Die("munmap of a half-built region failed");
+    // Spare regions hold locked pages of RLIMIT_MEMLOCK: give them back, try once more.
+    if (!retried && std::strcmp(failure->code, "ERR_MLOCK_LIMIT") == 0 && DropSpareRegions() > 0) {
+      return Build(size, backend, policy, failure, true);
+    }
     return nullptr;
   }
 
@@ -256,10 +299,12 @@ void GuardedMemory::Release() {
   protection_ = Protection::kReadWrite;
   VerifyCanaryOrAbort();
   sodium_memzero(inner_, inner_len_);
-  if (locked_ && backend_ == Backend::kMmap && munlock(inner_, inner_len_) != 0) {
-    Die("munlock of a region failed");
+  if (!KeepAsSpare()) {
+    if (locked_ && backend_ == Backend::kMmap && munlock(inner_, inner_len_) != 0) {
+      Die("munlock of a region failed");
+    }
+    if (munmap(base_, total_) != 0) Die("munmap of a region failed");
   }
-  if (munmap(base_, total_) != 0) Die("munmap of a region failed");
 
   MemoryCounters& c = Counters();
   c.regions.fetch_sub(1);
@@ -267,6 +312,67 @@ void GuardedMemory::Release() {
   (locked_ ? c.bytes_locked : c.bytes_unlocked).fetch_sub(static_cast<int64_t>(inner_len_));
   data_ = nullptr;
   base_ = inner_ = nullptr;
+}
+
+std::shared_ptr<GuardedMemory> GuardedMemory::FromSpare(size_t size, size_t inner_len, Backend backend,
+                                                       MlockPolicy policy) {
+  Spare spare{};
+  {
+    std::lock_guard<std::mutex> lock(g_spares_mutex);
+    auto& spares = *g_spares;
+    auto found = std::find_if(spares.rbegin(), spares.rend(), [&](const Spare& s) {
+      return s.inner_len == inner_len && s.backend == backend && (s.locked || policy == MlockPolicy::kBestEffort);
+    });
+    if (found == spares.rend()) return nullptr;
+    spare = *found;
+    spares.erase(std::next(found).base());
+  }
+  CountSpare(spare, -1);
+  if (mprotect(spare.inner, spare.inner_len, PROT_READ | PROT_WRITE) != 0) {
+    Unmap(spare);
+    return nullptr;
+  }
+  std::shared_ptr<GuardedMemory> memory(new GuardedMemory());
+  memory->base_ = spare.base;
+  memory->total_ = spare.total;
+  memory->inner_ = spare.inner;
+  memory->inner_len_ = spare.inner_len;
+  memory->size_ = size;
+  memory->data_ = spare.inner + spare.inner_len - size;
+  memory->backend_ = backend;
+  memory->locked_ = spare.locked;
+  memcpy(memory->data_ - kCanarySize, Canary(), kCanarySize);
+
+  MemoryCounters& c = Counters();
+  c.regions.fetch_add(1);
+  (backend == Backend::kSecretmem ? c.secretmem_regions : c.mmap_regions).fetch_add(1);
+  (spare.locked ? c.bytes_locked : c.bytes_unlocked).fetch_add(static_cast<int64_t>(spare.inner_len));
+  return memory;
+}
+
+// Called by Release() after the wipe.
+bool GuardedMemory::KeepAsSpare() {
+  if (inner_len_ > kMaxSpareBytes) return false;
+  std::lock_guard<std::mutex> lock(g_spares_mutex);
+  if (g_spares->size() >= kMaxSpares) return false;
+  if (mprotect(inner_, inner_len_, PROT_NONE) != 0) return false;
+  Spare spare{base_, total_, inner_, inner_len_, backend_, locked_};
+  g_spares->push_back(spare);
+  CountSpare(spare, +1);
+  return true;
+}
+
+size_t DropSpareRegions() {
+  std::vector<Spare> dropped;
+  {
+    std::lock_guard<std::mutex> lock(g_spares_mutex);
+    dropped.swap(*g_spares);
+  }
+  for (const Spare& spare : dropped) {
+    CountSpare(spare, -1);
+    Unmap(spare);
+  }
+  return dropped.size();
 }
 
 AccessScope::AccessScope(GuardedMemory& memory, Protection needed)

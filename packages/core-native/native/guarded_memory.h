@@ -7,7 +7,9 @@
 //                                                         ^ data ends flush against the guard
 //
 // n = ceil((size + kCanarySize) / P), so an exact page multiple gets the extra page the
-// canary needs. A one-byte overflow faults on the trailing guard at once; a short
+// canary needs. A freed region of up to kMaxSpareBytes of data pages is wiped, made
+// PROT_NONE and kept mapped (and locked) for the next allocation of its shape, which
+// then costs one mprotect instead of mmap, madvise and mlock. A one-byte overflow faults on the trailing guard at once; a short
 // underflow corrupts the canary, which Release() verifies and aborts on.
 // No N-API in here: the JS binding (region.cc) owns a shared_ptr to this object.
 #pragma once
@@ -27,6 +29,9 @@ enum class MlockPolicy : int { kRequire = 0, kBestEffort = 1 };
 constexpr size_t kCanarySize = 16;
 // 1 GiB: far above any secret, below every runtime's ArrayBuffer limit.
 constexpr size_t kMaxRegionSize = size_t{1} << 30;
+// Spare regions: data pages of at most 16 KiB each, at most 64 of them in the process.
+constexpr size_t kMaxSpareBytes = 16 * 1024;
+constexpr size_t kMaxSpares = 64;
 
 // Why an allocation failed; the binding turns this into a StrongroomError.
 struct AllocFailure {
@@ -60,6 +65,13 @@ class GuardedMemory {
  private:
   GuardedMemory() = default;
   void VerifyCanaryOrAbort() const;
+  static std::shared_ptr<GuardedMemory> Build(size_t size, Backend backend, MlockPolicy policy,
+                                              AllocFailure* failure, bool retried);
+  // Takes a spare region of this shape, made read-write; nullptr when there is none.
+  static std::shared_ptr<GuardedMemory> FromSpare(size_t size, size_t inner_len, Backend backend,
+                                                  MlockPolicy policy);
+  // Keeps this (wiped) region as a spare; false when it cannot be kept.
+  bool KeepAsSpare();
 
   uint8_t* base_ = nullptr;    // start of the leading guard page
   size_t total_ = 0;           // whole mapping, guards included
@@ -94,10 +106,15 @@ struct MemoryCounters {
   std::atomic<int64_t> bytes_locked{0};
   std::atomic<int64_t> bytes_unlocked{0};
   std::atomic<int64_t> mlock_failures{0};
+  // Freed regions kept for reuse (see "Spare regions" in guarded_memory.cc).
+  std::atomic<int64_t> spare_regions{0};
+  std::atomic<int64_t> spare_bytes{0};
 };
 MemoryCounters& Counters();
 
 size_t PageSize();
 bool SecretmemAvailable();
+// Unmaps every spare region (their pages are zeros); returns how many there were.
+size_t DropSpareRegions();
 
 }  // namespace strongroom

@@ -52,6 +52,10 @@ Napi::Value Harden(const Napi::CallbackInfo& info) {
   return result;
 }
 
+Napi::Value DropSpares(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(DropSpareRegions()));
+}
+
 Napi::Value Stats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   MemoryCounters& c = Counters();
@@ -62,6 +66,8 @@ Napi::Value Stats(const Napi::CallbackInfo& info) {
   out.Set("bytesLocked", Napi::Number::New(env, static_cast<double>(c.bytes_locked.load())));
   out.Set("bytesUnlocked", Napi::Number::New(env, static_cast<double>(c.bytes_unlocked.load())));
   out.Set("mlockFailures", Napi::Number::New(env, static_cast<double>(c.mlock_failures.load())));
+  out.Set("spareRegions", Napi::Number::New(env, static_cast<double>(c.spare_regions.load())));
+  out.Set("spareBytes", Napi::Number::New(env, static_cast<double>(c.spare_bytes.load())));
   out.Set("secretmemAvailable", SecretmemAvailable());
   out.Set("memlockLimit", LimitObject(env, RLIMIT_MEMLOCK));
   out.Set("coreLimit", LimitObject(env, RLIMIT_CORE));
@@ -79,6 +85,7 @@ Napi::Value SecretmemAvailableJs(const Napi::CallbackInfo& info) {
 void InitHardening(Napi::Env env, Napi::Object exports) {
   exports.Set("harden", Napi::Function::New<Harden>(env, "harden"));
   exports.Set("stats", Napi::Function::New<Stats>(env, "stats"));
+  exports.Set("dropSpareRegions", Napi::Function::New<DropSpares>(env, "dropSpareRegions"));
   exports.Set("secretmemAvailable", Napi::Function::New<SecretmemAvailableJs>(env, "secretmemAvailable"));
   exports.Set("maxRegionSize", Napi::Number::New(env, static_cast<double>(kMaxRegionSize)));
 }

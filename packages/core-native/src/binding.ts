@@ -48,6 +48,8 @@ export interface NativeBinding {
   hmacVerify(algorithm: number, key: NativeRegion, message: Uint8Array, tag: Uint8Array): boolean;
   harden(hardLimit: boolean): HardenResult;
   stats(): NativeStats;
+  /** how many spare regions were unmapped */
+  dropSpareRegions(): number;
   secretmemAvailable(): boolean;
   maxRegionSize: number;
   readFile(path: string, maxSize: number, backend: number, mlockPolicy: number): NativeRegion;

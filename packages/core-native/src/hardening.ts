@@ -39,6 +39,12 @@ export interface Stats {
   bytesUnlocked: number;
   /** Allocations whose mlock failed under 'best-effort'. */
   mlockFailures: number;
+  /**
+   * Freed small regions kept (wiped, 'noaccess', still locked) for reuse, and their bytes
+   * of data pages (not counted in bytesLocked). releaseSpareRegions() gives them back.
+   */
+  spareRegions: number;
+  spareBytes: number;
   /** The backend allocate() uses by default here. */
   backend: Backend;
   mlockPolicy: MlockPolicy;
@@ -48,6 +54,16 @@ export interface Stats {
   coreLimit: Limit;
   dumpable: boolean;
   pageSize: number;
+}
+
+/**
+ * Unmaps the spare regions: freed small regions that strongroom keeps wiped, 'noaccess'
+ * and locked, so that the next allocation of their shape costs one mprotect instead of
+ * mmap, madvise and mlock. They hold only zeros; this gives their locked memory back
+ * (an allocation that hits RLIMIT_MEMLOCK does the same by itself). Returns how many.
+ */
+export function releaseSpareRegions(): number {
+  return native().dropSpareRegions();
 }
 
 /** Process-wide figures (every worker thread's regions together). */

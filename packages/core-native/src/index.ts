@@ -41,4 +41,4 @@ export {
   type ReadFdOptions,
   type ReadEnvOptions,
 } from './io.js';
-export { harden, stats, type HardenOptions, type HardenResult, type Limit, type Stats } from './hardening.js';
+export { harden, stats, releaseSpareRegions, type HardenOptions, type HardenResult, type Limit, type Stats } from './hardening.js';

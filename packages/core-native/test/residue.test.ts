@@ -80,13 +80,17 @@ describe('wiping', () => {
   const shim = path.join(PACKAGE_DIR, 'test', 'native', 'build', 'Release', 'keepmaps.so');
 
   // With munmap suppressed for the addon, a freed region's pages stay mapped, so what
-  // free() left in them can be read back: zeros, canary included, and no marker.
+  // free() left in them can be read back: zeros, canary included, and no marker. The
+  // spare list is filled first, so that this region is unmapped rather than kept as a
+  // spare ('noaccess'; spares.test.ts checks that a spare holds no marker either).
   it.each(['mmap', ...(SECRETMEM ? ['secretmem'] : [])])('%s: free() wipes every byte before the pages go back', async (backend) => {
     const marker = makeMarker();
     const { masked, mask } = maskMarker(marker);
     const child = await startChild(
       `${PREAMBLE}
        ${plantMarker('secret', masked, mask, backend as 'mmap')}
+       for (const spare of Array.from({ length: 64 }, () => sr.allocate(1, { backend: '${backend}' }))) spare.free();
+       if (sr.stats().spareRegions !== 64) throw new Error('the spare list is not full');
        const at = poke.addressOf(secret.view());
        await checkpoint('planted');
        secret.free();

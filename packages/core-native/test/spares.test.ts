@@ -1,0 +1,125 @@
+// Spare regions: a freed region of up to 16 KiB of data pages is wiped, made PROT_NONE
+// and kept mapped (and locked) for the next allocation of its shape. The reused region
+// must be as good as a new one: zero-filled, canary in place for its new size, guard
+// pages intact. Spares give their locked memory back when RLIMIT_MEMLOCK needs it.
+// Figures are read in children: in this process the garbage collector frees regions
+// (and so makes spares) at any moment.
+import { describe, expect, it } from 'vitest';
+import { expectCrash, makeMarker, maskMarker, runNode, startChild } from '@strongroom/testkit';
+
+import { BACKENDS, CHILD, plantMarker, PREAMBLE } from './helpers.js';
+
+async function json<T>(code: string, options: Parameters<typeof runNode>[1] = CHILD): Promise<T> {
+  const { code: exit, stdout, stderr } = await runNode(code, options);
+  expect(stderr).toBe('');
+  expect(exit).toBe(0);
+  return JSON.parse(stdout) as T;
+}
+
+describe.each(BACKENDS)('spare regions ($backend)', ({ backend, available }) => {
+  it.skipIf(!available)('a freed small region is kept, wiped, and reused by the next allocation of its shape', async () => {
+    const out = await json<Record<string, unknown>>(
+      `${PREAMBLE}
+       sr.releaseSpareRegions();
+       const figures = () => { const s = sr.stats(); return [s.regions, s.spareRegions, s.spareBytes, s.bytesLocked]; };
+       const start = figures();
+       const a = sr.allocate(100, { backend: '${backend}' });
+       a.view().fill(0xab);
+       const address = poke.addressOf(a.view());
+       a.free();
+       const freed = figures();
+       const b = sr.allocate(100, { backend: '${backend}' });
+       const reused = poke.addressOf(b.view()) === address;
+       const zeros = b.view().every((byte) => byte === 0);
+       const protection = b.protection;
+       const taken = figures();
+       const c = sr.allocate(20000, { backend: '${backend}' });
+       c.free();
+       const big = figures();
+       b.free();
+       const released = sr.releaseSpareRegions();
+       console.log(JSON.stringify({ start, freed, taken, big, reused, zeros, protection, released, after: figures() }));`,
+    );
+    const [regions, spares, spareBytes, locked] = out.start as number[];
+    expect(spares).toBe(0);
+    expect(spareBytes).toBe(0);
+    expect(out.freed).toEqual([regions, 1, 4096, locked]);
+    expect(out.taken).toEqual([regions! + 1, 0, 0, locked! + 4096]);
+    expect(out.big).toEqual(out.taken); // 20000 bytes is more than 16 KiB of pages: not kept
+    expect(out.reused).toBe(true);
+    expect(out.zeros).toBe(true);
+    expect(out.protection).toBe('readwrite');
+    expect(out.released).toBe(1);
+    expect(out.after).toEqual(out.start);
+  });
+
+  it.skipIf(!available)('a reused region of another size has its canary and guard in the right place', async () => {
+    // 32 bytes freed, then 100 reused from the same one-page shape: the data moves.
+    const underflow = await expectCrash(
+      `${PREAMBLE}
+       sr.allocate(32, { backend: '${backend}' }).free();
+       const r = sr.allocate(100, { backend: '${backend}' });
+       if (sr.stats().spareRegions !== 0) throw new Error('the spare was not reused');
+       poke.writeAt(poke.addressOf(r.view()), -1, 0x41);
+       r.free();`,
+      { ...CHILD, signal: 'SIGABRT' },
+    );
+    expect(underflow.stderr).toMatch(/canary/);
+    await expectCrash(
+      `${PREAMBLE}
+       sr.allocate(32, { backend: '${backend}' }).free();
+       const r = sr.allocate(100, { backend: '${backend}' });
+       if (sr.stats().spareRegions !== 0) throw new Error('the spare was not reused');
+       poke.writeAt(poke.addressOf(r.view()), 100, 0x41);`,
+      { ...CHILD, signal: ['SIGSEGV', 'SIGBUS'] },
+    );
+  });
+});
+
+describe('spare regions and their limits', () => {
+  it('keep at most 64 regions', async () => {
+    const out = await json<{ spares: number }>(
+      `${PREAMBLE}
+       const regions = Array.from({ length: 80 }, () => sr.allocate(64, { backend: 'mmap' }));
+       for (const region of regions) region.free();
+       console.log(JSON.stringify({ spares: sr.stats().spareRegions }));`,
+    );
+    expect(out.spares).toBe(64);
+  });
+
+  it('give their locked memory back when an allocation hits RLIMIT_MEMLOCK', async () => {
+    const out = await json<{ spares: number; code: string; after: number }>(
+      `${PREAMBLE}
+       // 14 one-page regions lock 56 KiB of the 64 KiB limit; freed, they stay locked as spares.
+       const regions = Array.from({ length: 14 }, () => sr.allocate(1000, { backend: 'mmap' }));
+       for (const region of regions) region.free();
+       const spares = sr.stats().spareRegions;
+       let code = 'ok';
+       try { sr.allocate(20000, { backend: 'mmap' }).free(); } catch (error) { code = error.code; }
+       console.log(JSON.stringify({ spares, code, after: sr.stats().spareRegions }));`,
+      { ...CHILD, memlockBytes: 64 * 1024, dropIpcLock: true },
+    );
+    expect(out).toEqual({ spares: 14, code: 'ok', after: 0 });
+  });
+
+  it('hold no secret: a marker freed into a spare is gone from memory while the spare is mapped', async () => {
+    const marker = makeMarker();
+    const { masked, mask } = maskMarker(marker);
+    const child = await startChild(
+      `${PREAMBLE}
+       ${plantMarker('secret', masked, mask, 'mmap')}
+       secret.protect('noaccess');
+       await checkpoint('planted');
+       secret.free();
+       await checkpoint('freed', sr.stats().spareRegions);`,
+      CHILD,
+    );
+    await child.waitFor('planted');
+    expect((await child.scan(marker)).matches.length).toBeGreaterThan(0); // positive control
+    child.resume();
+    expect(await child.waitFor('freed')).toBeGreaterThanOrEqual(1);
+    expect((await child.scan(marker)).matches).toEqual([]);
+    child.resume();
+    expect((await child.exited).code).toBe(0);
+  });
+});
