@@ -354,7 +354,10 @@ std::shared_ptr<GuardedMemory> GuardedMemory::FromSpare(size_t size, size_t inne
 bool GuardedMemory::KeepAsSpare() {
   if (inner_len_ > kMaxSpareBytes) return false;
   std::lock_guard<std::mutex> lock(g_spares_mutex);
-  if (g_spares->size() >= kMaxSpares) return false;
+  if (g_spares->size() >= kMaxSpares ||
+      static_cast<size_t>(Counters().spare_bytes.load()) + inner_len_ > kMaxSpareTotal) {
+    return false;
+  }
   if (mprotect(inner_, inner_len_, PROT_NONE) != 0) return false;
   Spare spare{base_, total_, inner_, inner_len_, backend_, locked_};
   g_spares->push_back(spare);

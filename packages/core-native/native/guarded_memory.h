@@ -7,7 +7,7 @@
 //                                                         ^ data ends flush against the guard
 //
 // n = ceil((size + kCanarySize) / P), so an exact page multiple gets the extra page the
-// canary needs. A freed region of up to kMaxSpareBytes of data pages is wiped, made
+// canary needs. A freed region of up to 1 MiB (kMaxSpareBytes of data pages) is wiped, made
 // PROT_NONE and kept mapped (and locked) for the next allocation of its shape, which
 // then costs one mprotect instead of mmap, madvise and mlock. A one-byte overflow faults on the trailing guard at once; a short
 // underflow corrupts the canary, which Release() verifies and aborts on.
@@ -29,9 +29,11 @@ enum class MlockPolicy : int { kRequire = 0, kBestEffort = 1 };
 constexpr size_t kCanarySize = 16;
 // 1 GiB: far above any secret, below every runtime's ArrayBuffer limit.
 constexpr size_t kMaxRegionSize = size_t{1} << 30;
-// Spare regions: data pages of at most 16 KiB each, at most 64 of them in the process.
-constexpr size_t kMaxSpareBytes = 16 * 1024;
+// Spare regions: those of up to 1 MiB (data pages of 1 MiB + one page for the canary),
+// at most 64 of them and 8 MiB of data pages in the process.
+constexpr size_t kMaxSpareBytes = (size_t{1} << 20) + 4096;
 constexpr size_t kMaxSpares = 64;
+constexpr size_t kMaxSpareTotal = size_t{8} << 20;
 
 // Why an allocation failed; the binding turns this into a StrongroomError.
 struct AllocFailure {

@@ -1,4 +1,4 @@
-// Spare regions: a freed region of up to 16 KiB of data pages is wiped, made PROT_NONE
+// Spare regions: a freed region of up to 1 MiB is wiped, made PROT_NONE
 // and kept mapped (and locked) for the next allocation of its shape. The reused region
 // must be as good as a new one: zero-filled, canary in place for its new size, guard
 // pages intact. Spares give their locked memory back when RLIMIT_MEMLOCK needs it.
@@ -33,7 +33,7 @@ describe.each(BACKENDS)('spare regions ($backend)', ({ backend, available }) => 
        const zeros = b.view().every((byte) => byte === 0);
        const protection = b.protection;
        const taken = figures();
-       const c = sr.allocate(20000, { backend: '${backend}' });
+       const c = sr.allocate(2 * 1024 * 1024, { backend: '${backend}' });
        c.free();
        const big = figures();
        b.free();
@@ -45,7 +45,7 @@ describe.each(BACKENDS)('spare regions ($backend)', ({ backend, available }) => 
     expect(spareBytes).toBe(0);
     expect(out.freed).toEqual([regions, 1, 4096, locked]);
     expect(out.taken).toEqual([regions! + 1, 0, 0, locked! + 4096]);
-    expect(out.big).toEqual(out.taken); // 20000 bytes is more than 16 KiB of pages: not kept
+    expect(out.big).toEqual(out.taken); // 2 MiB is more than 1 MiB: not kept
     expect(out.reused).toBe(true);
     expect(out.zeros).toBe(true);
     expect(out.protection).toBe('readwrite');
@@ -77,6 +77,20 @@ describe.each(BACKENDS)('spare regions ($backend)', ({ backend, available }) => 
 });
 
 describe('spare regions and their limits', () => {
+  it('keep at most 8 MiB, and regions of up to 1 MiB', async () => {
+    const out = await json<{ spares: number; bytes: number; exact: number }>(
+      `${PREAMBLE}
+       const regions = Array.from({ length: 10 }, () => sr.allocate(1024 * 1024, { backend: 'mmap' }));
+       for (const region of regions) region.free();
+       const { spareRegions, spareBytes } = sr.stats();
+       sr.releaseSpareRegions();
+       sr.allocate(1024 * 1024 + 4096, { backend: 'mmap' }).free(); // one page more: not kept
+       console.log(JSON.stringify({ spares: spareRegions, bytes: spareBytes, exact: sr.stats().spareRegions }));`,
+    );
+    // Each 1 MiB region has 1 MiB + 4 KiB of data pages (the canary's page): 7 fit in 8 MiB.
+    expect(out).toEqual({ spares: 7, bytes: 7 * (1024 * 1024 + 4096), exact: 0 });
+  });
+
   it('keep at most 64 regions', async () => {
     const out = await json<{ spares: number }>(
       `${PREAMBLE}
@@ -96,10 +110,11 @@ describe('spare regions and their limits', () => {
        const spares = sr.stats().spareRegions;
        let code = 'ok';
        try { sr.allocate(20000, { backend: 'mmap' }).free(); } catch (error) { code = error.code; }
-       console.log(JSON.stringify({ spares, code, after: sr.stats().spareRegions }));`,
+       console.log(JSON.stringify({ spares, code, after: [sr.stats().spareRegions, sr.stats().spareBytes] }));`,
       { ...CHILD, memlockBytes: 64 * 1024, dropIpcLock: true },
     );
-    expect(out).toEqual({ spares: 14, code: 'ok', after: 0 });
+    // The 14 were dropped to make room; the 20000-byte region (5 pages) is the one spare left.
+    expect(out).toEqual({ spares: 14, code: 'ok', after: [1, 5 * 4096] });
   });
 
   it('hold no secret: a marker freed into a spare is gone from memory while the spare is mapped', async () => {
