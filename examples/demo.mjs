@@ -10,6 +10,7 @@ import {
   stats,
 } from '@strongroom/core-native';
 import { SecretBuffer } from '@strongroom/buffer';
+import { cofferStats, Enclave, purge, rekey } from '@strongroom/enclave';
 
 const show = (label, value) => console.log(`${label.padEnd(22)} ${value}`);
 
@@ -43,6 +44,23 @@ show('SecretBuffer', `${token} (read scope ok: ${firstByteIsNumber})`);
 show('JSON of it', JSON.stringify({ token }));
 token.destroy();
 
+// Held for a long time, a secret is sealed under the coffer key (two halves,
+// key = BLAKE2b(left) XOR right, rekeyed every 500 ms) and opened only while used.
+const enclave = Enclave.seal(SecretBuffer.random(32));
+rekey(); // the halves change, the key does not: the enclave still opens
+const reopened = enclave.open();
+show('Enclave', `${enclave} -> opened ${reopened} (frozen: ${reopened.frozen})`);
+reopened.destroy();
+const { buffers } = purge(); // destroys every live SecretBuffer and replaces the key
+let afterPurge = 'opened';
+try {
+  enclave.open();
+} catch (error) {
+  afterPurge = error.code;
+}
+show('after purge()', `${buffers} buffers destroyed; the old enclave gives ${afterPurge}`);
+show('coffer', JSON.stringify(cofferStats()));
+
 const s = stats();
 show('live regions', s.regions);
 show('backend', `${s.backend} (memfd_secret available: ${s.secretmemAvailable})`);
@@ -50,4 +68,4 @@ show('bytes locked', s.bytesLocked);
 show('RLIMIT_MEMLOCK', `soft ${s.memlockLimit.soft}, hard ${s.memlockLimit.hard}`);
 
 for (const region of [key, message, opened]) region.free();
-show('after free', `${stats().regions} live regions`);
+show('after free', `${stats().regions} live region (the coffer's halves, kept for the process)`);
