@@ -6,14 +6,13 @@
 //   STRONGROOM_REQUIRE_NATIVE=1        never the portable backend: ERR_NATIVE_UNAVAILABLE
 //
 // Falling back warns once (process warning STRONGROOM_JS_FALLBACK) and says what is lost.
-import { isNativeAvailable, nativeLoadError, StrongroomError } from '@strongroom/core-native';
+import { DEFAULT_REKEY_INTERVAL, isNativeAvailable, nativeLoadError, StrongroomError } from '@strongroom/core-native';
 
 import { JsSealer } from './js-sealer.js';
 import { NativeSealer } from './native-sealer.js';
 import type { EnclaveBackend, Sealer } from './sealer.js';
 
-/** The default rekey interval, in milliseconds. */
-export const DEFAULT_REKEY_INTERVAL = 500;
+export { DEFAULT_REKEY_INTERVAL };
 
 let current: Sealer | undefined;
 

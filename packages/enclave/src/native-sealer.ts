@@ -1,7 +1,7 @@
 // The native backend: the process-wide coffer of @strongroom/core-native. The whole key
 // exists only inside the native call that seals or opens; plaintext moves between
 // guarded regions and the cipher without ever entering the JS heap.
-import { SecretBuffer } from '@strongroom/buffer';
+import type { SecretBuffer } from '@strongroom/buffer';
 import { adoptRegion, idleRegionOf } from '@strongroom/buffer/internal';
 import {
   allocate,

@@ -1,8 +1,5 @@
 // Validation of configureCoffer() options, shared by both backends.
-import { StrongroomError } from '@strongroom/core-native';
-
-/** One day: longer intervals defeat the point of rekeying. */
-export const MAX_REKEY_INTERVAL = 86_400_000;
+import { MAX_REKEY_INTERVAL, StrongroomError } from '@strongroom/core-native';
 
 export function checkInterval(options: unknown): number | undefined {
   if (typeof options !== 'object' || options === null) {

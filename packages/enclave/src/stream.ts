@@ -83,7 +83,10 @@ export class EnclaveStream extends Duplex {
 
   constructor(options?: EnclaveStreamOptions) {
     const { chunkSize, wipeSource } = checkOptions(options);
-    super({ decodeStrings: true });
+    // No read-ahead: the readable side opens a chunk only when a reader asks for it, so
+    // at most the chunk being delivered sits opened in the stream's buffer (Node's default
+    // would open 16 KiB ahead on Node 20 and 64 KiB on Node 22+).
+    super({ decodeStrings: true, readableHighWaterMark: 0 });
     this.#chunkSize = chunkSize;
     this.#wipeSource = wipeSource;
   }
