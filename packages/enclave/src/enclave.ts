@@ -19,6 +19,16 @@ import { SEAL_OVERHEAD, type EnclaveBackend } from './sealer.js';
 
 const TOKEN = Symbol('strongroom.enclave');
 
+const uncloneable = {
+  get(): never {
+    throw new StrongroomError(
+      'ERR_INVALID_ARG',
+      'an Enclave cannot be cloned or posted as it is; post enclave.toBytes() and rebuild it with Enclave.fromBytes()',
+    );
+  },
+  enumerable: true,
+};
+
 function invalid(message: string): StrongroomError {
   return new StrongroomError('ERR_INVALID_ARG', message);
 }
@@ -37,6 +47,9 @@ export class Enclave {
   constructor(token: symbol, sealed: Uint8Array) {
     if (token !== TOKEN) throw invalid('Enclave cannot be constructed directly; use Enclave.seal(buffer) or Enclave.from(bytes)');
     this.#sealed = sealed;
+    // structuredClone and postMessage would give an empty object (private fields are not
+    // cloned): they read own enumerable properties, and this one throws with what to do.
+    Object.defineProperty(this, 'uncloneable', uncloneable);
   }
 
   /** Seals the buffer's bytes and destroys the buffer. ERR_BUSY while one of its scopes is open. */

@@ -99,6 +99,12 @@ describe('Enclave', () => {
     );
   });
 
+  it('structuredClone of an Enclave throws with what to do instead', () => {
+    const enclave = Enclave.from(Uint8Array.from([1]));
+    expect(errorCode(() => structuredClone(enclave))).toBe('ERR_INVALID_ARG');
+    expect(() => structuredClone(enclave)).toThrow(/toBytes\(\)/);
+  });
+
   it('never shows bytes in text', () => {
     const enclave = Enclave.from(Uint8Array.from([0x41, 0x42, 0x43]));
     for (const text of [String(enclave), `${enclave}`, JSON.stringify({ enclave }), inspect(enclave)]) {
@@ -165,6 +171,62 @@ describe('Enclave in a child process', () => {
     expect(stderr).toBe('');
     expect(code).toBe(0);
     expect(stdout.trim().split('\n')).toEqual(['7,8,9', 'ERR_AUTH']);
+  });
+
+  it('worker threads sealing, opening and rekeying at once for seconds lose nothing', async () => {
+    const { code, stdout, stderr } = await runNode(
+      `${PREAMBLE}
+       import { Worker } from 'node:worker_threads';
+       configureCoffer({ rekeyInterval: 1 });
+       const work = \`
+         import { Enclave, rekey } from '@strongroom/enclave';
+         import { parentPort } from 'node:worker_threads';
+         import { randomBytes } from 'node:crypto';
+         const until = Date.now() + 3000;
+         let ops = 0, bad = 0;
+         while (Date.now() < until) {
+           const plain = randomBytes(48);
+           const enclave = Enclave.from(Uint8Array.from(plain));
+           if (ops % 5 === 0) rekey();
+           try {
+             const opened = enclave.open();
+             if (!opened.read((view) => Buffer.from(view).equals(plain))) bad++;
+             opened.destroy();
+           } catch { bad++; }
+           if (ops % 40 === 0) parentPort.postMessage({ sealed: enclave.toBytes(), plain });
+           ops++;
+         }
+         parentPort.postMessage({ ops, bad });
+       \`;
+       const results = await Promise.all(Array.from({ length: 3 }, () => new Promise((resolve, reject) => {
+         const worker = new Worker(work, { eval: true, execArgv: ['--input-type=module'] });
+         let crossOps = 0, crossBad = 0;
+         worker.on('message', (m) => {
+           if (m.ops !== undefined) return resolve({ ...m, crossOps, crossBad });
+           crossOps++;
+           try {
+             const opened = Enclave.fromBytes(m.sealed).open();
+             if (!opened.read((view) => Buffer.from(view).equals(Buffer.from(m.plain)))) crossBad++;
+             opened.destroy();
+           } catch { crossBad++; }
+         });
+         worker.on('error', reject);
+       })));
+       console.log(JSON.stringify({ results, rekeys: cofferStats().rekeys }));`,
+      { ...CHILD, timeoutMs: 60_000 },
+    );
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    const { results, rekeys } = JSON.parse(stdout) as {
+      results: Array<{ ops: number; bad: number; crossOps: number; crossBad: number }>;
+      rekeys: number;
+    };
+    for (const result of results) {
+      expect(result).toMatchObject({ bad: 0, crossBad: 0 });
+      expect(result.ops).toBeGreaterThan(300);
+      expect(result.crossOps).toBeGreaterThan(5);
+    }
+    expect(rekeys).toBeGreaterThan(300);
   });
 
   it('holding many enclaves costs no locked memory', async () => {
