@@ -58,6 +58,26 @@ function secretText(): string {
   return `SECRET-${randomUUID()}`;
 }
 
+/**
+ * Starts a child (its source ends with `await checkpoint('ready')`), sends it one signal
+ * once it is ready, and returns how it ended. The child is killed if anything throws.
+ */
+async function signalWhenReady(
+  source: string,
+  signal: NodeJS.Signals,
+  options: Parameters<typeof startChild>[1] = CHILD,
+): Promise<ChildResult> {
+  const child = await startChild(source, options);
+  try {
+    await child.waitFor('ready');
+    child.resume();
+    child.kill(signal);
+    return await child.exited;
+  } finally {
+    child.kill();
+  }
+}
+
 const SIGNALS = [
   ['SIGTERM', 143],
   ['SIGINT', 130],
@@ -455,25 +475,17 @@ describe('catchSignals()', () => {
     ['without dispose', false, { code: 143, signal: null }],
     ['after the disposer ran (the default action: killed by SIGTERM)', true, { code: null, signal: 'SIGTERM' }],
   ] as const)('SIGTERM %s', async (_, dispose, expected) => {
-    const child = await startChild(
+    const result = await signalWhenReady(
       `${PREAMBLE}
        const dispose = catchSignals({ handler: (signal) => say('handler', signal) });
        if (${dispose}) dispose();
        ${KEEP_ALIVE}
        await checkpoint('ready');`,
-      CHILD,
+      'SIGTERM',
     );
-    try {
-      await child.waitFor('ready');
-      child.resume();
-      child.kill('SIGTERM');
-      const result = await child.exited;
-      expect({ code: result.code, signal: result.signal }, result.stderr).toEqual(expected);
-      if (dispose) expect(result.stdout).not.toContain('@@handler');
-      else expect(report(result, 'handler')).toBe('SIGTERM');
-    } finally {
-      child.kill();
-    }
+    expect({ code: result.code, signal: result.signal }, result.stderr).toEqual(expected);
+    if (dispose) expect(result.stdout).not.toContain('@@handler');
+    else expect(report(result, 'handler')).toBe('SIGTERM');
   });
 
   it('the disposer removes exactly the listeners it added (in this process; no signal is sent)', () => {
@@ -497,32 +509,24 @@ describe('catchSignals()', () => {
     ['SIGUSR2', { code: 140, signal: null }, true],
     ['SIGINT', { code: null, signal: 'SIGINT' }, false],
   ] as const)("signals: ['SIGUSR2'] catches only that one: %s -> %j", async (signal, expected, handled) => {
-    const child = await startChild(
+    const result = await signalWhenReady(
       `${PREAMBLE}${REPORT}
        catchSignals({ signals: ['SIGUSR2'], handler: (signal) => say('handler', signal) });
        ${KEEP_ALIVE}
        await checkpoint('ready');`,
-      CHILD,
+      signal,
     );
-    try {
-      await child.waitFor('ready');
-      child.resume();
-      child.kill(signal);
-      const result = await child.exited;
-      expect({ code: result.code, signal: result.signal }, result.stderr).toEqual(expected);
-      if (handled) {
-        expect(report(result, 'handler')).toBe('SIGUSR2');
-        expect(report(result, 'exit')).toEqual({ code: 140, ...PURGED });
-      } else {
-        expect(result.stdout).not.toContain('@@handler');
-      }
-    } finally {
-      child.kill();
+    expect({ code: result.code, signal: result.signal }, result.stderr).toEqual(expected);
+    if (handled) {
+      expect(report(result, 'handler')).toBe('SIGUSR2');
+      expect(report(result, 'exit')).toEqual({ code: 140, ...PURGED });
+    } else {
+      expect(result.stdout).not.toContain('@@handler');
     }
   });
 
   it('an async handler is awaited before the exit', async () => {
-    const child = await startChild(
+    const result = await signalWhenReady(
       `${PREAMBLE}${REPORT}
        catchSignals({
          handler: async () => {
@@ -532,19 +536,11 @@ describe('catchSignals()', () => {
        });
        ${KEEP_ALIVE}
        await checkpoint('ready');`,
-      CHILD,
+      'SIGTERM',
     );
-    try {
-      await child.waitFor('ready');
-      child.resume();
-      child.kill('SIGTERM');
-      const result = await child.exited;
-      expect({ code: result.code, signal: result.signal }, result.stderr).toEqual({ code: 143, signal: null });
-      expect(report(result, 'handler done')).toBe(0);
-      expect(report(result, 'exit')).toEqual({ code: 143, ...PURGED });
-    } finally {
-      child.kill();
-    }
+    expect({ code: result.code, signal: result.signal }, result.stderr).toEqual({ code: 143, signal: null });
+    expect(report(result, 'handler done')).toBe(0);
+    expect(report(result, 'exit')).toEqual({ code: 143, ...PURGED });
   });
 
   it.each([
@@ -556,28 +552,21 @@ describe('catchSignals()', () => {
     ],
   ])('a handler that %s: still purged, exits 143, prints no message content', async (_, body, line) => {
     const secret = secretText();
-    const child = await startChild(
+    const result = await signalWhenReady(
       `${PREAMBLE}${REPORT}
        function theHandler() { ${body} }
        catchSignals({ handler: theHandler });
        ${KEEP_ALIVE}
        await checkpoint('ready');`,
+      'SIGTERM',
       { ...CHILD, env: { SECRET_TEXT: secret } },
     );
-    try {
-      await child.waitFor('ready');
-      child.resume();
-      child.kill('SIGTERM');
-      const result = await child.exited;
-      expect({ code: result.code, signal: result.signal }, result.stderr).toEqual({ code: 143, signal: null });
-      expect(report(result, 'exit')).toEqual({ code: 143, ...PURGED });
-      expect(result.stderr).toContain(line);
-      expect(result.stderr).toMatch(/^\s+at theHandler /m);
-      expect(result.stderr).not.toContain(secret);
-      expect(result.stderr).not.toContain('SECRET-');
-    } finally {
-      child.kill();
-    }
+    expect({ code: result.code, signal: result.signal }, result.stderr).toEqual({ code: 143, signal: null });
+    expect(report(result, 'exit')).toEqual({ code: 143, ...PURGED });
+    expect(result.stderr).toContain(line);
+    expect(result.stderr).toMatch(/^\s+at theHandler /m);
+    expect(result.stderr).not.toContain(secret);
+    expect(result.stderr).not.toContain('SECRET-');
   });
 
   it('a second signal while the handler runs exits at once, with the second signal code', async () => {
