@@ -8,6 +8,8 @@
 #include <cstring>
 
 #include "binding.h"
+#include "coffer.h"
+#include "sealing.h"
 
 namespace strongroom {
 namespace {
@@ -18,7 +20,44 @@ Napi::Value SetErrorClass(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+Napi::Object Codes(Napi::Env env, std::initializer_list<std::pair<const char*, int>> codes) {
+  Napi::Object out = Napi::Object::New(env);
+  for (const auto& [name, code] : codes) out.Set(name, Napi::Number::New(env, code));
+  return out;
+}
+
 }  // namespace
+
+Napi::Object Constants(Napi::Env env) {
+  auto number = [env](size_t n) { return Napi::Number::New(env, static_cast<double>(n)); };
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("backends", Codes(env, {{"mmap", static_cast<int>(Backend::kMmap)},
+                                  {"secretmem", static_cast<int>(Backend::kSecretmem)}}));
+  out.Set("protections", Codes(env, {{"noaccess", static_cast<int>(Protection::kNoAccess)},
+                                     {"readonly", static_cast<int>(Protection::kReadOnly)},
+                                     {"readwrite", static_cast<int>(Protection::kReadWrite)}}));
+  out.Set("mlockPolicies", Codes(env, {{"require", static_cast<int>(MlockPolicy::kRequire)},
+                                       {"best-effort", static_cast<int>(MlockPolicy::kBestEffort)}}));
+  // regionState() = protection | freed | locked | backend << backendShift
+  out.Set("state", Codes(env, {{"protectionMask", kStateProtectionMask},
+                               {"freed", kStateFreed},
+                               {"locked", kStateLocked},
+                               {"backendShift", kStateBackendShift}}));
+  out.Set("hmacAlgorithms", Codes(env, {{"sha256", kHmacSha256}, {"sha512", kHmacSha512}}));
+  out.Set("maxFd", number(kMaxFd));
+  out.Set("maxRegionSize", number(kMaxRegionSize));
+  out.Set("maxRekeyInterval", number(kMaxInterval));
+  out.Set("canaryBytes", number(kCanarySize));
+  out.Set("keyBytes", number(kKeyBytes));
+  out.Set("nonceBytes", number(kNonceBytes));
+  out.Set("macBytes", number(kMacBytes));
+  out.Set("sealOverhead", number(kSealOverhead));
+  out.Set("blake2bMinBytes", number(crypto_generichash_BYTES_MIN));
+  out.Set("blake2bMaxBytes", number(crypto_generichash_BYTES_MAX));
+  out.Set("blake2bMinKeyBytes", number(crypto_generichash_KEYBYTES_MIN));
+  out.Set("blake2bMaxKeyBytes", number(crypto_generichash_KEYBYTES_MAX));
+  return out;
+}
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   if (sodium_init() < 0) {
@@ -30,7 +69,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   data->external_buffers_disallowed = forced != nullptr && std::strcmp(forced, "1") == 0;
   env.SetInstanceData<AddonData>(data);
 
-  exports.Set("setErrorClass", Napi::Function::New<SetErrorClass>(env, "setErrorClass"));
+  Register(env, exports, {{"setErrorClass", Fn<SetErrorClass>}});
+  exports.Set("constants", Constants(env));
   InitRegion(env, exports);
   InitOps(env, exports);
   InitSealing(env, exports);

@@ -33,6 +33,12 @@ size_t SizeArg(const Napi::CallbackInfo& info, size_t index, const char* what) {
   return static_cast<size_t>(n);
 }
 
+int FdArg(const Napi::CallbackInfo& info, size_t index) {
+  size_t fd = SizeArg(info, index, "fd");
+  if (fd > kMaxFd) Throw(info.Env(), "ERR_INVALID_ARG", "fd is not an open file descriptor");
+  return static_cast<int>(fd);
+}
+
 size_t RegionSizeArg(const Napi::CallbackInfo& info, size_t index, const char* what) {
   size_t size = SizeArg(info, index, what);
   if (size < 1 || size > kMaxRegionSize) {
@@ -65,6 +71,10 @@ GuardedMemory& RegionArg(const Napi::CallbackInfo& info, size_t index, const cha
     Throw(info.Env(), "ERR_FREED", std::string(what) + " was freed; allocate a new region");
   }
   return *handle->memory;
+}
+
+void Register(Napi::Env env, Napi::Object exports, std::initializer_list<Export> table) {
+  for (const Export& entry : table) exports.Set(entry.name, entry.make(env, entry.name));
 }
 
 void CheckAccess(Napi::Env env, const AccessScope& scope) {

@@ -5,6 +5,7 @@
 
 #include <napi.h>
 
+#include <initializer_list>
 #include <string>
 
 #include "guarded_memory.h"
@@ -24,6 +25,18 @@ Napi::Error MakeError(Napi::Env env, const char* code, const std::string& messag
 [[noreturn]] void Throw(Napi::Env env, const char* code, const std::string& message);
 
 size_t SizeArg(const Napi::CallbackInfo& info, size_t index, const char* what);
+// The bits of regionState() (region.cc).
+constexpr int kStateProtectionMask = 3;
+constexpr int kStateFreed = 4;
+constexpr int kStateLocked = 8;
+constexpr int kStateBackendShift = 4;
+// The HMAC algorithm ids hashing.cc takes.
+constexpr int kHmacSha256 = 0;
+constexpr int kHmacSha512 = 1;
+
+// A file descriptor: 0 to kMaxFd.
+constexpr size_t kMaxFd = 0x7fffffff;
+int FdArg(const Napi::CallbackInfo& info, size_t index);
 // A region size: 1 to kMaxRegionSize.
 size_t RegionSizeArg(const Napi::CallbackInfo& info, size_t index, const char* what);
 // The (backend, mlockPolicy) pair at info[index] and info[index + 1], as regionNew takes it.
@@ -37,8 +50,31 @@ Napi::Uint8Array BytesArg(const Napi::CallbackInfo& info, size_t index, const ch
 GuardedMemory& RegionArg(const Napi::CallbackInfo& info, size_t index, const char* what);
 bool IsRegion(Napi::Env env, Napi::Value value);
 
+// Process facts for harden() and stats() (hardening.cc): a resource limit as
+// { soft, hard } (Infinity for unlimited), and PR_GET_DUMPABLE.
+Napi::Object LimitObject(Napi::Env env, int resource);
+bool Dumpable(Napi::Env env);
+
 // Throws ERR_SYSTEM when an AccessScope could not raise protection.
 void CheckAccess(Napi::Env env, const AccessScope& scope);
+
+// The export table of a concern: one line per function, the JS name once.
+//   Register(env, exports, {{"regionNew", Fn<RegionNew>}, {"regionFree", Fn<RegionFree>}});
+using Callback = Napi::Value (*)(const Napi::CallbackInfo&);
+struct Export {
+  const char* name;
+  Napi::Function (*make)(Napi::Env env, const char* name);
+};
+template <Callback F>
+Napi::Function Fn(Napi::Env env, const char* name) {
+  return Napi::Function::New<F>(env, name);
+}
+void Register(Napi::Env env, Napi::Object exports, std::initializer_list<Export> table);
+
+// The addon's own numbers (backend and protection codes, state bits, HMAC algorithm ids,
+// bounds, sealed-format sizes), exported as `constants`: the TypeScript layer maps them to
+// names in one place (src/constants.ts) instead of restating them.
+Napi::Object Constants(Napi::Env env);
 
 // Registration of each concern's functions on the exports object.
 void InitRegion(Napi::Env env, Napi::Object exports);

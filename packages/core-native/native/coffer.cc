@@ -32,7 +32,7 @@ void XorInto(uint8_t* target, const uint8_t* source) {
 
 Coffer* Coffer::Existing() { return g_coffer.load(std::memory_order_acquire); }
 
-Coffer* Coffer::Get(Backend backend, MlockPolicy policy, AllocFailure* failure) {
+Coffer* Coffer::Get(Backend backend, MlockPolicy policy, uint32_t interval_ms, Failure* failure) {
   if (Coffer* existing = Existing()) return existing;
   std::lock_guard<std::mutex> lock(g_create_mutex);
   if (Coffer* existing = Existing()) return existing;
@@ -42,19 +42,18 @@ Coffer* Coffer::Get(Backend backend, MlockPolicy policy, AllocFailure* failure) 
   sodium_memzero(halves->data() + kWork, 2 * kKeyBytes);
   if (int err = halves->Protect(Protection::kNoAccess)) {
     halves->Release();
-    failure->code = "ERR_SYSTEM";
-    failure->message = std::string("could not protect the coffer's region: ") + strerror(err);
+    Fail(failure, "ERR_SYSTEM", std::string("could not protect the coffer's region: ") + strerror(err));
     return nullptr;
   }
   // Never deleted: the rekey thread may run until the process is gone.
-  auto* coffer = new Coffer(std::move(halves), policy);
+  auto* coffer = new Coffer(std::move(halves), policy, interval_ms);
   std::thread(&Coffer::RunRekeyer, coffer).detach();
   g_coffer.store(coffer, std::memory_order_release);
   return coffer;
 }
 
-Coffer::Coffer(std::shared_ptr<GuardedMemory> halves, MlockPolicy policy)
-    : halves_(std::move(halves)), backend_(halves_->backend()), policy_(policy) {}
+Coffer::Coffer(std::shared_ptr<GuardedMemory> halves, MlockPolicy policy, uint32_t interval_ms)
+    : halves_(std::move(halves)), backend_(halves_->backend()), policy_(policy), interval_ms_(interval_ms) {}
 
 // Caller holds the lock and write access to the halves.
 uint8_t* Coffer::DeriveKeyLocked() {
@@ -103,7 +102,7 @@ void Coffer::SetInterval(uint32_t interval_ms) {
   wake_.notify_all();
 }
 
-CofferFigures Coffer::Figures() {
+CofferStats Coffer::Stats() {
   std::lock_guard<std::mutex> lock(mutex_);
   return {rekeys_, purges_, interval_ms_, backend_, halves_->locked()};
 }

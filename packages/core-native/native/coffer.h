@@ -32,12 +32,15 @@
 #include <thread>
 
 #include "guarded_memory.h"
+#include "sealing.h"
 
 namespace strongroom {
 
-constexpr size_t kKeyBytes = 32;
+// The longest rekey interval: one day (MAX_REKEY_INTERVAL in src/coffer.ts; a test
+// checks the two agree, since the portable backend needs the figure without the addon).
+constexpr uint32_t kMaxInterval = 86400000;
 
-struct CofferFigures {
+struct CofferStats {
   uint64_t rekeys;
   uint64_t purges;
   uint32_t interval_ms;
@@ -47,9 +50,10 @@ struct CofferFigures {
 
 class Coffer {
  public:
-  // The process-wide coffer, created by the first call with that allocation choice.
+  // The process-wide coffer, created by the first call with that allocation choice and
+  // rekey interval (later calls return it as it is).
   // nullptr (and *failure filled) when its region cannot be built.
-  static Coffer* Get(Backend backend, MlockPolicy policy, AllocFailure* failure);
+  static Coffer* Get(Backend backend, MlockPolicy policy, uint32_t interval_ms, Failure* failure);
   // The coffer if some thread has created it, else nullptr.
   static Coffer* Existing();
 
@@ -69,14 +73,14 @@ class Coffer {
   int Purge();
   // 0 stops automatic rekeying.
   void SetInterval(uint32_t interval_ms);
-  CofferFigures Figures();
+  CofferStats Stats();
   // Where left starts (test hook only: an address, never the bytes).
   uintptr_t HalvesAddress() const;
   Backend backend() const { return backend_; }
   MlockPolicy policy() const { return policy_; }
 
  private:
-  Coffer(std::shared_ptr<GuardedMemory> halves, MlockPolicy policy);
+  Coffer(std::shared_ptr<GuardedMemory> halves, MlockPolicy policy, uint32_t interval_ms);
   uint8_t* DeriveKeyLocked();
   void WipeKeyLocked();
   int RekeyLocked();
@@ -87,7 +91,7 @@ class Coffer {
   std::shared_ptr<GuardedMemory> halves_;  // left | right | work | next
   Backend backend_;
   MlockPolicy policy_;
-  uint32_t interval_ms_ = 500;
+  uint32_t interval_ms_;
   uint64_t rekeys_ = 0;
   uint64_t purges_ = 0;
 };

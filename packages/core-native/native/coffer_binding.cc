@@ -1,23 +1,27 @@
 // N-API face of the Coffer (coffer.h): sealing and opening under the process-wide key,
-// rekey, purge, the rekey interval and figures. The JS layer (src/coffer.ts) creates
+// rekey, purge, the rekey interval and stats. The JS layer (src/coffer.ts) creates
 // the coffer with the process defaults before the first call.
 //
-//   sealed = nonce(24) || mac(16) || ciphertext      (NaCl secretbox, as sealing.cc)
+//   sealed = nonce(24) || mac(16) || ciphertext      (sealing.h: the one format)
 #include <errno.h>
 #include <sodium.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 
 #include "binding.h"
 #include "coffer.h"
 #include "region.h"
+#include "sealing.h"
 
 namespace strongroom {
 namespace {
 
-constexpr size_t kOverhead = crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES;
+constexpr const char* kAuthMessage =
+    "the sealed bytes failed authentication: they were altered or truncated, come from another process, "
+    "or were sealed before a purge()";
 
 Coffer& CofferOrThrow(Napi::Env env) {
   Coffer* coffer = Coffer::Existing();
@@ -29,109 +33,118 @@ void CheckErrno(Napi::Env env, int err, const char* what) {
   if (err != 0) Throw(env, "ERR_SYSTEM", std::string(what) + ": " + strerror(err));
 }
 
-// A Buffer of plaintext_size + 40 bytes, sealed from `plain`. Node hands out the
-// Buffer uninitialised; every byte is written here before it is returned.
-Napi::Value SealBytes(Napi::Env env, const uint8_t* plain, size_t size) {
-  Napi::Buffer<uint8_t> blob = Napi::Buffer<uint8_t>::New(env, size + kOverhead);
-  uint8_t* nonce = blob.Data();
-  randombytes_buf(nonce, crypto_secretbox_NONCEBYTES);
-  int err = CofferOrThrow(env).WithKey([&](const uint8_t* key) {
-    crypto_secretbox_easy(nonce + crypto_secretbox_NONCEBYTES, plain, size, nonce, key);
-  });
-  CheckErrno(env, err, "could not reach the coffer's key");
-  return blob;
+// The key source of the coffer: the whole key in its work slot, under its lock, for one use.
+auto CofferKey(Coffer& coffer) {
+  return [&coffer](auto&& use) -> int { return coffer.WithKey(use); };
 }
 
-// (backend, mlockPolicy): creates the process-wide coffer on the first call.
+// (backend, mlockPolicy, intervalMs): creates the process-wide coffer on the first call.
 Napi::Value Init(const Napi::CallbackInfo& info) {
   AllocationChoice choice = AllocationArgs(info, 0);
-  AllocFailure failure;
-  if (Coffer::Get(choice.backend, choice.policy, &failure) == nullptr) {
+  size_t interval = SizeArg(info, 2, "interval");
+  if (interval > kMaxInterval) Throw(info.Env(), "ERR_INVALID_ARG", "interval is too large");
+  Failure failure;
+  if (Coffer::Get(choice.backend, choice.policy, static_cast<uint32_t>(interval), &failure) == nullptr) {
     Throw(info.Env(), failure.code, failure.message);
   }
   return info.Env().Undefined();
 }
 
 // (source: Region | Uint8Array, length): seals the first `length` bytes of source.
+// The sealed Buffer is allocated before any region is raised; errors are thrown after.
 Napi::Value Seal(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  Coffer& coffer = CofferOrThrow(env);
   size_t length = SizeArg(info, 1, "length");
-  if (IsRegion(env, info[0])) {
-    GuardedMemory& plain = RegionArg(info, 0, "plaintext");
-    if (length < 1 || length > plain.size()) Throw(env, "ERR_INVALID_ARG", "length must be within the region");
-    AccessScope read(plain, Protection::kReadOnly);
-    CheckAccess(env, read);
-    return SealBytes(env, plain.data(), length);
+  GuardedMemory* plain = IsRegion(env, info[0]) ? &RegionArg(info, 0, "plaintext") : nullptr;
+  Napi::Uint8Array bytes = plain == nullptr ? BytesArg(info, 0, "plaintext") : Napi::Uint8Array();
+  size_t available = plain != nullptr ? plain->size() : bytes.ByteLength();
+  if (length < 1 || length > available) Throw(env, "ERR_INVALID_ARG", "length must be within the plaintext");
+  Napi::Buffer<uint8_t> sealed = Napi::Buffer<uint8_t>::New(env, length + kSealOverhead);
+  int err = 0;
+  if (plain == nullptr) {
+    err = SealInto(sealed.Data(), bytes.Data(), length, CofferKey(coffer));
+  } else {
+    AccessScope read(*plain, Protection::kReadOnly);
+    err = read.error() != 0 ? read.error() : SealInto(sealed.Data(), plain->data(), length, CofferKey(coffer));
   }
-  Napi::Uint8Array bytes = BytesArg(info, 0, "plaintext");
-  if (length < 1 || length > bytes.ByteLength()) Throw(env, "ERR_INVALID_ARG", "length must be within the bytes");
-  return SealBytes(env, bytes.Data(), length);
+  ThrowIfFailed(env, err == 0 ? SealStatus::kOk : SealStatus::kSystem, err, kAuthMessage);
+  return sealed;
 }
 
-// (sealed, target): target.size must be sealed.length - 40. ERR_AUTH wipes the target.
+// (sealed, target): target.size must be sealed.length - 40 (no target for 40 bytes, which
+// are only authenticated: ERR_EMPTY or ERR_AUTH). ERR_AUTH wipes the target.
 Napi::Value Open(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Napi::Uint8Array blob = BytesArg(info, 0, "sealed");
-  GuardedMemory& target = RegionArg(info, 1, "target");
-  size_t length = blob.ByteLength();
-  if (length <= kOverhead || target.size() != length - kOverhead) {
+  Coffer& coffer = CofferOrThrow(env);
+  Napi::Uint8Array sealed = SealedArg(info, 0);
+  const size_t size = sealed.ByteLength() - kSealOverhead;
+  GuardedMemory* target = size == 0 ? nullptr : &RegionArg(info, 1, "target");
+  if (target != nullptr && target->size() != size) {
     Throw(env, "ERR_INVALID_ARG", "the target region must be exactly the sealed length minus 40 bytes");
   }
-  const uint8_t* nonce = blob.Data();
-  AccessScope write(target, Protection::kReadWrite);
-  CheckAccess(env, write);
-  int result = -1;
-  int err = CofferOrThrow(env).WithKey([&](const uint8_t* key) {
-    result = crypto_secretbox_open_easy(target.data(), nonce + crypto_secretbox_NONCEBYTES,
-                                        length - crypto_secretbox_NONCEBYTES, nonce, key);
-  });
-  CheckErrno(env, err, "could not reach the coffer's key");
-  if (result != 0) {
-    sodium_memzero(target.data(), target.size());
-    Throw(env, "ERR_AUTH",
-          "the sealed bytes failed authentication: they were altered or truncated, come from another process, "
-          "or were sealed before a purge()");
+  int err = 0;
+  SealStatus status = SealStatus::kSystem;
+  {
+    std::optional<AccessScope> write;
+    if (target != nullptr) write.emplace(*target, Protection::kReadWrite);
+    if (write && write->error() != 0) {
+      err = write->error();
+    } else {
+      status = OpenFrom(target == nullptr ? nullptr : target->data(), sealed.Data(), sealed.ByteLength(),
+                        CofferKey(coffer), &err);
+    }
   }
+  ThrowIfFailed(env, status, err, kAuthMessage);
   return env.Undefined();
 }
 
-// Reads from fd until `staging` is full or end of file; returns the count.
-size_t FillFrom(Napi::Env env, int fd, GuardedMemory& staging) {
+// Reads from fd until `staging` is full or end of file. Returns the count, or -1 with
+// *err set (the bytes read so far wiped).
+ssize_t FillFrom(int fd, GuardedMemory& staging, int* err) {
   size_t filled = 0;
   while (filled < staging.size()) {
     ssize_t n = read(fd, staging.data() + filled, staging.size() - filled);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
-      int err = errno;
+      *err = errno;
       sodium_memzero(staging.data(), filled);
-      Throw(env, "ERR_IO", std::string("could not read the file: ") + strerror(err));
+      return -1;
     }
     if (n == 0) break;
     filled += static_cast<size_t>(n);
   }
-  return filled;
+  return static_cast<ssize_t>(filled);
 }
 
 // (fd, staging Region): reads the next chunk (staging.size bytes, fewer at the end)
 // into the guarded staging region, seals it and wipes the staging region. Returns the
-// sealed chunk, or null at end of file.
+// sealed chunk, or null at end of file. The sealed Buffer is allocated before the
+// staging region is raised.
 Napi::Value SealFromFd(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  size_t fd = SizeArg(info, 0, "fd");
-  if (fd > 0x7fffffff) Throw(env, "ERR_INVALID_ARG", "fd must be a file descriptor");
+  Coffer& coffer = CofferOrThrow(env);
+  int fd = FdArg(info, 0);
   GuardedMemory& staging = RegionArg(info, 1, "staging");
-  AccessScope write(staging, Protection::kReadWrite);
-  CheckAccess(env, write);
-  size_t filled = FillFrom(env, static_cast<int>(fd), staging);
-  if (filled == 0) return env.Null();
-  try {
-    Napi::Value sealed = SealBytes(env, staging.data(), filled);
-    sodium_memzero(staging.data(), filled);
-    return sealed;
-  } catch (...) {
-    sodium_memzero(staging.data(), filled);
-    throw;
+  Napi::Buffer<uint8_t> sealed = Napi::Buffer<uint8_t>::New(env, staging.size() + kSealOverhead);
+  int read_err = 0;
+  int seal_err = 0;
+  ssize_t filled = 0;
+  {
+    AccessScope write(staging, Protection::kReadWrite);
+    seal_err = write.error();
+    if (seal_err == 0) filled = FillFrom(fd, staging, &read_err);
+    if (seal_err == 0 && filled > 0) {
+      seal_err = SealInto(sealed.Data(), staging.data(), static_cast<size_t>(filled), CofferKey(coffer));
+      sodium_memzero(staging.data(), static_cast<size_t>(filled));
+    }
   }
+  if (read_err != 0) Throw(env, "ERR_IO", std::string("could not read the file: ") + strerror(read_err));
+  ThrowIfFailed(env, seal_err == 0 ? SealStatus::kOk : SealStatus::kSystem, seal_err, kAuthMessage);
+  if (filled == 0) return env.Null();
+  size_t length = static_cast<size_t>(filled) + kSealOverhead;
+  // The last chunk is shorter: its sealed bytes (not secret) move to a Buffer of their size.
+  return length == sealed.Length() ? sealed : Napi::Buffer<uint8_t>::Copy(env, sealed.Data(), length);
 }
 
 Napi::Value Rekey(const Napi::CallbackInfo& info) {
@@ -147,20 +160,20 @@ Napi::Value Purge(const Napi::CallbackInfo& info) {
 // (intervalMs): 0 stops automatic rekeying.
 Napi::Value SetInterval(const Napi::CallbackInfo& info) {
   size_t ms = SizeArg(info, 0, "interval");
-  if (ms > 0x7fffffff) Throw(info.Env(), "ERR_INVALID_ARG", "interval is too large");
+  if (ms > kMaxInterval) Throw(info.Env(), "ERR_INVALID_ARG", "interval is too large");
   CofferOrThrow(info.Env()).SetInterval(static_cast<uint32_t>(ms));
   return info.Env().Undefined();
 }
 
-Napi::Value Figures(const Napi::CallbackInfo& info) {
+Napi::Value Stats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  CofferFigures figures = CofferOrThrow(env).Figures();
+  CofferStats stats = CofferOrThrow(env).Stats();
   Napi::Object out = Napi::Object::New(env);
-  out.Set("rekeys", Napi::Number::New(env, static_cast<double>(figures.rekeys)));
-  out.Set("purges", Napi::Number::New(env, static_cast<double>(figures.purges)));
-  out.Set("intervalMs", Napi::Number::New(env, figures.interval_ms));
-  out.Set("backend", Napi::Number::New(env, static_cast<int>(figures.backend)));
-  out.Set("locked", Napi::Boolean::New(env, figures.locked));
+  out.Set("rekeys", Napi::Number::New(env, static_cast<double>(stats.rekeys)));
+  out.Set("purges", Napi::Number::New(env, static_cast<double>(stats.purges)));
+  out.Set("rekeyInterval", Napi::Number::New(env, stats.interval_ms));
+  out.Set("backend", Napi::Number::New(env, static_cast<int>(stats.backend)));
+  out.Set("locked", Napi::Boolean::New(env, stats.locked));
   return out;
 }
 
@@ -173,17 +186,19 @@ Napi::Value HalvesAddress(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void InitCoffer(Napi::Env env, Napi::Object exports) {
-  exports.Set("cofferInit", Napi::Function::New<Init>(env, "cofferInit"));
-  exports.Set("cofferSeal", Napi::Function::New<Seal>(env, "cofferSeal"));
-  exports.Set("cofferOpen", Napi::Function::New<Open>(env, "cofferOpen"));
-  exports.Set("cofferSealFromFd", Napi::Function::New<SealFromFd>(env, "cofferSealFromFd"));
-  exports.Set("cofferRekey", Napi::Function::New<Rekey>(env, "cofferRekey"));
-  exports.Set("cofferPurge", Napi::Function::New<Purge>(env, "cofferPurge"));
-  exports.Set("cofferSetInterval", Napi::Function::New<SetInterval>(env, "cofferSetInterval"));
-  exports.Set("cofferFigures", Napi::Function::New<Figures>(env, "cofferFigures"));
+  Register(env, exports, {
+      {"cofferInit", Fn<Init>},
+      {"cofferSeal", Fn<Seal>},
+      {"cofferOpen", Fn<Open>},
+      {"cofferSealFromFd", Fn<SealFromFd>},
+      {"cofferRekey", Fn<Rekey>},
+      {"cofferPurge", Fn<Purge>},
+      {"cofferSetInterval", Fn<SetInterval>},
+      {"cofferStats", Fn<Stats>},
+  });
   const char* hooks = std::getenv("STRONGROOM_TEST_HOOKS");
   if (hooks != nullptr && std::strcmp(hooks, "1") == 0) {
-    exports.Set("cofferHalvesAddress", Napi::Function::New<HalvesAddress>(env, "cofferHalvesAddress"));
+    Register(env, exports, {{"cofferHalvesAddress", Fn<HalvesAddress>}});
   }
 }
 

@@ -83,60 +83,54 @@ std::string MlockMessage(size_t bytes, int err) {
          "continues with unlocked (swappable) pages";
 }
 
-bool MapFailure(AllocFailure* failure, const char* code, std::string message) {
-  failure->code = code;
-  failure->message = std::move(message);
-  return false;
-}
-
 // Maps memfd_secret pages over [inner, inner+len). Returns false with *failure set.
-bool MapSecretmem(uint8_t* inner, size_t len, AllocFailure* failure) {
+bool MapSecretmem(uint8_t* inner, size_t len, Failure* failure) {
 #ifdef SYS_memfd_secret
   int fd = static_cast<int>(syscall(SYS_memfd_secret, O_CLOEXEC));
   if (fd < 0) {
     int err = errno;
     if (err == ENOSYS || err == EINVAL || err == EPERM) {
-      return MapFailure(failure, "ERR_BACKEND_UNAVAILABLE",
+      return Fail(failure, "ERR_BACKEND_UNAVAILABLE",
                         "the 'secretmem' backend needs memfd_secret (Linux 5.14+, enabled with "
                         "secretmem.enable=1 on some kernels), and this kernel refused it; use "
                         "backend 'auto' or 'mmap'");
     }
-    return MapFailure(failure, "ERR_SYSTEM", std::string("memfd_secret failed: ") + strerror(err));
+    return Fail(failure, "ERR_SYSTEM", std::string("memfd_secret failed: ") + strerror(err));
   }
   bool ok = true;
   if (ftruncate(fd, static_cast<off_t>(len)) != 0) {
-    ok = MapFailure(failure, "ERR_NO_MEMORY",
+    ok = Fail(failure, "ERR_NO_MEMORY",
                     std::string("could not size a memfd_secret region: ") + strerror(errno));
   } else if (mmap(inner, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) == MAP_FAILED) {
     int err = errno;
-    ok = err == EAGAIN ? MapFailure(failure, "ERR_MLOCK_LIMIT", MlockMessage(len, err))
-                       : MapFailure(failure, "ERR_NO_MEMORY",
+    ok = err == EAGAIN ? Fail(failure, "ERR_MLOCK_LIMIT", MlockMessage(len, err))
+                       : Fail(failure, "ERR_NO_MEMORY",
                                     std::string("could not map memfd_secret pages: ") + strerror(err));
   }
   // The mapping keeps the memory alive; the descriptor is not needed any more.
   if (close(fd) != 0 && errno != EINTR && ok) {
-    ok = MapFailure(failure, "ERR_SYSTEM", std::string("close(memfd_secret) failed: ") + strerror(errno));
+    ok = Fail(failure, "ERR_SYSTEM", std::string("close(memfd_secret) failed: ") + strerror(errno));
   }
   return ok;
 #else
   (void)inner;
   (void)len;
-  return MapFailure(failure, "ERR_BACKEND_UNAVAILABLE",
+  return Fail(failure, "ERR_BACKEND_UNAVAILABLE",
                     "the 'secretmem' backend is not built for this architecture; use 'auto' or 'mmap'");
 #endif
 }
 
 // The span was mapped read-write (so the data pages are accounted like any private
 // memory, the cheapest kind to re-protect); the guards become PROT_NONE here.
-bool PrepareAnonymous(uint8_t* base, uint8_t* inner, size_t len, AllocFailure* failure) {
+bool PrepareAnonymous(uint8_t* base, uint8_t* inner, size_t len, Failure* failure) {
   const size_t page = PageSize();
   if (mprotect(base, page, PROT_NONE) != 0 || mprotect(inner + len, page, PROT_NONE) != 0) {
-    return MapFailure(failure, "ERR_NO_MEMORY", std::string("mprotect of a guard page failed: ") + strerror(errno));
+    return Fail(failure, "ERR_NO_MEMORY", std::string("mprotect of a guard page failed: ") + strerror(errno));
   }
   // Children of fork() see zeros; kernels before 4.14 lack WIPEONFORK: leave it out of them.
   if (madvise(inner, len, MADV_WIPEONFORK) != 0 &&
       (errno != EINVAL || madvise(inner, len, MADV_DONTFORK) != 0)) {
-    return MapFailure(failure, "ERR_SYSTEM", std::string("madvise(WIPEONFORK) failed: ") + strerror(errno));
+    return Fail(failure, "ERR_SYSTEM", std::string("madvise(WIPEONFORK) failed: ") + strerror(errno));
   }
   return true;
 }
@@ -144,10 +138,7 @@ bool PrepareAnonymous(uint8_t* base, uint8_t* inner, size_t len, AllocFailure* f
 // Spare regions: freed, wiped, PROT_NONE, still mapped with their guards, DONTDUMP,
 // WIPEONFORK/DONTFORK and lock. Their pages hold only zeros.
 struct Spare {
-  uint8_t* base;
-  size_t total;
-  uint8_t* inner;
-  size_t inner_len;
+  Pages pages;
   Backend backend;
   bool locked;
 };
@@ -158,17 +149,25 @@ std::vector<Spare>* g_spares = new std::vector<Spare>();  // never freed: used u
 void CountSpare(const Spare& spare, int64_t sign) {
   MemoryCounters& c = Counters();
   c.spare_regions.fetch_add(sign);
-  c.spare_bytes.fetch_add(sign * static_cast<int64_t>(spare.inner_len));
+  c.spare_bytes.fetch_add(sign * static_cast<int64_t>(spare.pages.inner_len));
 }
 
-void Unmap(const Spare& spare) {
-  if (spare.locked && spare.backend == Backend::kMmap && munlock(spare.inner, spare.inner_len) != 0) {
-    Die("munlock of a spare region failed");
+// Gives a region's pages back: unlock (mmap pages that were locked), unmap. Only after a
+// wipe, or before anything was written. A failure means a corrupt address space: abort.
+void Unmap(const Pages& pages, Backend backend, bool locked) {
+  if (locked && backend == Backend::kMmap && munlock(pages.inner, pages.inner_len) != 0) {
+    Die("munlock of a region failed");
   }
-  if (munmap(spare.base, spare.total) != 0) Die("munmap of a spare region failed");
+  if (munmap(pages.base, pages.total) != 0) Die("munmap of a region failed");
 }
 
 }  // namespace
+
+bool Fail(Failure* failure, const char* code, std::string message) {
+  failure->code = code;
+  failure->message = std::move(message);
+  return false;
+}
 
 MemoryCounters& Counters() {
   static MemoryCounters counters;
@@ -180,9 +179,11 @@ size_t PageSize() {
   return page;
 }
 
+size_t MaxSpareBytes() { return kMaxSpareData + PageSize(); }
+
 bool SecretmemAvailable() {
   static const bool available = [] {
-    AllocFailure failure;
+    Failure failure;
     size_t page = PageSize();
     void* probe = mmap(nullptr, page, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (probe == MAP_FAILED) return false;
@@ -195,13 +196,13 @@ bool SecretmemAvailable() {
 }
 
 std::shared_ptr<GuardedMemory> GuardedMemory::Allocate(size_t size, Backend backend, MlockPolicy policy,
-                                                       AllocFailure* failure) {
+                                                       Failure* failure) {
   if (size == 0 || size > kMaxRegionSize) {
-    MapFailure(failure, "ERR_INVALID_ARG", "region size out of range");
+    Fail(failure, "ERR_INVALID_ARG", "region size out of range");
     return nullptr;
   }
   const size_t inner_len = RoundUp(size + kCanarySize, PageSize());
-  if (inner_len <= kMaxSpareBytes) {
+  if (inner_len <= MaxSpareBytes()) {
     if (auto spare = FromSpare(size, inner_len, backend, policy)) return spare;
   }
   return Build(size, backend, policy, failure, false);
@@ -209,8 +210,7 @@ std::shared_ptr<GuardedMemory> GuardedMemory::Allocate(size_t size, Backend back
 
 // A new mapping; `retried` once spare regions were dropped to make room under RLIMIT_MEMLOCK.
 std::shared_ptr<GuardedMemory> GuardedMemory::Build(size_t size, Backend backend, MlockPolicy policy,
-                                                    AllocFailure* failure, bool retried) {
-  const uint8_t* canary = Canary();
+                                                    Failure* failure, bool retried) {
   const size_t page = PageSize();
   const size_t inner_len = RoundUp(size + kCanarySize, page);
   const size_t total = inner_len + 2 * page;
@@ -220,7 +220,7 @@ std::shared_ptr<GuardedMemory> GuardedMemory::Build(size_t size, Backend backend
   void* mapped = mmap(nullptr, total, anonymous ? PROT_READ | PROT_WRITE : PROT_NONE,
                       MAP_PRIVATE | MAP_ANONYMOUS | (anonymous ? 0 : MAP_NORESERVE), -1, 0);
   if (mapped == MAP_FAILED) {
-    MapFailure(failure, "ERR_NO_MEMORY", "could not map " + Describe(total) + ": " + strerror(errno));
+    Fail(failure, "ERR_NO_MEMORY", "could not map " + Describe(total) + ": " + strerror(errno));
     return nullptr;
   }
   uint8_t* base = static_cast<uint8_t*>(mapped);
@@ -228,10 +228,10 @@ std::shared_ptr<GuardedMemory> GuardedMemory::Build(size_t size, Backend backend
 
   bool ok = anonymous ? PrepareAnonymous(base, inner, inner_len, failure) : MapSecretmem(inner, inner_len, failure);
   if (ok && madvise(base, total, MADV_DONTDUMP) != 0) {
-    ok = MapFailure(failure, "ERR_SYSTEM", std::string("madvise(DONTDUMP) failed: ") + strerror(errno));
+    ok = Fail(failure, "ERR_SYSTEM", std::string("madvise(DONTDUMP) failed: ") + strerror(errno));
   }
   if (ok && !anonymous && madvise(inner, inner_len, MADV_DONTFORK) != 0) {
-    ok = MapFailure(failure, "ERR_SYSTEM", std::string("madvise(DONTFORK) failed: ") + strerror(errno));
+    ok = Fail(failure, "ERR_SYSTEM", std::string("madvise(DONTFORK) failed: ") + strerror(errno));
   }
   // memfd_secret pages are unevictable already (mlock on them fails with ENOMEM).
   bool locked = !anonymous;
@@ -239,7 +239,7 @@ std::shared_ptr<GuardedMemory> GuardedMemory::Build(size_t size, Backend backend
     if (mlock(inner, inner_len) == 0) {
       locked = true;
     } else if (policy == MlockPolicy::kRequire) {
-      ok = MapFailure(failure, "ERR_MLOCK_LIMIT", MlockMessage(inner_len, errno));
+      ok = Fail(failure, "ERR_MLOCK_LIMIT", MlockMessage(inner_len, errno));
     } else {
       Counters().mlock_failures.fetch_add(1);
     }
@@ -248,28 +248,32 @@ std::shared_ptr<GuardedMemory> GuardedMemory::Build(size_t size, Backend backend
     // Nothing secret was written yet; give every page back and leave no trace.
     if (munmap(base, total) != 0) Die("munmap of a half-built region failed");
     // Spare regions hold locked pages of RLIMIT_MEMLOCK: give them back, try once more.
-    if (!retried && std::strcmp(failure->code, "ERR_MLOCK_LIMIT") == 0 && DropSpareRegions() > 0) {
+    if (!retried && std::strcmp(failure->code, "ERR_MLOCK_LIMIT") == 0 && ReleaseSpareRegions() > 0) {
       return Build(size, backend, policy, failure, true);
     }
     return nullptr;
   }
 
+  return Adopt(Pages{base, total, inner, inner_len}, size, backend, locked);
+}
+
+std::shared_ptr<GuardedMemory> GuardedMemory::Adopt(const Pages& pages, size_t size, Backend backend, bool locked) {
   std::shared_ptr<GuardedMemory> memory(new GuardedMemory());
-  memory->base_ = base;
-  memory->total_ = total;
-  memory->inner_ = inner;
-  memory->inner_len_ = inner_len;
+  memory->pages_ = pages;
   memory->size_ = size;
-  memory->data_ = inner + inner_len - size;
+  memory->data_ = pages.inner + pages.inner_len - size;  // flush against the trailing guard
   memory->backend_ = backend;
   memory->locked_ = locked;
-  memcpy(memory->data_ - kCanarySize, canary, kCanarySize);
-
-  MemoryCounters& c = Counters();
-  c.regions.fetch_add(1);
-  (backend == Backend::kSecretmem ? c.secretmem_regions : c.mmap_regions).fetch_add(1);
-  (locked ? c.bytes_locked : c.bytes_unlocked).fetch_add(static_cast<int64_t>(inner_len));
+  memcpy(memory->data_ - kCanarySize, Canary(), kCanarySize);
+  memory->Count(+1);
   return memory;
+}
+
+void GuardedMemory::Count(int64_t sign) const {
+  MemoryCounters& c = Counters();
+  c.regions.fetch_add(sign);
+  (backend_ == Backend::kSecretmem ? c.secretmem_regions : c.mmap_regions).fetch_add(sign);
+  (locked_ ? c.bytes_locked : c.bytes_unlocked).fetch_add(sign * static_cast<int64_t>(pages_.inner_len));
 }
 
 GuardedMemory::~GuardedMemory() { Release(); }
@@ -277,7 +281,7 @@ GuardedMemory::~GuardedMemory() { Release(); }
 int GuardedMemory::Protect(Protection protection) {
   if (released()) return EFAULT;
   if (protection == protection_) return 0;
-  if (mprotect(inner_, inner_len_, ProtFlags(protection)) != 0) return errno;
+  if (mprotect(pages_.inner, pages_.inner_len, ProtFlags(protection)) != 0) return errno;
   protection_ = protection;
   return 0;
 }
@@ -289,29 +293,21 @@ void GuardedMemory::VerifyCanaryOrAbort() const {
   }
 }
 
+// The inverse of Adopt(): verify, wipe, then keep as a spare or give the pages back.
 void GuardedMemory::Release() {
   if (released()) return;
   // The data pages are their own mapping, so this cannot split a VMA: failure means
   // the address space is corrupt, and an unwiped secret must not be handed back.
-  if (protection_ != Protection::kReadWrite && mprotect(inner_, inner_len_, PROT_READ | PROT_WRITE) != 0) {
+  if (protection_ != Protection::kReadWrite && mprotect(pages_.inner, pages_.inner_len, PROT_READ | PROT_WRITE) != 0) {
     Die("could not make a region writable to wipe it");
   }
   protection_ = Protection::kReadWrite;
   VerifyCanaryOrAbort();
-  sodium_memzero(inner_, inner_len_);
-  if (!KeepAsSpare()) {
-    if (locked_ && backend_ == Backend::kMmap && munlock(inner_, inner_len_) != 0) {
-      Die("munlock of a region failed");
-    }
-    if (munmap(base_, total_) != 0) Die("munmap of a region failed");
-  }
-
-  MemoryCounters& c = Counters();
-  c.regions.fetch_sub(1);
-  (backend_ == Backend::kSecretmem ? c.secretmem_regions : c.mmap_regions).fetch_sub(1);
-  (locked_ ? c.bytes_locked : c.bytes_unlocked).fetch_sub(static_cast<int64_t>(inner_len_));
+  sodium_memzero(pages_.inner, pages_.inner_len);
+  if (!KeepAsSpare()) Unmap(pages_, backend_, locked_);
+  Count(-1);
   data_ = nullptr;
-  base_ = inner_ = nullptr;
+  pages_ = Pages{};
 }
 
 std::shared_ptr<GuardedMemory> GuardedMemory::FromSpare(size_t size, size_t inner_len, Backend backend,
@@ -321,51 +317,36 @@ std::shared_ptr<GuardedMemory> GuardedMemory::FromSpare(size_t size, size_t inne
     std::lock_guard<std::mutex> lock(g_spares_mutex);
     auto& spares = *g_spares;
     auto found = std::find_if(spares.rbegin(), spares.rend(), [&](const Spare& s) {
-      return s.inner_len == inner_len && s.backend == backend && (s.locked || policy == MlockPolicy::kBestEffort);
+      return s.pages.inner_len == inner_len && s.backend == backend && (s.locked || policy == MlockPolicy::kBestEffort);
     });
     if (found == spares.rend()) return nullptr;
     spare = *found;
     spares.erase(std::next(found).base());
   }
   CountSpare(spare, -1);
-  if (mprotect(spare.inner, spare.inner_len, PROT_READ | PROT_WRITE) != 0) {
-    Unmap(spare);
+  if (mprotect(spare.pages.inner, spare.pages.inner_len, PROT_READ | PROT_WRITE) != 0) {
+    Unmap(spare.pages, spare.backend, spare.locked);
     return nullptr;
   }
-  std::shared_ptr<GuardedMemory> memory(new GuardedMemory());
-  memory->base_ = spare.base;
-  memory->total_ = spare.total;
-  memory->inner_ = spare.inner;
-  memory->inner_len_ = spare.inner_len;
-  memory->size_ = size;
-  memory->data_ = spare.inner + spare.inner_len - size;
-  memory->backend_ = backend;
-  memory->locked_ = spare.locked;
-  memcpy(memory->data_ - kCanarySize, Canary(), kCanarySize);
-
-  MemoryCounters& c = Counters();
-  c.regions.fetch_add(1);
-  (backend == Backend::kSecretmem ? c.secretmem_regions : c.mmap_regions).fetch_add(1);
-  (spare.locked ? c.bytes_locked : c.bytes_unlocked).fetch_add(static_cast<int64_t>(spare.inner_len));
-  return memory;
+  return Adopt(spare.pages, size, backend, spare.locked);
 }
 
 // Called by Release() after the wipe.
 bool GuardedMemory::KeepAsSpare() {
-  if (inner_len_ > kMaxSpareBytes) return false;
+  if (pages_.inner_len > MaxSpareBytes()) return false;
   std::lock_guard<std::mutex> lock(g_spares_mutex);
   if (g_spares->size() >= kMaxSpares ||
-      static_cast<size_t>(Counters().spare_bytes.load()) + inner_len_ > kMaxSpareTotal) {
+      static_cast<size_t>(Counters().spare_bytes.load()) + pages_.inner_len > kMaxSpareTotal) {
     return false;
   }
-  if (mprotect(inner_, inner_len_, PROT_NONE) != 0) return false;
-  Spare spare{base_, total_, inner_, inner_len_, backend_, locked_};
+  if (mprotect(pages_.inner, pages_.inner_len, PROT_NONE) != 0) return false;
+  Spare spare{pages_, backend_, locked_};
   g_spares->push_back(spare);
   CountSpare(spare, +1);
   return true;
 }
 
-size_t DropSpareRegions() {
+size_t ReleaseSpareRegions() {
   std::vector<Spare> dropped;
   {
     std::lock_guard<std::mutex> lock(g_spares_mutex);
@@ -373,7 +354,7 @@ size_t DropSpareRegions() {
   }
   for (const Spare& spare : dropped) {
     CountSpare(spare, -1);
-    Unmap(spare);
+    Unmap(spare.pages, spare.backend, spare.locked);
   }
   return dropped.size();
 }

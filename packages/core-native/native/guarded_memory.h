@@ -7,10 +7,12 @@
 //                                                         ^ data ends flush against the guard
 //
 // n = ceil((size + kCanarySize) / P), so an exact page multiple gets the extra page the
-// canary needs. A freed region of up to 1 MiB (kMaxSpareBytes of data pages) is wiped, made
-// PROT_NONE and kept mapped (and locked) for the next allocation of its shape, which
-// then costs one mprotect instead of mmap, madvise and mlock. A one-byte overflow faults on the trailing guard at once; a short
-// underflow corrupts the canary, which Release() verifies and aborts on.
+// canary needs. A freed region whose data pages hold at most 1 MiB of data
+// (MaxSpareBytes() = 1 MiB + one page for the canary) is wiped, made PROT_NONE and kept
+// mapped (and locked) for the next allocation of its shape, which then costs one
+// mprotect instead of mmap, madvise and mlock. A one-byte overflow faults on the
+// trailing guard at once; a short underflow corrupts the canary, which Release()
+// verifies and aborts on.
 // No N-API in here: the JS binding (region.cc) owns a shared_ptr to this object.
 #pragma once
 
@@ -29,16 +31,28 @@ enum class MlockPolicy : int { kRequire = 0, kBestEffort = 1 };
 constexpr size_t kCanarySize = 16;
 // 1 GiB: far above any secret, below every runtime's ArrayBuffer limit.
 constexpr size_t kMaxRegionSize = size_t{1} << 30;
-// Spare regions: those of up to 1 MiB (data pages of 1 MiB + one page for the canary),
-// at most 64 of them and 8 MiB of data pages in the process.
-constexpr size_t kMaxSpareBytes = (size_t{1} << 20) + 4096;
+// Spare regions: those of up to 1 MiB of data (MaxSpareBytes(): data pages of 1 MiB plus
+// one page for the canary, whatever the page size), at most 64 of them and 8 MiB of data
+// pages in the process.
+constexpr size_t kMaxSpareData = size_t{1} << 20;
 constexpr size_t kMaxSpares = 64;
 constexpr size_t kMaxSpareTotal = size_t{8} << 20;
 
-// Why an allocation failed; the binding turns this into a StrongroomError.
-struct AllocFailure {
-  const char* code = nullptr;  // ERR_NO_MEMORY, ERR_MLOCK_LIMIT, ERR_BACKEND_UNAVAILABLE, ERR_SYSTEM
+// Why an operation without N-API access failed (an allocation, a read into a region); the
+// binding turns it into a StrongroomError. Fail() fills it and returns false, so a step
+// can `return Fail(failure, code, message);`.
+struct Failure {
+  const char* code = nullptr;  // ERR_NO_MEMORY, ERR_MLOCK_LIMIT, ERR_BACKEND_UNAVAILABLE, ERR_SYSTEM, ...
   std::string message;
+};
+bool Fail(Failure* failure, const char* code, std::string message);
+
+// The pages of one region: the whole mapping (guards included) and its data pages.
+struct Pages {
+  uint8_t* base = nullptr;   // start of the leading guard page
+  size_t total = 0;          // whole mapping, guards included
+  uint8_t* inner = nullptr;  // first data page
+  size_t inner_len = 0;      // data pages only
 };
 
 class GuardedMemory {
@@ -46,7 +60,7 @@ class GuardedMemory {
   // Returns nullptr and fills *failure when the region cannot be built; in that case
   // nothing is left mapped and no counter has moved.
   static std::shared_ptr<GuardedMemory> Allocate(size_t size, Backend backend, MlockPolicy policy,
-                                                 AllocFailure* failure);
+                                                 Failure* failure);
   ~GuardedMemory();
   GuardedMemory(const GuardedMemory&) = delete;
   GuardedMemory& operator=(const GuardedMemory&) = delete;
@@ -68,17 +82,21 @@ class GuardedMemory {
   GuardedMemory() = default;
   void VerifyCanaryOrAbort() const;
   static std::shared_ptr<GuardedMemory> Build(size_t size, Backend backend, MlockPolicy policy,
-                                              AllocFailure* failure, bool retried);
+                                              Failure* failure, bool retried);
   // Takes a spare region of this shape, made read-write; nullptr when there is none.
   static std::shared_ptr<GuardedMemory> FromSpare(size_t size, size_t inner_len, Backend backend,
                                                   MlockPolicy policy);
+  // The one constructor: a region over pages that are mapped, guarded and (if `locked`)
+  // locked, fresh or from the spares. Fills every field, writes the canary and counts the
+  // region; Release() is its inverse.
+  static std::shared_ptr<GuardedMemory> Adopt(const Pages& pages, size_t size, Backend backend,
+                                              bool locked);
+  // Moves this region's counters by `sign` (+1 when adopted, -1 when released).
+  void Count(int64_t sign) const;
   // Keeps this (wiped) region as a spare; false when it cannot be kept.
   bool KeepAsSpare();
 
-  uint8_t* base_ = nullptr;    // start of the leading guard page
-  size_t total_ = 0;           // whole mapping, guards included
-  uint8_t* inner_ = nullptr;   // first data page
-  size_t inner_len_ = 0;       // data pages only
+  Pages pages_;
   uint8_t* data_ = nullptr;    // first secret byte (null once released)
   size_t size_ = 0;
   Backend backend_ = Backend::kMmap;
@@ -115,8 +133,11 @@ struct MemoryCounters {
 MemoryCounters& Counters();
 
 size_t PageSize();
+// The largest data span (data pages) a spare region may have: 1 MiB of data plus the
+// page the canary needs.
+size_t MaxSpareBytes();
 bool SecretmemAvailable();
 // Unmaps every spare region (their pages are zeros); returns how many there were.
-size_t DropSpareRegions();
+size_t ReleaseSpareRegions();
 
 }  // namespace strongroom

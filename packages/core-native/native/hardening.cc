@@ -1,7 +1,7 @@
-// Process hardening (explicit, never a side effect of loading) and the figures
-// stats() reports. harden() lowers the core-dump soft limit to 0 (and the hard limit
-// when asked) and sets PR_SET_DUMPABLE 0, which also keeps other processes of the
-// same user out of /proc/PID/mem and ptrace.
+// Process hardening, explicit and never a side effect of loading: harden() lowers the
+// core-dump soft limit to 0 (and the hard limit when asked) and sets PR_SET_DUMPABLE 0,
+// which also keeps other processes of the same user out of /proc/PID/mem and ptrace.
+// The limit and dumpable readers here serve stats() too (region.cc).
 #include <errno.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -17,21 +17,6 @@ namespace {
 Napi::Value LimitValue(Napi::Env env, rlim_t value) {
   if (value == RLIM_INFINITY) return Napi::Number::New(env, std::numeric_limits<double>::infinity());
   return Napi::Number::New(env, static_cast<double>(value));
-}
-
-Napi::Object LimitObject(Napi::Env env, int resource) {
-  struct rlimit lim {};
-  if (getrlimit(resource, &lim) != 0) Throw(env, "ERR_SYSTEM", std::string("getrlimit failed: ") + strerror(errno));
-  Napi::Object out = Napi::Object::New(env);
-  out.Set("soft", LimitValue(env, lim.rlim_cur));
-  out.Set("hard", LimitValue(env, lim.rlim_max));
-  return out;
-}
-
-bool Dumpable(Napi::Env env) {
-  int dumpable = prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
-  if (dumpable < 0) Throw(env, "ERR_SYSTEM", std::string("prctl(PR_GET_DUMPABLE) failed: ") + strerror(errno));
-  return dumpable != 0;
 }
 
 // (hardLimit: boolean) -> { coreLimit: {soft, hard}, dumpable }
@@ -52,42 +37,27 @@ Napi::Value Harden(const Napi::CallbackInfo& info) {
   return result;
 }
 
-Napi::Value DropSpares(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), static_cast<double>(DropSpareRegions()));
-}
+}  // namespace
 
-Napi::Value Stats(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  MemoryCounters& c = Counters();
+Napi::Object LimitObject(Napi::Env env, int resource) {
+  struct rlimit lim {};
+  if (getrlimit(resource, &lim) != 0) Throw(env, "ERR_SYSTEM", std::string("getrlimit failed: ") + strerror(errno));
   Napi::Object out = Napi::Object::New(env);
-  out.Set("regions", Napi::Number::New(env, static_cast<double>(c.regions.load())));
-  out.Set("mmapRegions", Napi::Number::New(env, static_cast<double>(c.mmap_regions.load())));
-  out.Set("secretmemRegions", Napi::Number::New(env, static_cast<double>(c.secretmem_regions.load())));
-  out.Set("bytesLocked", Napi::Number::New(env, static_cast<double>(c.bytes_locked.load())));
-  out.Set("bytesUnlocked", Napi::Number::New(env, static_cast<double>(c.bytes_unlocked.load())));
-  out.Set("mlockFailures", Napi::Number::New(env, static_cast<double>(c.mlock_failures.load())));
-  out.Set("spareRegions", Napi::Number::New(env, static_cast<double>(c.spare_regions.load())));
-  out.Set("spareBytes", Napi::Number::New(env, static_cast<double>(c.spare_bytes.load())));
-  out.Set("secretmemAvailable", SecretmemAvailable());
-  out.Set("memlockLimit", LimitObject(env, RLIMIT_MEMLOCK));
-  out.Set("coreLimit", LimitObject(env, RLIMIT_CORE));
-  out.Set("dumpable", Dumpable(env));
-  out.Set("pageSize", Napi::Number::New(env, static_cast<double>(PageSize())));
+  out.Set("soft", LimitValue(env, lim.rlim_cur));
+  out.Set("hard", LimitValue(env, lim.rlim_max));
   return out;
 }
 
-Napi::Value SecretmemAvailableJs(const Napi::CallbackInfo& info) {
-  return Napi::Boolean::New(info.Env(), SecretmemAvailable());
+bool Dumpable(Napi::Env env) {
+  int dumpable = prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
+  if (dumpable < 0) Throw(env, "ERR_SYSTEM", std::string("prctl(PR_GET_DUMPABLE) failed: ") + strerror(errno));
+  return dumpable != 0;
 }
 
-}  // namespace
-
 void InitHardening(Napi::Env env, Napi::Object exports) {
-  exports.Set("harden", Napi::Function::New<Harden>(env, "harden"));
-  exports.Set("stats", Napi::Function::New<Stats>(env, "stats"));
-  exports.Set("dropSpareRegions", Napi::Function::New<DropSpares>(env, "dropSpareRegions"));
-  exports.Set("secretmemAvailable", Napi::Function::New<SecretmemAvailableJs>(env, "secretmemAvailable"));
-  exports.Set("maxRegionSize", Napi::Number::New(env, static_cast<double>(kMaxRegionSize)));
+  Register(env, exports, {
+      {"harden", Fn<Harden>},
+  });
 }
 
 }  // namespace strongroom

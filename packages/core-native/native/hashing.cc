@@ -38,12 +38,12 @@ Napi::Value Blake2b(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-enum class Algorithm { kSha256, kSha512 };
+enum class Algorithm { kSha256 = kHmacSha256, kSha512 = kHmacSha512 };
 
 Algorithm AlgorithmArg(const Napi::CallbackInfo& info) {
   size_t n = SizeArg(info, 0, "algorithm");
-  if (n > 1) Throw(info.Env(), "ERR_INVALID_ARG", "unknown HMAC algorithm");
-  return n == 0 ? Algorithm::kSha256 : Algorithm::kSha512;
+  if (n != kHmacSha256 && n != kHmacSha512) Throw(info.Env(), "ERR_INVALID_ARG", "unknown HMAC algorithm");
+  return static_cast<Algorithm>(n);
 }
 
 // Writes the tag (32 or 64 bytes) of message under key into out.
@@ -99,9 +99,11 @@ Napi::Value HmacVerify(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void InitHashing(Napi::Env env, Napi::Object exports) {
-  exports.Set("blake2b", Napi::Function::New<Blake2b>(env, "blake2b"));
-  exports.Set("hmac", Napi::Function::New<Hmac>(env, "hmac"));
-  exports.Set("hmacVerify", Napi::Function::New<HmacVerify>(env, "hmacVerify"));
+  Register(env, exports, {
+      {"blake2b", Fn<Blake2b>},
+      {"hmac", Fn<Hmac>},
+      {"hmacVerify", Fn<HmacVerify>},
+  });
 }
 
 }  // namespace strongroom

@@ -36,15 +36,6 @@ namespace {
 constexpr int kNoDelimiter = -1;
 constexpr const char* kTooLarge = "ERR_TOO_LARGE";
 
-// Why reading failed; the binding turns it into a StrongroomError (as for allocation).
-using Failure = AllocFailure;
-
-bool Fail(Failure* failure, const char* code, std::string message) {
-  failure->code = code;
-  failure->message = std::move(message);
-  return false;
-}
-
 // The bytes read so far, in a region that can grow up to max_size.
 struct Sink {
   std::shared_ptr<GuardedMemory> memory;  // its size() is the capacity
@@ -242,12 +233,11 @@ int DelimiterArg(const Napi::CallbackInfo& info, size_t index) {
 // (fd, maxSize, until, backend, mlockPolicy) -> handle; the descriptor stays open.
 Napi::Value ReadFd(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  size_t fd = SizeArg(info, 0, "fd");
-  if (fd > INT_MAX) Throw(env, "ERR_INVALID_ARG", "fd is not an open file descriptor");
+  int fd = FdArg(info, 0);
   int until = DelimiterArg(info, 2);
   Sink sink = SinkArgs(info, 1, 3, "fd " + std::to_string(fd));
   Failure failure;
-  bool ok = Reserve(sink, FirstCapacity(sink), &failure) && ReadAll(static_cast<int>(fd), until, sink, &failure);
+  bool ok = Reserve(sink, FirstCapacity(sink), &failure) && ReadAll(fd, until, sink, &failure);
   return Deliver(env, sink, ok, &failure);
 }
 
@@ -441,10 +431,12 @@ Napi::Value PromptSecret(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void InitIo(Napi::Env env, Napi::Object exports) {
-  exports.Set("readFile", Napi::Function::New<ReadFile>(env, "readFile"));
-  exports.Set("readFd", Napi::Function::New<ReadFd>(env, "readFd"));
-  exports.Set("readEnv", Napi::Function::New<ReadEnv>(env, "readEnv"));
-  exports.Set("promptSecret", Napi::Function::New<PromptSecret>(env, "promptSecret"));
+  Register(env, exports, {
+      {"readFile", Fn<ReadFile>},
+      {"readFd", Fn<ReadFd>},
+      {"readEnv", Fn<ReadEnv>},
+      {"promptSecret", Fn<PromptSecret>},
+  });
 }
 
 }  // namespace strongroom

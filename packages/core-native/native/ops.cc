@@ -114,11 +114,13 @@ Napi::Value CopyBytes(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void InitOps(Napi::Env env, Napi::Object exports) {
-  exports.Set("randomFill", Napi::Function::New<RandomFill>(env, "randomFill"));
-  exports.Set("zero", Napi::Function::New<Zero>(env, "zero"));
-  exports.Set("copyOrXor", Napi::Function::New<CopyOrXor>(env, "copyOrXor"));
-  exports.Set("equal", Napi::Function::New<Equal>(env, "equal"));
-  exports.Set("copyBytes", Napi::Function::New<CopyBytes>(env, "copyBytes"));
+  Register(env, exports, {
+      {"randomFill", Fn<RandomFill>},
+      {"zero", Fn<Zero>},
+      {"copyOrXor", Fn<CopyOrXor>},
+      {"equal", Fn<Equal>},
+      {"copyBytes", Fn<CopyBytes>},
+  });
 }
 
 }  // namespace strongroom

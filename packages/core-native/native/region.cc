@@ -1,6 +1,8 @@
 // Region handles: allocation, protection, views, free (see region.h).
 #include "region.h"
 
+#include <sys/resource.h>
+
 #include <cstring>
 
 #include "binding.h"
@@ -43,7 +45,7 @@ Napi::Value RegionNew(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   size_t size = RegionSizeArg(info, 0, "size");
   AllocationChoice choice = AllocationArgs(info, 1);
-  AllocFailure failure;
+  Failure failure;
   auto memory = GuardedMemory::Allocate(size, choice.backend, choice.policy, &failure);
   if (!memory) Throw(env, failure.code, failure.message);
   return NewRegionHandle(env, std::move(memory));
@@ -109,13 +111,43 @@ Napi::Value RegionSize(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(HandleArg(info).memory->size()));
 }
 
-// (handle) -> bits: protection (0-2) | freed << 2 | locked << 3 | backend << 4
+// (handle) -> bits: protection (0-2) | kStateFreed | kStateLocked | backend << kStateBackendShift
 Napi::Value RegionState(const Napi::CallbackInfo& info) {
   const GuardedMemory& memory = *HandleArg(info).memory;
   bool freed = memory.released();
-  int bits = (freed ? 0 : static_cast<int>(memory.protection())) | (freed ? 4 : 0) |
-             (!freed && memory.locked() ? 8 : 0) | (static_cast<int>(memory.backend()) << 4);
+  int bits = (freed ? 0 : static_cast<int>(memory.protection())) | (freed ? kStateFreed : 0) |
+             (!freed && memory.locked() ? kStateLocked : 0) | (static_cast<int>(memory.backend()) << kStateBackendShift);
   return Napi::Number::New(info.Env(), bits);
+}
+
+// Guarded memory in use, process-wide (stats() in src/stats.ts adds the JS defaults),
+// and the spare pool.
+Napi::Value ReleaseSpares(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(ReleaseSpareRegions()));
+}
+
+Napi::Value Stats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  MemoryCounters& c = Counters();
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("regions", Napi::Number::New(env, static_cast<double>(c.regions.load())));
+  out.Set("mmapRegions", Napi::Number::New(env, static_cast<double>(c.mmap_regions.load())));
+  out.Set("secretmemRegions", Napi::Number::New(env, static_cast<double>(c.secretmem_regions.load())));
+  out.Set("bytesLocked", Napi::Number::New(env, static_cast<double>(c.bytes_locked.load())));
+  out.Set("bytesUnlocked", Napi::Number::New(env, static_cast<double>(c.bytes_unlocked.load())));
+  out.Set("mlockFailures", Napi::Number::New(env, static_cast<double>(c.mlock_failures.load())));
+  out.Set("spareRegions", Napi::Number::New(env, static_cast<double>(c.spare_regions.load())));
+  out.Set("spareBytes", Napi::Number::New(env, static_cast<double>(c.spare_bytes.load())));
+  out.Set("secretmemAvailable", SecretmemAvailable());
+  out.Set("memlockLimit", LimitObject(env, RLIMIT_MEMLOCK));
+  out.Set("coreLimit", LimitObject(env, RLIMIT_CORE));
+  out.Set("dumpable", Dumpable(env));
+  out.Set("pageSize", Napi::Number::New(env, static_cast<double>(PageSize())));
+  return out;
+}
+
+Napi::Value SecretmemAvailableJs(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), SecretmemAvailable());
 }
 
 }  // namespace
@@ -142,12 +174,17 @@ RegionHandle* HandleOf(Napi::Env env, Napi::Value value) {
 }
 
 void InitRegion(Napi::Env env, Napi::Object exports) {
-  exports.Set("regionNew", Napi::Function::New<RegionNew>(env, "regionNew"));
-  exports.Set("regionProtect", Napi::Function::New<RegionProtect>(env, "regionProtect"));
-  exports.Set("regionView", Napi::Function::New<RegionView>(env, "regionView"));
-  exports.Set("regionFree", Napi::Function::New<RegionFree>(env, "regionFree"));
-  exports.Set("regionState", Napi::Function::New<RegionState>(env, "regionState"));
-  exports.Set("regionSize", Napi::Function::New<RegionSize>(env, "regionSize"));
+  Register(env, exports, {
+      {"regionNew", Fn<RegionNew>},
+      {"regionProtect", Fn<RegionProtect>},
+      {"regionView", Fn<RegionView>},
+      {"regionFree", Fn<RegionFree>},
+      {"regionState", Fn<RegionState>},
+      {"regionSize", Fn<RegionSize>},
+      {"stats", Fn<Stats>},
+      {"releaseSpareRegions", Fn<ReleaseSpares>},
+      {"secretmemAvailable", Fn<SecretmemAvailableJs>},
+  });
 }
 
 }  // namespace strongroom

@@ -1,75 +1,115 @@
-// XSalsa20-Poly1305 (NaCl crypto_secretbox) between guarded regions and sealed bytes.
-//
-//   blob = nonce(24) || crypto_secretbox_easy(plaintext, nonce, key)
-//        = nonce(24) || mac(16) || ciphertext
-//
-// exactly NaCl's secretbox with the nonce in front (tweetnacl:
-// nacl.secretbox(m, blob[0..24), key) === blob[24..)). The key and the plaintext are
-// read from regions; only the ciphertext lands in ordinary memory. Opening verifies
-// the MAC before it decrypts, so a forged blob writes no plaintext anywhere.
-#include <sodium.h>
+// XSalsa20-Poly1305 sealing under a key region (sealing.h defines the format and the
+// two steps; the coffer, coffer_binding.cc, uses the same steps with its split key).
+// The key and the plaintext are read from regions; only the ciphertext lands in ordinary
+// memory. Opening verifies the MAC before it decrypts, so a forged blob writes no
+// plaintext anywhere.
+#include "sealing.h"
+
+#include <cstring>
+#include <optional>
+#include <string>
 
 #include "binding.h"
 
 namespace strongroom {
+
+void ThrowIfFailed(Napi::Env env, SealStatus status, int err, const char* auth_message) {
+  switch (status) {
+    case SealStatus::kOk:
+      return;
+    case SealStatus::kAuth:
+      Throw(env, "ERR_AUTH", auth_message);
+    case SealStatus::kEmpty:
+      Throw(env, "ERR_EMPTY",
+            "the sealed bytes are authentic but hold an empty message (nonce and MAC only, 40 bytes): there is "
+            "nothing to open, since a region holds at least one byte. strongroom never seals an empty secret, so "
+            "these bytes were sealed elsewhere");
+    case SealStatus::kSystem:
+      Throw(env, "ERR_SYSTEM", std::string("could not reach the sealing key: ") + strerror(err));
+  }
+}
+
+Napi::Uint8Array SealedArg(const Napi::CallbackInfo& info, size_t index) {
+  Napi::Uint8Array sealed = BytesArg(info, index, "sealed");
+  if (sealed.ByteLength() < kSealOverhead) {
+    Throw(info.Env(), "ERR_AUTH",
+          "sealed bytes are at least 40 bytes long (nonce and MAC); these " + std::to_string(sealed.ByteLength()) +
+              " were truncated or are not sealed bytes");
+  }
+  return sealed;
+}
+
 namespace {
 
-constexpr size_t kOverhead = crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES;
+constexpr const char* kAuthMessage =
+    "the sealed bytes failed authentication: they were altered or truncated, or sealed under another key";
 
 GuardedMemory& KeyArg(const Napi::CallbackInfo& info, size_t index) {
   GuardedMemory& key = RegionArg(info, index, "key");
-  if (key.size() != crypto_secretbox_KEYBYTES) {
-    Throw(info.Env(), "ERR_INVALID_ARG", "the key region must be exactly 32 bytes");
-  }
+  if (key.size() != kKeyBytes) Throw(info.Env(), "ERR_INVALID_ARG", "the key region must be exactly 32 bytes");
   return key;
 }
 
-// (key, plaintext) -> Buffer blob. Node allocates a Buffer without zero-filling it;
-// every byte is written below before it is returned.
+// The key source of a key region: readable for the length of one use.
+auto RegionKey(GuardedMemory& key) {
+  return [&key](auto&& use) -> int {
+    AccessScope read(key, Protection::kReadOnly);
+    if (read.error() != 0) return read.error();
+    use(static_cast<const uint8_t*>(key.data()));
+    return 0;
+  };
+}
+
+// (key, plaintext) -> Buffer sealed. Node allocates the Buffer without zero-filling it;
+// every byte is written before it is returned.
 Napi::Value Seal(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   GuardedMemory& key = KeyArg(info, 0);
   GuardedMemory& plain = RegionArg(info, 1, "plaintext");
-  Napi::Buffer<uint8_t> blob = Napi::Buffer<uint8_t>::New(env, plain.size() + kOverhead);
-  uint8_t* nonce = blob.Data();
-  randombytes_buf(nonce, crypto_secretbox_NONCEBYTES);
-  AccessScope read_key(key, Protection::kReadOnly);
-  CheckAccess(env, read_key);
-  AccessScope read_plain(plain, Protection::kReadOnly);
-  CheckAccess(env, read_plain);
-  crypto_secretbox_easy(nonce + crypto_secretbox_NONCEBYTES, plain.data(), plain.size(), nonce, key.data());
-  return blob;
+  Napi::Buffer<uint8_t> sealed = Napi::Buffer<uint8_t>::New(env, plain.size() + kSealOverhead);
+  int err = 0;
+  {
+    AccessScope read(plain, Protection::kReadOnly);
+    err = read.error() != 0 ? read.error() : SealInto(sealed.Data(), plain.data(), plain.size(), RegionKey(key));
+  }
+  ThrowIfFailed(env, err == 0 ? SealStatus::kOk : SealStatus::kSystem, err, kAuthMessage);
+  return sealed;
 }
 
-// (key, blob, target): target.size must be blob.length - 40. Throws ERR_AUTH.
+// (key, sealed, target): target.size must be sealed.length - 40; no target (undefined)
+// for 40 bytes, which are only authenticated (ERR_EMPTY or ERR_AUTH). Throws ERR_AUTH.
 Napi::Value Open(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   GuardedMemory& key = KeyArg(info, 0);
-  Napi::Uint8Array blob = BytesArg(info, 1, "sealed");
-  GuardedMemory& target = RegionArg(info, 2, "target");
-  size_t length = blob.ByteLength();
-  if (length <= kOverhead || target.size() != length - kOverhead) {
+  Napi::Uint8Array sealed = SealedArg(info, 1);
+  const size_t size = sealed.ByteLength() - kSealOverhead;
+  GuardedMemory* target = size == 0 ? nullptr : &RegionArg(info, 2, "target");
+  if (target != nullptr && target->size() != size) {
     Throw(env, "ERR_INVALID_ARG", "the target region must be exactly the sealed length minus 40 bytes");
   }
-  const uint8_t* nonce = blob.Data();
-  AccessScope read_key(key, Protection::kReadOnly);
-  CheckAccess(env, read_key);
-  AccessScope write(target, Protection::kReadWrite);
-  CheckAccess(env, write);
-  if (crypto_secretbox_open_easy(target.data(), nonce + crypto_secretbox_NONCEBYTES,
-                                 length - crypto_secretbox_NONCEBYTES, nonce, key.data()) != 0) {
-    sodium_memzero(target.data(), target.size());
-    Throw(env, "ERR_AUTH",
-          "the sealed bytes failed authentication: they were altered or truncated, or sealed under another key");
+  int err = 0;
+  SealStatus status = SealStatus::kSystem;
+  {
+    std::optional<AccessScope> write;
+    if (target != nullptr) write.emplace(*target, Protection::kReadWrite);
+    if (write && write->error() != 0) {
+      err = write->error();
+    } else {
+      status = OpenFrom(target == nullptr ? nullptr : target->data(), sealed.Data(), sealed.ByteLength(),
+                        RegionKey(key), &err);
+    }
   }
+  ThrowIfFailed(env, status, err, kAuthMessage);
   return env.Undefined();
 }
 
 }  // namespace
 
 void InitSealing(Napi::Env env, Napi::Object exports) {
-  exports.Set("seal", Napi::Function::New<Seal>(env, "seal"));
-  exports.Set("open", Napi::Function::New<Open>(env, "open"));
+  Register(env, exports, {
+      {"seal", Fn<Seal>},
+      {"open", Fn<Open>},
+  });
 }
 
 }  // namespace strongroom

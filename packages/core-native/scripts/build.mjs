@@ -17,13 +17,10 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 
+import { LOCAL_ADDON as LOCAL_BUILD, PACKAGE_DIR, PREBUILT_ADDON as PREBUILD } from './addon-path.mjs';
 import { ensureLibsodium } from './libsodium.mjs';
 
-const PACKAGE_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const PREBUILD = path.join(PACKAGE_DIR, 'prebuilds', `${process.platform}-${process.arch}`, 'strongroom.node');
-const LOCAL_BUILD = path.join(PACKAGE_DIR, 'build', 'Release', 'strongroom.node');
 const TEST_ADDON_DIR = path.join(PACKAGE_DIR, 'test', 'native');
 
 function loads(file) {

@@ -18,7 +18,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const PACKAGE_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+import { PACKAGE_DIR } from './addon-path.mjs';
+
 export const DEPS_DIR = path.join(PACKAGE_DIR, 'deps');
 export const INSTALL_DIR = path.join(DEPS_DIR, 'libsodium');
 const STAMP = path.join(INSTALL_DIR, 'strongroom-stamp.json');

@@ -7,16 +7,15 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 
-const PACKAGE_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+import { LOCAL_ADDON, PACKAGE_DIR, PREBUILT_ADDON } from './addon-path.mjs';
+
 const PREBUILDS = path.join(PACKAGE_DIR, 'prebuilds');
 
 if (process.argv.includes('--clean')) {
   fs.rmSync(PREBUILDS, { recursive: true, force: true });
 } else {
-  const built = path.join(PACKAGE_DIR, 'build', 'Release', 'strongroom.node');
-  if (!fs.existsSync(built)) {
+  if (!fs.existsSync(LOCAL_ADDON)) {
     process.stderr.write('[strongroom] nothing to pack: build the addon first (node scripts/build.mjs)\n');
     process.exit(1);
   }
@@ -27,7 +26,6 @@ if (process.argv.includes('--clean')) {
     const result = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: PACKAGE_DIR, stdio: 'inherit' });
     if (result.status !== 0) process.exit(result.status ?? 1);
   }
-  const target = path.join(PREBUILDS, `${process.platform}-${process.arch}`);
-  fs.mkdirSync(target, { recursive: true });
-  fs.copyFileSync(built, path.join(target, 'strongroom.node'));
+  fs.mkdirSync(path.dirname(PREBUILT_ADDON), { recursive: true });
+  fs.copyFileSync(LOCAL_ADDON, PREBUILT_ADDON);
 }

@@ -5,30 +5,48 @@
 // (the enclave's portable fallback) ask without catching.
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import path from 'node:path';
 
+import { LOCAL_ADDON, PREBUILT_ADDON } from '../scripts/addon-path.mjs';
 import { StrongroomError } from './errors.js';
-import type { HardenResult, Stats } from './hardening.js';
+import type { AddonConstants, CofferStats, HardenResult, Limit, NativeRegion } from './types.js';
 
-/** An opaque, type-tagged native handle of one region. Never handed to users: Region wraps it. */
-export interface NativeRegion {
-  readonly __brand: 'strongroom.region';
+/** stats() as the addon reports it; stats.ts adds the JS-side defaults. */
+export interface NativeStats {
+  regions: number;
+  mmapRegions: number;
+  secretmemRegions: number;
+  bytesLocked: number;
+  bytesUnlocked: number;
+  mlockFailures: number;
+  spareRegions: number;
+  spareBytes: number;
+  secretmemAvailable: boolean;
+  memlockLimit: Limit;
+  coreLimit: Limit;
+  dumpable: boolean;
+  pageSize: number;
 }
 
-/** stats() as the addon reports it; hardening.ts adds the JS-side defaults. */
-export type NativeStats = Omit<Stats, 'backend' | 'mlockPolicy'>;
-
+/**
+ * The addon's functions, one per native entry point (the export tables of native/*.cc).
+ * Numbers that cross the boundary (backend and protection codes, state bits, algorithm
+ * ids) are the addon's own, read from `constants` (constants.ts), never restated here.
+ */
 export interface NativeBinding {
+  constants: AddonConstants;
   setErrorClass(errorClass: typeof StrongroomError): void;
   regionNew(size: number, backend: number, mlockPolicy: number): NativeRegion;
   regionProtect(region: NativeRegion, protection: number): void;
   regionView(region: NativeRegion): Uint8Array;
   regionFree(region: NativeRegion): void;
-  /** protection (0-2) | freed << 2 | locked << 3 | backend << 4 */
+  /** protection | freed | locked | backend << backendShift (constants.state) */
   regionState(region: NativeRegion): number;
   /** usable bytes */
   regionSize(region: NativeRegion): number;
+  stats(): NativeStats;
+  /** how many spare regions were unmapped */
+  releaseSpareRegions(): number;
+  secretmemAvailable(): boolean;
   randomFill(target: NativeRegion): void;
   zero(target: NativeRegion): void;
   copyOrXor(
@@ -42,43 +60,35 @@ export interface NativeBinding {
   equal(a: NativeRegion, b: NativeRegion | Uint8Array): boolean;
   copyBytes(region: NativeRegion, bytes: Uint8Array, offset: number, toRegion: boolean): void;
   seal(key: NativeRegion, plaintext: NativeRegion): Uint8Array;
-  open(key: NativeRegion, sealed: Uint8Array, target: NativeRegion): void;
+  /** target undefined only for sealed bytes of exactly the overhead (authenticated, then ERR_EMPTY). */
+  open(key: NativeRegion, sealed: Uint8Array, target: NativeRegion | undefined): void;
   blake2b(target: NativeRegion, source: NativeRegion, key: NativeRegion | undefined): void;
   hmac(algorithm: number, key: NativeRegion, message: Uint8Array): Uint8Array;
   hmacVerify(algorithm: number, key: NativeRegion, message: Uint8Array, tag: Uint8Array): boolean;
   harden(hardLimit: boolean): HardenResult;
-  stats(): NativeStats;
-  /** how many spare regions were unmapped */
-  dropSpareRegions(): number;
-  secretmemAvailable(): boolean;
-  maxRegionSize: number;
   readFile(path: string, maxSize: number, backend: number, mlockPolicy: number): NativeRegion;
   /** until: a byte, or -1 for none */
   readFd(fd: number, maxSize: number, until: number, backend: number, mlockPolicy: number): NativeRegion;
   readEnv(name: string, remove: boolean, backend: number, mlockPolicy: number): NativeRegion;
   promptSecret(message: string, maxSize: number, backend: number, mlockPolicy: number): Promise<NativeRegion>;
-  cofferInit(backend: number, mlockPolicy: number): void;
+  cofferInit(backend: number, mlockPolicy: number, intervalMs: number): void;
   cofferSeal(source: NativeRegion | Uint8Array, length: number): Uint8Array;
-  cofferOpen(sealed: Uint8Array, target: NativeRegion): void;
+  /** target undefined only for sealed bytes of exactly the overhead. */
+  cofferOpen(sealed: Uint8Array, target: NativeRegion | undefined): void;
   /** null at end of file */
   cofferSealFromFd(fd: number, staging: NativeRegion): Uint8Array | null;
   cofferRekey(): void;
   cofferPurge(): void;
   cofferSetInterval(intervalMs: number): void;
-  /** backend: 0 mmap, 1 secretmem */
-  cofferFigures(): { rekeys: number; purges: number; intervalMs: number; backend: number; locked: boolean };
+  /** backend: a code of constants.backends */
+  cofferStats(): Omit<CofferStats, 'backend'> & { backend: number };
   /** Only with STRONGROOM_TEST_HOOKS=1 at load: where the halves start (an address, not their bytes). */
   cofferHalvesAddress?(): number;
 }
 
-const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-
-/** Where the addon is looked for, in order. */
+/** Where the addon is looked for, in order (scripts/addon-path.mjs names them). */
 export function addonCandidates(): string[] {
-  return [
-    path.join(PACKAGE_ROOT, 'prebuilds', `${process.platform}-${process.arch}`, 'strongroom.node'),
-    path.join(PACKAGE_ROOT, 'build', 'Release', 'strongroom.node'),
-  ];
+  return [PREBUILT_ADDON, LOCAL_ADDON];
 }
 
 const HOW_TO_FIX =

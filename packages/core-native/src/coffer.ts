@@ -9,43 +9,32 @@
 // one coffer: bytes sealed on one thread open on any other thread of the process.
 // purgeCoffer() draws both halves afresh: everything sealed before stops opening.
 //
-//   sealed = nonce(24) || mac(16) || ciphertext      (NaCl secretbox, as seal() in sealing.ts)
+//   sealed = nonce(24) || mac(16) || ciphertext      (the one format: sealing.ts)
 import { native } from './binding.js';
-import { StrongroomError } from './errors.js';
-import { nativeOf, resolveAllocation, type Backend, type Region } from './region.js';
-import { SEAL_OVERHEAD } from './sealing.js';
-import { checkBytes, checkInteger, checkOptions, invalid } from './validate.js';
+import { constants, nameOf } from './constants.js';
+import { nativeOf, resolveAllocation, type AllocateOptions, type Region } from './region.js';
+import { openIntoWith, openWith } from './sealing.js';
+import type { CofferOptions, CofferStats } from './types.js';
+import { checkArgs, checkInteger, checkOptions, invalid } from './validate.js';
+
+export type { CofferOptions, CofferStats } from './types.js';
 
 export const DEFAULT_REKEY_INTERVAL = 500;
-/** The longest interval configureCoffer() accepts: one day. */
+/** The longest interval configureCoffer() accepts: one day (the addon's bound too; a test checks they agree). */
 export const MAX_REKEY_INTERVAL = 86_400_000;
-
-export interface CofferOptions {
-  /** Milliseconds between rekeys; 0 stops automatic rekeying. */
-  rekeyInterval?: number;
-}
-
-export interface CofferStats {
-  /** Rekeys since the process started (automatic and rekeyCoffer()). */
-  rekeys: number;
-  purges: number;
-  rekeyInterval: number;
-  backend: Backend;
-  /** Whether the halves are locked in RAM (false only under mlock 'best-effort'). */
-  locked: boolean;
-}
 
 let ready = false;
 
 /**
  * The addon with the coffer created: by the first call in the process (any thread),
- * with configure()'s backend and mlock policy then in force.
+ * with configure()'s backend and mlock policy then in force, rekeying every
+ * DEFAULT_REKEY_INTERVAL ms until configureCoffer() says otherwise.
  */
 function coffer() {
   const addon = native();
   if (!ready) {
-    const { backendCode, mlockCode } = resolveAllocation({});
-    addon.cofferInit(backendCode, mlockCode);
+    const { backendCode, mlockCode } = resolveAllocation();
+    addon.cofferInit(backendCode, mlockCode, DEFAULT_REKEY_INTERVAL);
     ready = true;
   }
   return addon;
@@ -53,6 +42,7 @@ function coffer() {
 
 /** Seals `length` bytes (default: all) of a region or of ordinary bytes under the coffer key. */
 export function cofferSeal(source: Region | Uint8Array, length?: number): Uint8Array {
+  checkArgs(arguments.length, 2, 'cofferSeal()');
   if (source instanceof Uint8Array) {
     if (source.length === 0) throw invalid('there is nothing to seal: the bytes are empty');
     return coffer().cofferSeal(source, sealLength(length, source.length));
@@ -65,28 +55,24 @@ function sealLength(length: number | undefined, size: number): number {
   return length === undefined ? size : checkInteger(length, 'length', 1, size);
 }
 
-/** The plaintext size of sealed bytes; ERR_AUTH when they are too short to be sealed bytes. */
-export function sealedSize(sealed: Uint8Array): number {
-  checkBytes(sealed, 'sealed');
-  if (sealed.length <= SEAL_OVERHEAD) {
-    throw new StrongroomError(
-      'ERR_AUTH',
-      `sealed bytes are at least ${SEAL_OVERHEAD + 1} bytes long (nonce, MAC, one byte); these ${sealed.length} were truncated or are not sealed bytes`,
-    );
-  }
-  return sealed.length - SEAL_OVERHEAD;
-}
-
 /**
  * Opens bytes sealed under the coffer key into `target` (exactly sealedSize(sealed)
  * bytes). ERR_AUTH, with the target wiped, when they were altered or truncated, come from
  * another process or were sealed before a purge.
  */
-export function cofferOpen(sealed: Uint8Array, target: Region): void {
-  const size = sealedSize(sealed);
-  const handle = nativeOf(target, 'target');
-  if (target.size !== size) throw invalid(`the target must be ${size} bytes for these sealed bytes, got ${target.size}`);
-  coffer().cofferOpen(sealed, handle);
+export function cofferOpenInto(sealed: Uint8Array, target: Region): void {
+  checkArgs(arguments.length, 2, 'cofferOpenInto()');
+  openIntoWith(sealed, target, (t) => coffer().cofferOpen(sealed, t));
+}
+
+/**
+ * Opens bytes sealed under the coffer key into a new region. ERR_AUTH when they were
+ * altered or truncated, come from another process or were sealed before a purge: then
+ * no region survives.
+ */
+export function cofferOpen(sealed: Uint8Array, options?: AllocateOptions): Region {
+  checkArgs(arguments.length, 2, 'cofferOpen()');
+  return openWith(sealed, options, (t) => coffer().cofferOpen(sealed, t));
 }
 
 /**
@@ -95,36 +81,36 @@ export function cofferOpen(sealed: Uint8Array, target: Region): void {
  * enters ordinary memory. Returns null at end of file.
  */
 export function cofferSealFromFd(fd: number, staging: Region): Uint8Array | null {
-  checkInteger(fd, 'fd', 0, 0x7fffffff);
+  checkArgs(arguments.length, 2, 'cofferSealFromFd()');
+  checkInteger(fd, 'fd', 0, constants().maxFd);
   return coffer().cofferSealFromFd(fd, nativeOf(staging, 'staging'));
 }
 
 /** Re-randomises the halves now; the key does not change. */
 export function rekeyCoffer(): void {
+  checkArgs(arguments.length, 0, 'rekeyCoffer()');
   coffer().cofferRekey();
 }
 
 /** Replaces both halves: the key changes and nothing sealed before opens again. */
 export function purgeCoffer(): void {
+  checkArgs(arguments.length, 0, 'purgeCoffer()');
   coffer().cofferPurge();
 }
 
-/** Sets the rekey interval for the whole process (all threads). */
+/** Sets the rekey interval for the whole process (all threads) and returns the coffer's stats. */
 export function configureCoffer(options: CofferOptions): CofferStats {
-  const given = checkOptions(options, 'configureCoffer() options', ['rekeyInterval']);
+  checkArgs(arguments.length, 1, 'configureCoffer()');
+  const given = checkOptions(options, 'configureCoffer()', ['rekeyInterval']);
   if (given.rekeyInterval !== undefined) {
     coffer().cofferSetInterval(checkInteger(given.rekeyInterval, 'rekeyInterval', 0, MAX_REKEY_INTERVAL));
   }
   return cofferStats();
 }
 
+/** The coffer's backend, lock, rekey interval, and rekey and purge counts. */
 export function cofferStats(): CofferStats {
-  const figures = coffer().cofferFigures();
-  return {
-    rekeys: figures.rekeys,
-    purges: figures.purges,
-    rekeyInterval: figures.intervalMs,
-    backend: figures.backend === 1 ? 'secretmem' : 'mmap',
-    locked: figures.locked,
-  };
+  checkArgs(arguments.length, 0, 'cofferStats()');
+  const stats = coffer().cofferStats();
+  return { ...stats, backend: nameOf(constants().backends, stats.backend) };
 }

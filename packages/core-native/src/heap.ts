@@ -10,7 +10,7 @@
 import { randomFillSync } from 'node:crypto';
 
 import { StrongroomError } from './errors.js';
-import type { Protection } from './region.js';
+import type { Protection } from './types.js';
 
 function freedError(what: string): StrongroomError {
   return new StrongroomError('ERR_FREED', `${what} was freed; allocate a new region`);

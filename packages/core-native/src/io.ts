@@ -3,7 +3,8 @@
 // bytes from read(2) or the C environment into guarded pages: they never pass through a
 // JS string or Buffer. Each returns a 'readwrite' Region of exactly the bytes read; on
 // any failure no region survives and a descriptor opened here is closed.
-import { native, type NativeRegion } from './binding.js';
+import { native } from './binding.js';
+import { constants } from './constants.js';
 import {
   MAX_REGION_SIZE,
   resolveAllocation,
@@ -12,7 +13,18 @@ import {
   type Allocation,
   type Region,
 } from './region.js';
-import { ALLOCATE_KEYS, checkBoolean, checkInteger, checkOptions, checkText, invalid } from './validate.js';
+import type { NativeRegion } from './types.js';
+import {
+  checkArgs,
+  checkBoolean,
+  checkInteger,
+  checkOptions,
+  checkText,
+  invalid,
+  READ_ENV_KEYS,
+  READ_FD_KEYS,
+  READ_KEYS,
+} from './validate.js';
 
 export interface ReadOptions extends AllocateOptions {
   /** The most bytes accepted (more is ERR_TOO_LARGE): 1 to MAX_REGION_SIZE, default 64 KiB. */
@@ -32,8 +44,8 @@ export interface ReadEnvOptions extends AllocateOptions {
 /** The default maxSize: 64 KiB. */
 export const DEFAULT_MAX_SIZE = 64 * 1024;
 
-function readSettings(options: unknown, what: string, extra: readonly string[] = []) {
-  const given = checkOptions(options, what, [...ALLOCATE_KEYS, 'maxSize', ...extra]);
+function readSettings(options: unknown, fn: string, keys: readonly string[] = READ_KEYS) {
+  const given = checkOptions(options, fn, keys);
   const maxSize =
     given.maxSize === undefined ? DEFAULT_MAX_SIZE : checkInteger(given.maxSize, 'maxSize', 1, MAX_REGION_SIZE);
   return { given, maxSize, ...resolveAllocation(given) };
@@ -49,8 +61,9 @@ function wrap(handle: NativeRegion, allocation: Allocation): Region {
  * empty, ERR_IO for any other failure (permission denied, a directory, ...).
  */
 export function readFile(path: string, options?: ReadOptions): Region {
+  checkArgs(arguments.length, 2, 'readFile()');
   const file = checkText(path, 'path');
-  const settings = readSettings(options, 'readFile() options');
+  const settings = readSettings(options, 'readFile()');
   return wrap(native().readFile(file, settings.maxSize, settings.backendCode, settings.mlockCode), settings);
 }
 
@@ -60,8 +73,9 @@ export function readFile(path: string, options?: ReadOptions): Region {
  * descriptor (Node makes stdin one) is waited on. The descriptor is not closed.
  */
 export function readFd(fd: number, options?: ReadFdOptions): Region {
-  checkInteger(fd, 'fd', 0, 2 ** 31 - 1);
-  const settings = readSettings(options, 'readFd() options', ['until']);
+  checkArgs(arguments.length, 2, 'readFd()');
+  checkInteger(fd, 'fd', 0, constants().maxFd);
+  const settings = readSettings(options, 'readFd()', READ_FD_KEYS);
   const until = settings.given.until === undefined ? -1 : checkInteger(settings.given.until, 'until', 0, 255);
   const { maxSize, backendCode, mlockCode } = settings;
   return wrap(native().readFd(fd, maxSize, until, backendCode, mlockCode), settings);
@@ -74,8 +88,9 @@ export function readFd(fd: number, options?: ReadFdOptions): Region {
  * before (anything that read process.env[name]) is a JS string and cannot be wiped.
  */
 export function readEnv(name: string, options?: ReadEnvOptions): Region {
+  checkArgs(arguments.length, 2, 'readEnv()');
   const variable = checkText(name, 'an environment variable name', '=');
-  const given = checkOptions(options, 'readEnv() options', [...ALLOCATE_KEYS, 'remove']);
+  const given = checkOptions(options, 'readEnv()', READ_ENV_KEYS);
   const remove = given.remove === undefined ? true : checkBoolean(given.remove, 'remove');
   const allocation = resolveAllocation(given);
   return wrap(native().readEnv(variable, remove, allocation.backendCode, allocation.mlockCode), allocation);
@@ -88,7 +103,8 @@ export function readEnv(name: string, options?: ReadEnvOptions): Region {
  * terminal's settings are restored on every path; the read runs off the JS thread.
  */
 export async function promptSecret(message: string, options?: ReadOptions): Promise<Region> {
+  checkArgs(arguments.length, 2, 'promptSecret()');
   if (typeof message !== 'string') throw invalid('the prompt message must be a string');
-  const settings = readSettings(options, 'promptSecret() options');
+  const settings = readSettings(options, 'promptSecret()');
   return wrap(await native().promptSecret(message, settings.maxSize, settings.backendCode, settings.mlockCode), settings);
 }

@@ -8,10 +8,11 @@ import { native } from './binding.js';
 import type { StrongroomError } from './errors.js';
 import * as heap from './heap.js';
 import { memoryOf, type Region } from './region.js';
-import { checkBytes, checkInteger, checkOptions, invalid } from './validate.js';
+import { checkArgs, checkBytes, checkInteger, checkOptions, invalid } from './validate.js';
 
 /** Fills the whole region from the system CSPRNG. */
 export function randomFill(target: Region): void {
+  checkArgs(arguments.length, 1, 'randomFill()');
   const t = memoryOf(target, 'target');
   if (t instanceof heap.HeapMemory) heap.randomFill(t);
   else native().randomFill(t);
@@ -19,6 +20,7 @@ export function randomFill(target: Region): void {
 
 /** Overwrites the whole region with zeros (a wipe the compiler cannot drop). */
 export function zero(target: Region): void {
+  checkArgs(arguments.length, 1, 'zero()');
   const t = memoryOf(target, 'target');
   if (t instanceof heap.HeapMemory) heap.zero(t);
   else native().zero(t);
@@ -38,8 +40,8 @@ export interface RangeOptions {
   length?: number;
 }
 
-function ranges(target: Region, source: Region, options: RangeOptions | undefined) {
-  const given = checkOptions(options, 'range options', ['targetOffset', 'sourceOffset', 'length']);
+function ranges(target: Region, source: Region, options: RangeOptions | undefined, fn: string) {
+  const given = checkOptions(options, fn, ['targetOffset', 'sourceOffset', 'length']);
   const targetOffset = given.targetOffset === undefined ? 0 : checkInteger(given.targetOffset, 'targetOffset', 0, target.size);
   const sourceOffset = given.sourceOffset === undefined ? 0 : checkInteger(given.sourceOffset, 'sourceOffset', 0, source.size);
   const length =
@@ -55,7 +57,7 @@ function ranges(target: Region, source: Region, options: RangeOptions | undefine
 function copyOrXor(target: Region, source: Region, options: RangeOptions | undefined, xor: boolean): void {
   const t = memoryOf(target, 'target');
   const s = memoryOf(source, 'source');
-  const { targetOffset, sourceOffset, length } = ranges(target, source, options);
+  const { targetOffset, sourceOffset, length } = ranges(target, source, options, xor ? 'xor()' : 'copy()');
   if (t instanceof heap.HeapMemory && s instanceof heap.HeapMemory) {
     heap.copyOrXor(t, targetOffset, s, sourceOffset, length, xor);
   } else if (!(t instanceof heap.HeapMemory) && !(s instanceof heap.HeapMemory)) {
@@ -67,11 +69,13 @@ function copyOrXor(target: Region, source: Region, options: RangeOptions | undef
 
 /** Copies bytes from source into target (overlap within one region is handled). */
 export function copy(target: Region, source: Region, options?: RangeOptions): void {
+  checkArgs(arguments.length, 3, 'copy()');
   copyOrXor(target, source, options, false);
 }
 
 /** target[i] ^= source[i] over the range. */
 export function xor(target: Region, source: Region, options?: RangeOptions): void {
+  checkArgs(arguments.length, 3, 'xor()');
   copyOrXor(target, source, options, true);
 }
 
@@ -81,6 +85,7 @@ export function xor(target: Region, source: Region, options?: RangeOptions): voi
  * with no branch or early exit on the content.
  */
 export function equals(a: Region, b: Region | Uint8Array): boolean {
+  checkArgs(arguments.length, 2, 'equals()');
   const left = memoryOf(a, 'a');
   const right = b instanceof Uint8Array ? b : memoryOf(b, 'b');
   if (left instanceof heap.HeapMemory) {
@@ -90,7 +95,6 @@ export function equals(a: Region, b: Region | Uint8Array): boolean {
   }
   throw mixed('equals()');
 }
-
 
 function checkBytesRange(region: Region, bytes: Uint8Array, offset: number | undefined): number {
   checkBytes(bytes, 'bytes');
@@ -106,6 +110,7 @@ function checkBytesRange(region: Region, bytes: Uint8Array, offset: number | und
  * refused; the caller still owns (and should wipe) the source bytes.
  */
 export function copyIn(target: Region, source: Uint8Array, offset?: number): void {
+  checkArgs(arguments.length, 3, 'copyIn()');
   const t = memoryOf(target, 'target');
   const at = checkBytesRange(target, source, offset);
   if (t instanceof heap.HeapMemory) heap.copyBytes(t, source, at, true);
@@ -117,6 +122,7 @@ export function copyIn(target: Region, source: Uint8Array, offset?: number): voi
  * into the heap, for runtimes where view() is refused. Wipe `target` when done.
  */
 export function copyOut(target: Uint8Array, source: Region, offset?: number): void {
+  checkArgs(arguments.length, 3, 'copyOut()');
   const s = memoryOf(source, 'source');
   const at = checkBytesRange(source, target, offset);
   if (s instanceof heap.HeapMemory) heap.copyBytes(s, target, at, false);

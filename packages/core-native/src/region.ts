@@ -10,17 +10,14 @@
 //   region.free()  -> verify canary (abort on mismatch), wipe, unlock, unmap; idempotent
 import { inspect } from 'node:util';
 
-import { native, type NativeBinding, type NativeRegion } from './binding.js';
+import { native } from './binding.js';
+import { constants, decodeState } from './constants.js';
 import { StrongroomError } from './errors.js';
 import { HeapMemory } from './heap.js';
-import { ALLOCATE_KEYS, checkInteger, checkOneOf, checkOptions, invalid } from './validate.js';
+import type { Backend, BackendChoice, MlockPolicy, NativeBackend, NativeRegion, Protection } from './types.js';
+import { ALLOCATE_KEYS, checkArgs, checkInteger, checkOneOf, checkOptions, invalid, type Options } from './validate.js';
 
-/** @internal The backends of the addon (allocate() with them loads it). */
-export type NativeBackend = 'secretmem' | 'mmap';
-export type Backend = NativeBackend | 'heap';
-export type BackendChoice = Backend | 'auto';
-export type Protection = 'noaccess' | 'readonly' | 'readwrite';
-export type MlockPolicy = 'require' | 'best-effort';
+export type { Backend, BackendChoice, MlockPolicy, NativeBackend, Protection } from './types.js';
 
 export interface AllocateOptions {
   /**
@@ -36,11 +33,6 @@ export interface AllocateOptions {
 export const MAX_REGION_SIZE = 1 << 30;
 
 const PROTECTIONS: readonly Protection[] = ['noaccess', 'readonly', 'readwrite'];
-// Bits of the native regionState().
-const FREED = 4;
-const LOCKED = 8;
-// Index = native code.
-const BACKENDS: readonly NativeBackend[] = ['mmap', 'secretmem'];
 const BACKEND_CHOICES: readonly BackendChoice[] = ['auto', 'mmap', 'secretmem', 'heap'];
 const MLOCK_POLICIES: readonly MlockPolicy[] = ['require', 'best-effort'];
 
@@ -59,7 +51,8 @@ let warnedUnlocked = false;
  * use native memory, and take 'auto' then (open() needs an explicit native backend).
  */
 export function configure(options?: Partial<Defaults>): Readonly<Defaults> {
-  const given = checkOptions(options, 'configure() options', ALLOCATE_KEYS);
+  checkArgs(arguments.length, 1, 'configure()');
+  const given = checkOptions(options, 'configure()', ALLOCATE_KEYS);
   if (given.backend !== undefined) {
     const backend = checkOneOf(given.backend, 'backend', BACKEND_CHOICES);
     if (backend === 'secretmem' && !native().secretmemAvailable()) {
@@ -85,10 +78,8 @@ function autoBackend(): NativeBackend {
 }
 let autoChoice: NativeBackend | undefined;
 
+const NO_OPTIONS: Options = Object.freeze(Object.create(null) as Record<string, unknown>);
 const TOKEN = Symbol('strongroom.region');
-// Set by wrapHandle(): a native Region never exists before the addon has loaded (a heap
-// Region never reads it).
-let addon: NativeBinding;
 let memoryOfRegion: (region: Region) => NativeRegion | HeapMemory;
 
 export class Region {
@@ -112,8 +103,8 @@ export class Region {
   #state(): Protection | 'freed' {
     const memory = this.#memory;
     if (memory instanceof HeapMemory) return memory.state;
-    const state = addon.regionState(memory);
-    return state & FREED ? 'freed' : (PROTECTIONS[state & 3] as Protection);
+    const state = decodeState(native().regionState(memory));
+    return state.freed ? 'freed' : state.protection;
   }
 
   /** Usable bytes (exactly what was asked for). */
@@ -132,7 +123,7 @@ export class Region {
   /** Whether the data pages are locked in RAM (false only under mlock 'best-effort', and always for 'heap'). */
   get locked(): boolean {
     const memory = this.#memory;
-    return !(memory instanceof HeapMemory) && (addon.regionState(memory) & LOCKED) !== 0;
+    return !(memory instanceof HeapMemory) && decodeState(native().regionState(memory)).locked;
   }
 
   /** The current protection; ERR_FREED after free(). */
@@ -147,11 +138,11 @@ export class Region {
    * protection is emulated: 'readonly' is not enforced there (a view stays writable).
    */
   protect(protection: Protection): void {
-    const code = PROTECTIONS.indexOf(protection);
-    if (code < 0) checkOneOf(protection, 'protection', PROTECTIONS);
+    checkArgs(arguments.length, 1, 'protect()');
+    checkOneOf(protection, 'protection', PROTECTIONS);
     const memory = this.#memory;
     if (memory instanceof HeapMemory) memory.protect(protection);
-    else addon.regionProtect(memory, code);
+    else native().regionProtect(memory, constants().protections[protection]);
   }
 
   /**
@@ -160,15 +151,17 @@ export class Region {
    * structuredClone it: Node copies external memory into the ordinary heap.
    */
   view(): Uint8Array {
+    checkArgs(arguments.length, 0, 'view()');
     const memory = this.#memory;
-    return memory instanceof HeapMemory ? memory.view() : addon.regionView(memory);
+    return memory instanceof HeapMemory ? memory.view() : native().regionView(memory);
   }
 
   /** Verifies the canary, wipes, unlocks and unmaps ('heap': wipes and detaches). Idempotent. */
   free(): void {
+    checkArgs(arguments.length, 0, 'free()');
     const memory = this.#memory;
     if (memory instanceof HeapMemory) memory.free();
-    else addon.regionFree(memory);
+    else native().regionFree(memory);
   }
 
   [Symbol.dispose](): void {
@@ -219,7 +212,7 @@ export interface Allocation {
 }
 
 /** The options as given and checked; backend undefined when left out. */
-function allocationChoices(given: Record<string, unknown>): { backend: BackendChoice | undefined; mlock: MlockPolicy } {
+function allocationChoices(given: Options): { backend: BackendChoice | undefined; mlock: MlockPolicy } {
   return {
     backend: given.backend === undefined ? undefined : checkOneOf(given.backend, 'backend', BACKEND_CHOICES),
     mlock: given.mlock === undefined ? defaults.mlock : checkOneOf(given.mlock, 'mlock', MLOCK_POLICIES),
@@ -236,14 +229,15 @@ function nativeAllocation(backendGiven: BackendChoice | undefined, mlock: MlockP
   // A 'heap' default stands for allocate() only; native allocators are never weaker than 'auto'.
   const choice = backendGiven ?? (defaults.backend === 'heap' ? 'auto' : defaults.backend);
   const backend = choice === 'auto' ? autoBackend() : choice;
-  return { backend, mlock, backendCode: BACKENDS.indexOf(backend), mlockCode: MLOCK_POLICIES.indexOf(mlock) };
+  const codes = constants();
+  return { backend, mlock, backendCode: codes.backends[backend], mlockCode: codes.mlockPolicies[mlock] };
 }
 
 /**
  * @internal Resolves the allocation options of the native allocators: the readers in
  * io.ts and the coffer. An explicit 'heap' is ERR_INVALID_ARG; a 'heap' default is 'auto'.
  */
-export function resolveAllocation(given: Record<string, unknown>): Allocation {
+export function resolveAllocation(given: Options = NO_OPTIONS): Allocation {
   const { backend, mlock } = allocationChoices(given);
   return nativeAllocation(backend, mlock);
 }
@@ -259,8 +253,7 @@ export function wrapHandle(
   { backend, mlock }: Pick<Allocation, 'backend' | 'mlock'>,
 ): Region {
   const binding = native();
-  addon = binding;
-  if (mlock === 'best-effort' && !warnedUnlocked && (binding.regionState(handle) & LOCKED) === 0) {
+  if (mlock === 'best-effort' && !warnedUnlocked && !decodeState(binding.regionState(handle)).locked) {
     warnedUnlocked = true;
     const { memlockLimit } = binding.stats();
     process.emitWarning(
@@ -279,8 +272,9 @@ export function wrapHandle(
  * on any failure nothing stays mapped. A 'heap' region never loads the addon.
  */
 export function allocate(size: number, options?: AllocateOptions): Region {
+  checkArgs(arguments.length, 2, 'allocate()');
   checkInteger(size, 'size', 1, MAX_REGION_SIZE);
-  const { backend, mlock } = allocationChoices(checkOptions(options, 'allocate() options', ALLOCATE_KEYS));
+  const { backend, mlock } = allocationChoices(checkOptions(options, 'allocate()', ALLOCATE_KEYS));
   if ((backend ?? defaults.backend) === 'heap') return new Region(TOKEN, new HeapMemory(size), size, 'heap');
   const allocation = nativeAllocation(backend, mlock);
   return wrapHandle(native().regionNew(size, allocation.backendCode, allocation.mlockCode), size, allocation);

@@ -1,19 +1,48 @@
-// XSalsa20-Poly1305 sealing between regions and ordinary bytes.
+// The sealed format, defined once for every package (native/sealing.h is its C++ twin):
 //
 //   sealed = nonce(24) || mac(16) || ciphertext     (NaCl crypto_secretbox, nonce first)
 //
 // byte-for-byte what tweetnacl and every NaCl secretbox produce after the nonce:
 // nacl.secretbox.open(sealed.subarray(24), sealed.subarray(0, 24), key) opens it.
-// The key is a 32-byte region; the ciphertext is not secret and lives in the heap.
+// seal/open/openInto work under a 32-byte key region; the coffer (coffer.ts) seals the
+// same format under the process-wide split key. The ciphertext is not secret and lives
+// in the heap.
+//
+// Sealed bytes shorter than the overhead are ERR_AUTH everywhere (truncated, or not sealed
+// bytes). Exactly 40 bytes is a sealed empty message (tweetnacl makes one for an empty
+// input): strongroom never seals one, and a region holds at least one byte, so opening
+// one authenticates it and then throws ERR_EMPTY (ERR_AUTH if it does not authenticate).
+//
+// These constants are the NaCl format's, stated here rather than read from the addon
+// because the enclave's portable backend needs them where the addon cannot load; a test
+// checks that the addon's own figures (constants.ts) agree.
 import { native } from './binding.js';
+import { StrongroomError } from './errors.js';
 import { allocate, nativeOf, type AllocateOptions, type Region } from './region.js';
-import { checkBytes, invalid } from './validate.js';
+import type { NativeRegion } from './types.js';
+import { checkArgs, checkBytes, invalid } from './validate.js';
 
 export const KEY_BYTES = 32;
 export const NONCE_BYTES = 24;
 export const MAC_BYTES = 16;
 /** sealed.length - plaintext length */
 export const SEAL_OVERHEAD = NONCE_BYTES + MAC_BYTES;
+
+/**
+ * The plaintext size of sealed bytes (0 for a sealed empty message). ERR_AUTH when they
+ * are too short to be sealed bytes. Checks the shape only: opening authenticates.
+ */
+export function sealedSize(sealed: Uint8Array): number {
+  checkArgs(arguments.length, 1, 'sealedSize()');
+  checkBytes(sealed, 'sealed');
+  if (sealed.length < SEAL_OVERHEAD) {
+    throw new StrongroomError(
+      'ERR_AUTH',
+      `sealed bytes are at least ${SEAL_OVERHEAD} bytes long (nonce and MAC); these ${sealed.length} were truncated or are not sealed bytes`,
+    );
+  }
+  return sealed.length - SEAL_OVERHEAD;
+}
 
 function checkKey(key: Region) {
   const handle = nativeOf(key, 'key');
@@ -23,25 +52,56 @@ function checkKey(key: Region) {
 
 /** Seals the bytes of `plaintext` under `key`, with a fresh random nonce. */
 export function seal(key: Region, plaintext: Region): Uint8Array {
+  checkArgs(arguments.length, 2, 'seal()');
   const k = checkKey(key);
   return native().seal(k, nativeOf(plaintext, 'plaintext'));
 }
 
-function plaintextSize(sealed: Uint8Array): number {
-  checkBytes(sealed, 'sealed');
-  if (sealed.length <= SEAL_OVERHEAD) {
-    throw invalid(`sealed bytes are at least ${SEAL_OVERHEAD + 1} long (nonce, MAC, one byte), got ${sealed.length}`);
+/** The native step of an open: fills `target` from the sealed bytes (undefined: only authenticate 40 bytes). */
+type Fill = (target: NativeRegion | undefined) => void;
+
+/**
+ * @internal Opens sealed bytes into an existing region of exactly sealedSize(sealed)
+ * bytes through `fill` (a key region's open, or the coffer's): the one shape of every
+ * open-into. A sealed empty message is authenticated, and the native step throws
+ * ERR_EMPTY (or ERR_AUTH).
+ */
+export function openIntoWith(sealed: Uint8Array, target: Region, fill: Fill): void {
+  const size = sealedSize(sealed);
+  if (size === 0) {
+    fill(undefined);
+    return;
   }
-  return sealed.length - SEAL_OVERHEAD;
+  const handle = nativeOf(target, 'target');
+  if (target.size !== size) throw invalid(`the target must be ${size} bytes for these sealed bytes, got ${target.size}`);
+  fill(handle);
 }
 
-/** Opens sealed bytes into an existing region of exactly sealed.length - 40 bytes. */
+/**
+ * @internal Opens sealed bytes into a new region through `fill`: the one shape of every
+ * open. ERR_AUTH (or ERR_EMPTY) leaves no region behind.
+ */
+export function openWith(sealed: Uint8Array, options: AllocateOptions | undefined, fill: Fill): Region {
+  const size = sealedSize(sealed);
+  if (size === 0) {
+    fill(undefined); // throws ERR_EMPTY, or ERR_AUTH
+    throw new StrongroomError('ERR_EMPTY', 'the sealed bytes hold an empty message; there is nothing to open');
+  }
+  const target = allocate(size, options);
+  try {
+    fill(nativeOf(target, 'target'));
+    return target;
+  } catch (error) {
+    target.free();
+    throw error;
+  }
+}
+
+/** Opens sealed bytes into an existing region of exactly sealedSize(sealed) bytes. */
 export function openInto(key: Region, sealed: Uint8Array, target: Region): void {
+  checkArgs(arguments.length, 3, 'openInto()');
   const k = checkKey(key);
-  const size = plaintextSize(sealed);
-  const t = nativeOf(target, 'target');
-  if (target.size !== size) throw invalid(`the target must be ${size} bytes for these sealed bytes, got ${target.size}`);
-  native().open(k, sealed, t);
+  openIntoWith(sealed, target, (t) => native().open(k, sealed, t));
 }
 
 /**
@@ -49,13 +109,7 @@ export function openInto(key: Region, sealed: Uint8Array, target: Region): void 
  * sealed under another key: then no plaintext was written and no region survives.
  */
 export function open(key: Region, sealed: Uint8Array, options?: AllocateOptions): Region {
+  checkArgs(arguments.length, 3, 'open()');
   const k = checkKey(key);
-  const target = allocate(plaintextSize(sealed), options);
-  try {
-    native().open(k, sealed, nativeOf(target, 'target'));
-    return target;
-  } catch (error) {
-    target.free();
-    throw error;
-  }
+  return openWith(sealed, options, (t) => native().open(k, sealed, t));
 }

@@ -1,16 +1,43 @@
-// Argument checks with messages that say what to do. The native layer checks again
-// (it guards memory safety on its own); these give the precise, friendly error first.
+// The check vocabulary of every strongroom package (noble's abytes/anumber, for us):
+// each check throws ERR_INVALID_ARG with a message that names the argument, says what
+// is expected and what was given (its type, never its content), so a caller knows what
+// to change. Reached by the other packages as '@strongroom/core-native/validate'; no
+// package writes its own. The native layer checks again (it guards memory safety on its
+// own); these give the precise, friendly error first.
+//
+//   checkArgs(arguments.length, 2, 'seal()')            extra arguments are an error
+//   checkOptions(given, 'allocate()', ALLOCATE_KEYS)  own keys only, unknown keys an error
 import { StrongroomError } from './errors.js';
 
 export function invalid(message: string): StrongroomError {
   return new StrongroomError('ERR_INVALID_ARG', message);
 }
 
-function describe(value: unknown): string {
+/** What a value is, for a message: its type or class, never its content. */
+export function describe(value: unknown): string {
   if (value === null) return 'null';
   if (typeof value === 'number') return Number.isNaN(value) ? 'NaN' : String(value);
-  if (typeof value === 'object') return value.constructor?.name ?? 'an object';
+  if (typeof value === 'string' && value === '') return 'an empty string';
+  if (typeof value === 'object') {
+    try {
+      const name: unknown = (value as { constructor?: { name?: unknown } }).constructor?.name;
+      return typeof name === 'string' && name !== '' ? name : 'an object';
+    } catch {
+      return 'an object'; // a revoked Proxy, a throwing getter
+    }
+  }
   return typeof value;
+}
+
+/**
+ * Rejects arguments beyond the `max` a function takes: an argument it would silently
+ * ignore (`seal(key, msg, nonce)` has no nonce parameter) is a caller's mistake.
+ * Pass `arguments.length`.
+ */
+export function checkArgs(count: number, max: number, fn: string): void {
+  if (count > max) {
+    throw invalid(`${fn} takes at most ${max} argument${max === 1 ? '' : 's'}, got ${count}; remove the extra ones`);
+  }
 }
 
 export function checkInteger(value: unknown, what: string, min: number, max: number): number {
@@ -23,7 +50,7 @@ export function checkInteger(value: unknown, what: string, min: number, max: num
 /** A non-empty string without NUL or any character of `forbidden` (paths, names). Never echoes the value. */
 export function checkText(value: unknown, what: string, forbidden = ''): string {
   if (typeof value !== 'string' || value === '') {
-    throw invalid(`${what} must be a non-empty string, got ${value === '' ? 'an empty string' : describe(value)}`);
+    throw invalid(`${what} must be a non-empty string, got ${describe(value)}`);
   }
   for (const character of `\0${forbidden}`) {
     if (value.includes(character)) {
@@ -38,9 +65,30 @@ export function checkBoolean(value: unknown, what: string): boolean {
   return value;
 }
 
+export function checkFunction<T extends (...args: never[]) => unknown>(value: unknown, what: string): T {
+  if (typeof value !== 'function') throw invalid(`${what} must be a function, got ${describe(value)}`);
+  return value as T;
+}
+
 export function checkBytes(value: unknown, what: string): Uint8Array {
   if (!(value instanceof Uint8Array)) throw invalid(`${what} must be a Uint8Array, got ${describe(value)}`);
   return value;
+}
+
+/**
+ * Secret input given as bytes: a Uint8Array of at least one byte. A string is refused
+ * with the reason (it can never be wiped from the heap) and where to read a secret from.
+ */
+export function checkSecretBytes(value: unknown, what: string): Uint8Array {
+  if (typeof value === 'string') {
+    throw invalid(
+      `${what} must be a Uint8Array, not a string: a string can never be wiped from the heap. Read the secret ` +
+        'with SecretBuffer.fromFile/fromFd/fromEnv/prompt instead',
+    );
+  }
+  const bytes = checkBytes(value, what);
+  if (bytes.length === 0) throw invalid(`${what} must hold at least one byte, got an empty Uint8Array`);
+  return bytes;
 }
 
 const encoder = new TextEncoder();
@@ -58,19 +106,37 @@ export function checkOneOf<T extends string>(value: unknown, what: string, allow
   return value as T;
 }
 
+/** Options as checked: own keys only, in an object with no prototype to inherit from. */
+export type Options = Readonly<Record<string, unknown>>;
+
 /**
- * An options object with only the keys it may have: a misspelt option (`{ maxsize }`,
- * `{ wipesource }`) is an error, never silently the default.
+ * The options object of `fn` (as the caller called it: 'SecretBuffer.from()'), copied:
+ * only its own enumerable keys, each read once, into a null-prototype object. A key
+ * that is not in `allowed` (a misspelt `{ maxsize }`) is an error, never silently the
+ * default; a key inherited from a prototype (`Object.prototype.backend = 'heap'`, a
+ * prototype-pollution bug elsewhere) is never seen. Read options only from the result.
  */
-export function checkOptions(value: unknown, what: string, allowed: readonly string[]): Record<string, unknown> {
-  if (value === undefined) return {};
-  if (value === null || typeof value !== 'object') throw invalid(`${what} must be an object`);
+export function checkOptions(value: unknown, fn: string, allowed: readonly string[]): Options {
+  const copy: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
+  if (value === undefined) return copy;
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw invalid(`the options of ${fn} must be an object, got ${describe(value)}`);
+  }
   const unknown = Object.keys(value).filter((key) => !allowed.includes(key));
   if (unknown.length > 0) {
-    throw invalid(`${what} has no option ${unknown.map((k) => `'${k}'`).join(', ')}; known: ${allowed.join(', ')}`);
+    throw invalid(
+      `${fn} has no option ${unknown.map((k) => `'${k}'`).join(', ')}; its options are: ${allowed.join(', ')}`,
+    );
   }
-  return value as Record<string, unknown>;
+  for (const key of Object.keys(value)) copy[key] = (value as Record<string, unknown>)[key];
+  return copy;
 }
 
 /** The options every allocating function takes. */
 export const ALLOCATE_KEYS = ['backend', 'mlock'] as const;
+/** The options of readFile() and promptSecret() (and the SecretBuffer readers over them). */
+export const READ_KEYS = [...ALLOCATE_KEYS, 'maxSize'] as const;
+/** The options of readFd(). */
+export const READ_FD_KEYS = [...READ_KEYS, 'until'] as const;
+/** The options of readEnv(). */
+export const READ_ENV_KEYS = [...ALLOCATE_KEYS, 'remove'] as const;

@@ -13,7 +13,7 @@ import { makeMarker, maskMarker, runNode, startChild, type ChildHandle } from '@
 import {
   allocate,
   blake2b,
-  cofferOpen,
+  cofferOpenInto,
   cofferSeal,
   cofferSealFromFd,
   cofferStats,
@@ -94,13 +94,13 @@ describe('sealing under the coffer key', () => {
     expect(fromRegion.length).toBe(5 + SEAL_OVERHEAD);
     expect([sealedSize(fromBytes), sealedSize(prefix)]).toEqual([3, 2]);
     const out5 = allocate(5);
-    cofferOpen(fromRegion, out5);
+    cofferOpenInto(fromRegion, out5);
     expect(bytesOf(out5)).toEqual([1, 2, 3, 4, 5]);
     const out3 = allocate(3);
-    cofferOpen(fromBytes, out3);
+    cofferOpenInto(fromBytes, out3);
     expect(bytesOf(out3)).toEqual([9, 8, 7]);
     const out2 = allocate(2);
-    cofferOpen(prefix, out2);
+    cofferOpenInto(prefix, out2);
     expect(bytesOf(out2)).toEqual([1, 2]);
     // A fresh nonce each time: the same plaintext never seals to the same bytes.
     expect(Buffer.from(cofferSeal(plain)).equals(Buffer.from(fromRegion))).toBe(false);
@@ -112,7 +112,7 @@ describe('sealing under the coffer key', () => {
     const sealed = cofferSeal(plain);
     expect(plain.protection).toBe('noaccess');
     const out = allocate(2);
-    cofferOpen(sealed, out);
+    cofferOpenInto(sealed, out);
     expect(bytesOf(out)).toEqual([7, 7]);
   });
 
@@ -123,23 +123,23 @@ describe('sealing under the coffer key', () => {
       const forged = Uint8Array.from(sealed);
       forged[i]! ^= 0x01;
       target.view().fill(0xee);
-      expect(errorCode(() => cofferOpen(forged, target))).toBe('ERR_AUTH');
+      expect(errorCode(() => cofferOpenInto(forged, target))).toBe('ERR_AUTH');
       expect(bytesOf(target)).toEqual([0, 0, 0]);
     }
   });
 
   it('truncated or foreign bytes give ERR_AUTH; misuse gives ERR_INVALID_ARG or ERR_FREED', () => {
     const sealed = cofferSeal(Uint8Array.from([1, 2, 3]));
-    expect(errorCode(() => cofferOpen(sealed.subarray(0, 40), allocate(1)))).toBe('ERR_AUTH');
-    expect(errorCode(() => cofferOpen(new Uint8Array(43), allocate(3)))).toBe('ERR_AUTH');
-    expect(errorCode(() => cofferOpen(sealed, allocate(4)))).toBe('ERR_INVALID_ARG');
+    expect(errorCode(() => cofferOpenInto(sealed.subarray(0, 40), allocate(1)))).toBe('ERR_AUTH');
+    expect(errorCode(() => cofferOpenInto(new Uint8Array(43), allocate(3)))).toBe('ERR_AUTH');
+    expect(errorCode(() => cofferOpenInto(sealed, allocate(4)))).toBe('ERR_INVALID_ARG');
     expect(errorCode(() => cofferSeal(new Uint8Array(0)))).toBe('ERR_INVALID_ARG');
     expect(errorCode(() => cofferSeal(Uint8Array.from([1]), 2))).toBe('ERR_INVALID_ARG');
     expect(errorCode(() => cofferSeal('text' as unknown as Uint8Array))).toBe('ERR_INVALID_ARG');
     const freed = allocate(3);
     freed.free();
     expect(errorCode(() => cofferSeal(freed))).toBe('ERR_FREED');
-    expect(errorCode(() => cofferOpen(sealed, freed))).toBe('ERR_FREED');
+    expect(errorCode(() => cofferOpenInto(sealed, freed))).toBe('ERR_FREED');
   });
 
   it('a rekey keeps every sealed blob openable; a purge makes them all fail', () => {
@@ -147,15 +147,15 @@ describe('sealing under the coffer key', () => {
     const sealed = cofferSeal(Uint8Array.from([4, 2]));
     const out = allocate(2);
     for (let i = 0; i < 5; i++) rekeyCoffer();
-    cofferOpen(sealed, out);
+    cofferOpenInto(sealed, out);
     expect(bytesOf(out)).toEqual([4, 2]);
     purgeCoffer();
-    expect(errorCode(() => cofferOpen(sealed, out))).toBe('ERR_AUTH');
+    expect(errorCode(() => cofferOpenInto(sealed, out))).toBe('ERR_AUTH');
     const after = cofferStats();
     expect(after.rekeys - before.rekeys).toBeGreaterThanOrEqual(5);
     expect(after.purges - before.purges).toBe(1);
     // Still usable after the purge.
-    cofferOpen(cofferSeal(Uint8Array.from([3])), allocate(1));
+    cofferOpenInto(cofferSeal(Uint8Array.from([3])), allocate(1));
   });
 
   it('validates configureCoffer() and reports the interval', () => {
@@ -185,10 +185,10 @@ describe('cofferSealFromFd', () => {
     } finally {
       closeSync(fd);
     }
-    expect(chunks.map(sealedSize)).toEqual([4, 4, 2]);
+    expect(chunks.map((chunk) => sealedSize(chunk))).toEqual([4, 4, 2]);
     const opened = chunks.flatMap((chunk) => {
       const out = allocate(sealedSize(chunk));
-      cofferOpen(chunk, out);
+      cofferOpenInto(chunk, out);
       return bytesOf(out);
     });
     expect(opened).toEqual(Array.from(content));
@@ -212,7 +212,7 @@ describe('the halves in a child process', () => {
        sr.rekeyCoffer();
        await checkpoint('rekeyed');
        const out = sr.allocate(3);
-       sr.cofferOpen(sealed, out);
+       sr.cofferOpenInto(sealed, out);
        await checkpoint('opened', Array.from(out.view()));
        sr.purgeCoffer();
        await checkpoint('purged');`,
@@ -269,7 +269,7 @@ describe('the halves in a child process', () => {
        await checkpoint('ready', { address: binding.cofferHalvesAddress() });
        for (let i = 0; i < 10; i++) sr.rekeyCoffer();
        const out = sr.allocate(${marker.length}, { backend: 'mmap' });
-       sr.cofferOpen(sealed, out);
+       sr.cofferOpenInto(sealed, out);
        out.free();
        await checkpoint('rekeyed');`,
       HOOKED,
@@ -334,7 +334,7 @@ describe('worker threads share the coffer', () => {
            const plain = randomBytes(64);
            const sealed = sr.cofferSeal(Uint8Array.from(plain));
            if (ops % 7 === 0) sr.rekeyCoffer();
-           try { sr.cofferOpen(sealed, out); if (!Buffer.from(out.view()).equals(plain)) bad++; } catch { bad++; }
+           try { sr.cofferOpenInto(sealed, out); if (!Buffer.from(out.view()).equals(plain)) bad++; } catch { bad++; }
            if (ops % 50 === 0) parentPort.postMessage({ sealed, plain });
            ops++;
          }
@@ -347,7 +347,7 @@ describe('worker threads share the coffer', () => {
          worker.on('message', (m) => {
            if (m.ops === undefined) {
              crossOps++;
-             try { sr.cofferOpen(m.sealed, out); if (!Buffer.from(out.view()).equals(Buffer.from(m.plain))) crossBad++; } catch { crossBad++; }
+             try { sr.cofferOpenInto(m.sealed, out); if (!Buffer.from(out.view()).equals(Buffer.from(m.plain))) crossBad++; } catch { crossBad++; }
            } else resolve({ ...m, crossOps, crossBad });
          });
          worker.on('error', reject);

@@ -62,6 +62,7 @@ describe('without the addon', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'strongroom-no-addon-'));
     try {
       fs.cpSync(path.join(PACKAGE_DIR, 'dist'), path.join(dir, 'dist'), { recursive: true });
+      fs.cpSync(path.join(PACKAGE_DIR, 'scripts'), path.join(dir, 'scripts'), { recursive: true });
       fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ type: 'module' }));
       const url = pathToFileURL(path.join(dir, 'dist', 'index.js')).href;
       const result = await runNode(

@@ -142,7 +142,7 @@ describe('allocate() arguments', () => {
     expect(errorCode(() => allocate(8, { mlock: 'maybe' as never }))).toBe('ERR_INVALID_ARG');
     expect(errorCode(() => allocate(8, 'mmap' as never))).toBe('ERR_INVALID_ARG');
     expect(errorCode(() => allocate(8, { backnd: 'mmap' } as never))).toBe('ERR_INVALID_ARG'); // misspelt
-    expect(() => allocate(8, { backnd: 'mmap' } as never)).toThrow(/no option 'backnd'; known: backend, mlock/);
+    expect(() => allocate(8, { backnd: 'mmap' } as never)).toThrow(/^allocate\(\) has no option 'backnd'; its options are: backend, mlock$/);
     expect(errorCode(() => harden({ hardlimit: true } as never))).toBe('ERR_INVALID_ARG');
   });
 

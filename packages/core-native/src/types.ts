@@ -1,0 +1,98 @@
+// The shared vocabulary of core-native's modules: types only, imported by every module
+// and importing none, so that the import graph of this package has no circle.
+
+/** The backends of the addon (allocate() with one of them loads it). */
+export type NativeBackend = 'secretmem' | 'mmap';
+/** Where a region's bytes live: guarded native pages, or the JS heap ('heap', see heap.ts). */
+export type Backend = NativeBackend | 'heap';
+export type BackendChoice = Backend | 'auto';
+export type Protection = 'noaccess' | 'readonly' | 'readwrite';
+export type MlockPolicy = 'require' | 'best-effort';
+export type HmacAlgorithm = 'sha256' | 'sha512';
+
+/** An opaque, type-tagged native handle of one region. Never handed to users: Region wraps it. */
+export interface NativeRegion {
+  readonly __brand: 'strongroom.region';
+}
+
+/** A resource limit in bytes (or a count); Infinity means unlimited. */
+export interface Limit {
+  soft: number;
+  hard: number;
+}
+
+export interface HardenResult {
+  /** RLIMIT_CORE after the call (Infinity means unlimited). */
+  coreLimit: Limit;
+  /** PR_GET_DUMPABLE after the call: false, so no core dump and no same-user ptrace. */
+  dumpable: boolean;
+}
+
+/** Process-wide figures of guarded memory (every worker thread's regions together). */
+export interface Stats {
+  /** Live regions, and by backend. */
+  regions: number;
+  mmapRegions: number;
+  secretmemRegions: number;
+  /** Bytes of data pages locked in RAM (memfd_secret pages count: they never swap). */
+  bytesLocked: number;
+  /** Bytes of data pages left swappable under the 'best-effort' mlock policy. */
+  bytesUnlocked: number;
+  /** Allocations whose mlock failed under 'best-effort'. */
+  mlockFailures: number;
+  /**
+   * Freed small regions kept (wiped, 'noaccess', still locked) for reuse, and their bytes
+   * of data pages (not counted in bytesLocked). releaseSpareRegions() gives them back.
+   */
+  spareRegions: number;
+  spareBytes: number;
+  /** The backend allocate() uses by default here. */
+  backend: Backend;
+  mlockPolicy: MlockPolicy;
+  secretmemAvailable: boolean;
+  /** RLIMIT_MEMLOCK in bytes (Infinity means unlimited). */
+  memlockLimit: Limit;
+  coreLimit: Limit;
+  dumpable: boolean;
+  pageSize: number;
+}
+
+export interface CofferOptions {
+  /** Milliseconds between rekeys (default 500); 0 stops automatic rekeying. */
+  rekeyInterval?: number;
+}
+
+/** The coffer's state: the same shape for the native coffer and the enclave's portable one. */
+export interface CofferStats {
+  /** Where the halves live: 'mmap' or 'secretmem' (native), 'heap' (the portable fallback). */
+  backend: Backend;
+  /** Whether the halves are locked in RAM (false under mlock 'best-effort' when it failed, and for 'heap'). */
+  locked: boolean;
+  /** Milliseconds between rekeys (0: no automatic rekeying). */
+  rekeyInterval: number;
+  /** Rekeys since the process started (automatic and rekeyCoffer()). */
+  rekeys: number;
+  purges: number;
+}
+
+/** The addon's own numbers (native/addon.cc exports them; constants.ts maps them to names). */
+export interface AddonConstants {
+  backends: Readonly<Record<NativeBackend, number>>;
+  protections: Readonly<Record<Protection, number>>;
+  mlockPolicies: Readonly<Record<MlockPolicy, number>>;
+  /** regionState() = protection | freed | locked | backend << backendShift */
+  state: Readonly<{ protectionMask: number; freed: number; locked: number; backendShift: number }>;
+  hmacAlgorithms: Readonly<Record<HmacAlgorithm, number>>;
+  maxFd: number;
+  maxRegionSize: number;
+  maxRekeyInterval: number;
+  canaryBytes: number;
+  keyBytes: number;
+  nonceBytes: number;
+  macBytes: number;
+  sealOverhead: number;
+  blake2bMinBytes: number;
+  blake2bMaxBytes: number;
+  blake2bMinKeyBytes: number;
+  blake2bMaxKeyBytes: number;
+}
