@@ -1,6 +1,6 @@
 // @strongroom/buffer: SecretBuffer, the everyday handle for one secret in guarded memory.
 export { SecretBuffer, type FromFdOptions, type FromOptions, type ScopedView } from './secret-buffer.js';
-export type { LiveFigures } from './live.js';
+export type { LiveStats } from './live.js';
 export type { ViewMode } from './scope.js';
 export {
   StrongroomError,

@@ -25,14 +25,14 @@ export function untrack(owner: Destroyable, region: Region): void {
   registry.unregister(owner);
 }
 
-export interface LiveFigures {
+export interface LiveStats {
   /** SecretBuffers not yet destroyed (collected ones count until their clean-up ran). */
   buffers: number;
   /** Their bytes together. */
   bytes: number;
 }
 
-export function liveFigures(): LiveFigures {
+export function liveStats(): LiveStats {
   let bytes = 0;
   for (const region of regions.keys()) bytes += region.size;
   return { buffers: regions.size, bytes };

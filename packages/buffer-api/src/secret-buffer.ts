@@ -23,8 +23,21 @@ import {
   type ReadOptions,
   type Region,
 } from '@strongroom/core-native';
+import {
+  ALLOCATE_KEYS,
+  checkArgs,
+  checkBoolean,
+  checkFunction,
+  checkInteger,
+  checkOptions,
+  checkSecretBytes,
+  invalid,
+  READ_ENV_KEYS,
+  READ_FD_KEYS,
+  READ_KEYS,
+} from '@strongroom/core-native/validate';
 
-import { destroyEverything, liveFigures, track, untrack, type LiveFigures } from './live.js';
+import { destroyEverything, liveStats, track, untrack, type LiveStats } from './live.js';
 import { Scopes, viewMode, type ScopeKind, type ViewMode } from './scope.js';
 
 export interface FromOptions extends AllocateOptions {
@@ -40,31 +53,28 @@ export interface FromFdOptions extends ReadOptions {
 /** A view handed out by reader()/writer(): ends its scope when disposed. */
 export type ScopedView = Uint8Array & Disposable;
 
-function invalid(message: string): StrongroomError {
-  return new StrongroomError('ERR_INVALID_ARG', message);
-}
-
 function checkSize(size: unknown): number {
-  if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 1) {
-    throw invalid(`size must be a positive integer, got ${typeof size === 'number' ? size : typeof size}`);
-  }
-  return size;
+  return checkInteger(size, 'size', 1, Number.MAX_SAFE_INTEGER);
 }
 
 function checkOffset(offset: unknown, length: number, size: number): number {
-  if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < 0) {
-    throw invalid(`offset must be a non-negative integer, got ${typeof offset === 'number' ? offset : typeof offset}`);
-  }
-  if (length > size - offset) {
-    throw invalid(`${length} bytes at offset ${offset} do not fit in a ${size}-byte SecretBuffer`);
-  }
-  return offset;
+  const at = checkInteger(offset, 'offset', 0, Number.MAX_SAFE_INTEGER);
+  if (length > size - at) throw invalid(`${length} bytes at offset ${at} do not fit in a ${size}-byte SecretBuffer`);
+  return at;
 }
 
 function delimiter(until: unknown): number {
   if (typeof until === 'string' && until.length === 1 && until.charCodeAt(0) < 256) return until.charCodeAt(0);
-  if (typeof until === 'number' && Number.isInteger(until) && until >= 0 && until <= 255) return until;
-  throw invalid("until must be one character (such as '\\n') or a byte value from 0 to 255");
+  if (typeof until === 'string') throw invalid("until must be one character (such as '\\n') or a byte value from 0 to 255");
+  return checkInteger(until, 'until', 0, 255);
+}
+
+/**
+ * The options of `fn` (named as the caller called it), checked and copied (own keys only),
+ * to hand on to core-native, which checks their values.
+ */
+function passOn<T>(options: unknown, fn: string, keys: readonly string[]): T {
+  return checkOptions(options, fn, keys) as T;
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
@@ -139,46 +149,45 @@ export class SecretBuffer {
 
   /** `size` zero bytes. */
   static alloc(size: number, options?: AllocateOptions): SecretBuffer {
-    return new SecretBuffer(TOKEN, allocate(checkSize(size), options));
+    checkArgs(arguments.length, 2, 'SecretBuffer.alloc()');
+    return new SecretBuffer(TOKEN, allocate(checkSize(size), passOn(options, 'SecretBuffer.alloc()', ALLOCATE_KEYS)));
   }
 
   /** `size` bytes from the system CSPRNG, generated straight into guarded memory. */
   static random(size: number, options?: AllocateOptions): SecretBuffer {
-    const region = allocate(checkSize(size), options);
+    checkArgs(arguments.length, 2, 'SecretBuffer.random()');
+    const region = allocate(checkSize(size), passOn(options, 'SecretBuffer.random()', ALLOCATE_KEYS));
     randomFill(region);
     return new SecretBuffer(TOKEN, region);
   }
 
   /** Copies bytes in (natively) and, unless told otherwise, wipes the source. */
   static from(bytes: Uint8Array, options?: FromOptions): SecretBuffer {
-    if (typeof bytes === 'string') {
-      throw invalid(
-        'SecretBuffer.from() takes bytes, not a string: a string can never be wiped from the heap. ' +
-          'Read the secret with fromFile/fromFd/fromEnv/prompt instead.',
-      );
-    }
-    if (!(bytes instanceof Uint8Array)) throw invalid('SecretBuffer.from() takes a Uint8Array');
-    if (bytes.length === 0) throw invalid('SecretBuffer.from() needs at least one byte');
-    const { wipeSource = true, ...allocateOptions } = options ?? {};
-    const region = allocate(bytes.length, allocateOptions);
+    checkArgs(arguments.length, 2, 'SecretBuffer.from()');
+    checkSecretBytes(bytes, 'the bytes of SecretBuffer.from()');
+    const { wipeSource, ...allocation } = passOn<FromOptions>(options, 'SecretBuffer.from()', [...ALLOCATE_KEYS, 'wipeSource']);
+    const wipe = wipeSource === undefined ? true : checkBoolean(wipeSource, 'wipeSource');
+    const region = allocate(bytes.length, allocation);
     try {
       copyIn(region, bytes);
     } catch (error) {
       region.free();
       throw error;
     }
-    if (wipeSource) bytes.fill(0);
+    if (wipe) bytes.fill(0);
     return new SecretBuffer(TOKEN, region);
   }
 
   /** The contents of a file, read(2) straight into guarded memory (default maxSize 64 KiB). */
   static fromFile(path: string, options?: ReadOptions): SecretBuffer {
-    return new SecretBuffer(TOKEN, readFile(path, options));
+    checkArgs(arguments.length, 2, 'SecretBuffer.fromFile()');
+    return new SecretBuffer(TOKEN, readFile(path, passOn(options, 'SecretBuffer.fromFile()', READ_KEYS)));
   }
 
   /** What an open descriptor gives until its end, or until the `until` byte. The fd stays open. */
   static fromFd(fd: number, options?: FromFdOptions): SecretBuffer {
-    const { until, ...rest } = options ?? {};
+    checkArgs(arguments.length, 2, 'SecretBuffer.fromFd()');
+    const { until, ...rest } = passOn<FromFdOptions>(options, 'SecretBuffer.fromFd()', READ_FD_KEYS);
     return new SecretBuffer(TOKEN, readFd(fd, until === undefined ? rest : { ...rest, until: delimiter(until) }));
   }
 
@@ -187,12 +196,14 @@ export class SecretBuffer {
    * overwritten in the process environment and the variable is removed.
    */
   static fromEnv(name: string, options?: ReadEnvOptions): SecretBuffer {
-    return new SecretBuffer(TOKEN, readEnv(name, options));
+    checkArgs(arguments.length, 2, 'SecretBuffer.fromEnv()');
+    return new SecretBuffer(TOKEN, readEnv(name, passOn(options, 'SecretBuffer.fromEnv()', READ_ENV_KEYS)));
   }
 
   /** A line typed at the terminal with echo off (for command-line tools). */
   static async prompt(message: string, options?: ReadOptions): Promise<SecretBuffer> {
-    return new SecretBuffer(TOKEN, await promptSecret(message, options));
+    checkArgs(arguments.length, 2, 'SecretBuffer.prompt()');
+    return new SecretBuffer(TOKEN, await promptSecret(message, passOn(options, 'SecretBuffer.prompt()', READ_KEYS)));
   }
 
   /** 'direct' (views over guarded memory) or 'copy' (wiped heap copies, where the runtime refuses those). */
@@ -201,12 +212,14 @@ export class SecretBuffer {
   }
 
   /** How many buffers and bytes are alive in this thread. */
-  static live(): LiveFigures {
-    return liveFigures();
+  static live(): LiveStats {
+    checkArgs(arguments.length, 0, 'SecretBuffer.live()');
+    return liveStats();
   }
 
   /** Destroys every live buffer of this thread; returns how many. */
   static destroyAll(): number {
+    checkArgs(arguments.length, 0, 'SecretBuffer.destroyAll()');
     return destroyEverything();
   }
 
@@ -243,6 +256,7 @@ export class SecretBuffer {
 
   /** Makes the buffer immutable: write scopes and every mutation throw ERR_FROZEN. */
   freeze(): this {
+    checkArgs(arguments.length, 0, 'freeze()');
     this.#live();
     this.#frozen = true;
     return this;
@@ -250,6 +264,7 @@ export class SecretBuffer {
 
   /** Makes a frozen buffer writable again. */
   melt(): this {
+    checkArgs(arguments.length, 0, 'melt()');
     this.#live();
     this.#frozen = false;
     return this;
@@ -266,7 +281,7 @@ export class SecretBuffer {
   }
 
   #scoped<T>(kind: ScopeKind, fn: (view: Uint8Array) => T): T {
-    if (typeof fn !== 'function') throw invalid(`${kind}() takes a function that receives the view`);
+    checkFunction(fn, `the argument of ${kind}() (a function that receives the view)`);
     const view = this.#enter(kind);
     let result: T;
     try {
@@ -287,11 +302,13 @@ export class SecretBuffer {
    * is empty once the scope ends; if fn returns a promise, the scope lasts until it settles.
    */
   read<T>(fn: (view: Uint8Array) => T): T {
+    checkArgs(arguments.length, 1, 'read()');
     return this.#scoped('read', fn);
   }
 
   /** Like read(), with a writable view. ERR_FROZEN on a frozen buffer. */
   write<T>(fn: (view: Uint8Array) => T): T {
+    checkArgs(arguments.length, 1, 'write()');
     return this.#scoped('write', fn);
   }
 
@@ -310,11 +327,13 @@ export class SecretBuffer {
 
   /** `using view = buf.reader()`: a read scope that ends when the view is disposed. */
   reader(): ScopedView {
+    checkArgs(arguments.length, 0, 'reader()');
     return this.#disposable('read');
   }
 
   /** `using view = buf.writer()`: a write scope that ends when the view is disposed. */
   writer(): ScopedView {
+    checkArgs(arguments.length, 0, 'writer()');
     return this.#disposable('write');
   }
 
@@ -322,6 +341,7 @@ export class SecretBuffer {
 
   /** Constant-time equality; false for a different length, with no early exit on content. */
   equals(other: SecretBuffer | Uint8Array): boolean {
+    checkArgs(arguments.length, 1, 'equals()');
     const region = this.#readable();
     if (other instanceof SecretBuffer) return equals(region, regionOf(other));
     if (other instanceof Uint8Array) return equals(region, other);
@@ -339,6 +359,7 @@ export class SecretBuffer {
 
   /** Copies src (a SecretBuffer or bytes) into this buffer at offset. */
   copyFrom(src: SecretBuffer | Uint8Array, offset = 0): this {
+    checkArgs(arguments.length, 2, 'copyFrom()');
     const target = this.#mutable();
     if (src instanceof SecretBuffer) {
       const source = regionOf(src);
@@ -353,6 +374,7 @@ export class SecretBuffer {
 
   /** Copies src in, then wipes src (a SecretBuffer's bytes, or the Uint8Array). */
   moveFrom(src: SecretBuffer | Uint8Array, offset = 0): this {
+    checkArgs(arguments.length, 2, 'moveFrom()');
     if (src === this) throw invalid('moveFrom() needs another buffer: moving a buffer into itself would wipe it');
     if (src instanceof SecretBuffer) src.#mutable();
     this.copyFrom(src, offset);
@@ -363,18 +385,21 @@ export class SecretBuffer {
 
   /** Overwrites the bytes with random ones. */
   scramble(): this {
+    checkArgs(arguments.length, 0, 'scramble()');
     randomFill(this.#mutable());
     return this;
   }
 
   /** Overwrites the bytes with zeros (the buffer stays usable). */
   wipe(): this {
+    checkArgs(arguments.length, 0, 'wipe()');
     zero(this.#mutable());
     return this;
   }
 
   /** Wipes and releases the memory now. Idempotent; every later use throws ERR_DESTROYED. */
   destroy(): void {
+    checkArgs(arguments.length, 0, 'destroy()');
     const region = this.#region;
     if (region === undefined) return;
     this.#region = undefined;
@@ -393,8 +418,9 @@ export class SecretBuffer {
     return this.#region === undefined ? 'SecretBuffer(destroyed)' : `SecretBuffer(${this.#size} bytes, redacted)`;
   }
 
-  toJSON(): string {
-    return this.toString();
+  /** The same kind of value as Region's and Enclave's toJSON: the type and size, never a byte. */
+  toJSON(): { type: 'SecretBuffer'; size: number; destroyed: boolean } {
+    return { type: 'SecretBuffer', size: this.#size, destroyed: this.#region === undefined };
   }
 
   [Symbol.toPrimitive](): string {

@@ -28,7 +28,6 @@ describe('text forms', () => {
     ['util.inspect', (b: SecretBuffer) => inspect(b)],
     ['util.inspect (showHidden, depth)', (b: SecretBuffer) => inspect(b, { showHidden: true, depth: 10 })],
     ['util.format %o / %O / %s / %j', (b: SecretBuffer) => format('%o %O %s %j', b, b, b, b)],
-    ['JSON.stringify', (b: SecretBuffer) => JSON.stringify({ b })],
     ['inspect inside an object', (b: SecretBuffer) => inspect({ nested: [b] })],
   ])('%s shows SecretBuffer(8 bytes, redacted)', (_, render) => {
     const buffer = make();
@@ -37,6 +36,15 @@ describe('text forms', () => {
     for (const leak of LEAKS) expect(text).not.toMatch(leak);
     buffer.destroy();
     expect(render(buffer)).toContain('SecretBuffer(destroyed)');
+  });
+
+  it('JSON.stringify gives the type and size, like Region and Enclave, and never a byte', () => {
+    const buffer = make();
+    const text = JSON.stringify({ b: buffer });
+    expect(JSON.parse(text)).toEqual({ b: { type: 'SecretBuffer', size: 8, destroyed: false } });
+    for (const leak of LEAKS) expect(text).not.toMatch(leak);
+    buffer.destroy();
+    expect(JSON.parse(JSON.stringify(buffer))).toEqual({ type: 'SecretBuffer', size: 8, destroyed: true });
   });
 
   it('console.log prints the redacted form', () => {
