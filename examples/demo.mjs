@@ -10,7 +10,7 @@ import {
   stats,
 } from '@strongroom/core-native';
 import { SecretBuffer } from '@strongroom/buffer';
-import { cofferStats, Enclave, purge, rekey } from '@strongroom/enclave';
+import { cofferStats, Enclave, purge, rekeyCoffer } from '@strongroom/enclave';
 
 const show = (label, value) => console.log(`${label.padEnd(22)} ${value}`);
 
@@ -47,7 +47,7 @@ token.destroy();
 // Held for a long time, a secret is sealed under the coffer key (two halves,
 // key = BLAKE2b(left) XOR right, rekeyed every 500 ms) and opened only while used.
 const enclave = Enclave.seal(SecretBuffer.random(32));
-rekey(); // the halves change, the key does not: the enclave still opens
+rekeyCoffer(); // the halves change, the key does not: the enclave still opens
 const reopened = enclave.open();
 show('Enclave', `${enclave} -> opened ${reopened} (frozen: ${reopened.frozen})`);
 reopened.destroy();

@@ -67,3 +67,18 @@ export function sealer(): Sealer {
 export function chosenSealer(): Sealer | undefined {
   return current;
 }
+
+/**
+ * Whether this thread would seal under the process-wide native coffer (asked without
+ * choosing): purge() of a thread that never sealed still purges another thread's key.
+ */
+export function usesNativeCoffer(): boolean {
+  if (current !== undefined) return current.backend === 'native';
+  let wanted: EnclaveBackend | undefined;
+  try {
+    wanted = requested();
+  } catch {
+    wanted = undefined; // a bad value is reported when a sealer is chosen; an emergency purge goes on
+  }
+  return wanted !== 'js' && isNativeAvailable();
+}

@@ -12,10 +12,11 @@
 import { inspect } from 'node:util';
 
 import { SecretBuffer } from '@strongroom/buffer';
-import { StrongroomError } from '@strongroom/core-native';
+import { SEAL_OVERHEAD, sealedSize, StrongroomError } from '@strongroom/core-native';
+import { checkArgs, checkSecretBytes, invalid } from '@strongroom/core-native/validate';
 
 import { sealer } from './backend.js';
-import { SEAL_OVERHEAD, type EnclaveBackend } from './sealer.js';
+import type { EnclaveBackend } from './sealer.js';
 
 const TOKEN = Symbol('strongroom.enclave');
 
@@ -28,17 +29,6 @@ const uncloneable = {
   },
   enumerable: true,
 };
-
-function invalid(message: string): StrongroomError {
-  return new StrongroomError('ERR_INVALID_ARG', message);
-}
-
-function checkBytes(bytes: unknown, what: string): Uint8Array {
-  if (!(bytes instanceof Uint8Array)) {
-    throw invalid(`${what} takes a Uint8Array${typeof bytes === 'string' ? ' (a string can never be wiped; read the secret with SecretBuffer.fromFile/fromEnv/prompt and seal that)' : ''}`);
-  }
-  return bytes;
-}
 
 export class Enclave {
   readonly #sealed: Uint8Array;
@@ -54,6 +44,7 @@ export class Enclave {
 
   /** Seals the buffer's bytes and destroys the buffer. ERR_BUSY while one of its scopes is open. */
   static seal(buffer: SecretBuffer): Enclave {
+    checkArgs(arguments.length, 1, 'Enclave.seal()');
     if (!(buffer instanceof SecretBuffer)) throw invalid('Enclave.seal() takes a SecretBuffer; for bytes use Enclave.from()');
     const sealed = sealer().sealBuffer(buffer);
     buffer.destroy();
@@ -62,8 +53,8 @@ export class Enclave {
 
   /** Seals ordinary bytes, then overwrites them with zeros (left as they were if sealing fails). */
   static from(bytes: Uint8Array): Enclave {
-    checkBytes(bytes, 'Enclave.from()');
-    if (bytes.length === 0) throw invalid('Enclave.from() needs at least one byte');
+    checkArgs(arguments.length, 1, 'Enclave.from()');
+    checkSecretBytes(bytes, 'the bytes of Enclave.from()');
     const sealed = sealer().sealBytes(bytes);
     bytes.fill(0);
     return new Enclave(TOKEN, sealed);
@@ -71,20 +62,22 @@ export class Enclave {
 
   /** `size` random bytes, generated in guarded memory and sealed. */
   static random(size: number): Enclave {
+    checkArgs(arguments.length, 1, 'Enclave.random()');
     return Enclave.seal(SecretBuffer.random(size, sealer().bufferOptions));
   }
 
   /**
    * An enclave from toBytes() of an enclave of this process (another thread's, too).
-   * Only the shape is checked here (ERR_AUTH if too short to be sealed bytes); open()
-   * authenticates. The bytes are copied.
+   * Only the shape is checked here: ERR_AUTH if too short to be sealed bytes, ERR_EMPTY for
+   * exactly the overhead (an enclave never holds an empty secret); open() authenticates.
+   * The bytes are copied.
    */
   static fromBytes(bytes: Uint8Array): Enclave {
-    checkBytes(bytes, 'Enclave.fromBytes()');
-    if (bytes.length <= SEAL_OVERHEAD) {
+    checkArgs(arguments.length, 1, 'Enclave.fromBytes()');
+    if (sealedSize(bytes) === 0) {
       throw new StrongroomError(
-        'ERR_AUTH',
-        `sealed bytes are at least ${SEAL_OVERHEAD + 1} bytes long; these ${bytes.length} were truncated or are not from toBytes()`,
+        'ERR_EMPTY',
+        `these ${SEAL_OVERHEAD} bytes are only a nonce and a MAC, with no message: an Enclave never holds an empty secret, so they are not from toBytes()`,
       );
     }
     return new Enclave(TOKEN, new Uint8Array(bytes)); // a copy (Buffer#slice would share memory)
@@ -105,11 +98,13 @@ export class Enclave {
    * the sealed bytes were altered, or sealed before a purge(); nothing is left allocated.
    */
   open(): SecretBuffer {
+    checkArgs(arguments.length, 0, 'open()');
     return sealer().open(this.#sealed);
   }
 
   /** A copy of the sealed bytes: nonce(24) || mac(16) || ciphertext. */
   toBytes(): Uint8Array {
+    checkArgs(arguments.length, 0, 'toBytes()');
     return new Uint8Array(this.#sealed); // a copy, also when #sealed is a Buffer
   }
 
@@ -117,8 +112,9 @@ export class Enclave {
     return `Enclave(${this.size} bytes, sealed)`;
   }
 
-  toJSON(): string {
-    return this.toString();
+  /** The same kind of value as Region's and SecretBuffer's toJSON: the type and size. */
+  toJSON(): { type: 'Enclave'; size: number } {
+    return { type: 'Enclave', size: this.size };
   }
 
   [inspect.custom](): string {

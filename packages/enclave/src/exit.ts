@@ -10,12 +10,17 @@
 import { constants } from 'node:os';
 
 import { isStrongroomError, StrongroomError } from '@strongroom/core-native';
+import {
+  checkArgs,
+  checkBoolean,
+  checkFunction,
+  checkInteger,
+  checkOptions,
+  describe,
+  invalid,
+} from '@strongroom/core-native/validate';
 
 import { purge } from './purge.js';
-
-function invalid(message: string): StrongroomError {
-  return new StrongroomError('ERR_INVALID_ARG', message);
-}
 
 function say(line: string): void {
   process.stderr.write(`${line}\n`);
@@ -32,7 +37,8 @@ function purgeBeforeExit(): void {
 
 /** Purges, then exits with `code` (default 0). */
 export function safeExit(code = 0): never {
-  if (!Number.isInteger(code) || code < 0 || code > 255) throw invalid(`safeExit() takes an exit code from 0 to 255, got ${String(code)}`);
+  checkArgs(arguments.length, 1, 'safeExit()');
+  checkInteger(code, 'the exit code of safeExit()', 0, 255);
   purgeBeforeExit();
   process.exit(code);
 }
@@ -102,7 +108,7 @@ function checkSignals(signals: unknown): NodeJS.Signals[] {
   if (!Array.isArray(signals) || signals.length === 0) throw invalid('signals must be a non-empty array of signal names');
   for (const signal of signals) {
     if (typeof signal !== 'string' || !(signal in constants.signals)) {
-      throw invalid(`signals must be signal names such as 'SIGTERM', got ${typeof signal === 'string' ? `'${signal}'` : typeof signal}`);
+      throw invalid(`signals must be signal names such as 'SIGTERM', got ${typeof signal === 'string' ? `'${signal}'` : describe(signal)}`);
     }
     if (UNCATCHABLE.has(signal)) throw invalid(`${signal} cannot be caught by any process`);
   }
@@ -118,15 +124,13 @@ function exitCodeOf(signal: NodeJS.Signals): number {
  * shell reports a death by that signal), running `handler` in between. A second signal
  * while the handler runs exits at once. Returns a function that removes every listener.
  */
-export function catchSignals(options: CatchSignalsOptions = {}): () => void {
-  if (typeof options !== 'object' || options === null) throw invalid('catchSignals() takes an options object');
-  for (const key of Object.keys(options)) {
-    if (!['signals', 'handler', 'purgeOnUncaught'].includes(key)) throw invalid(`unknown catchSignals() option '${key}'`);
-  }
-  const signals = checkSignals(options.signals ?? DEFAULT_SIGNALS);
-  const { handler, purgeOnUncaught = false } = options;
-  if (handler !== undefined && typeof handler !== 'function') throw invalid('handler must be a function');
-  if (typeof purgeOnUncaught !== 'boolean') throw invalid('purgeOnUncaught must be true or false');
+export function catchSignals(options?: CatchSignalsOptions): () => void {
+  checkArgs(arguments.length, 1, 'catchSignals()');
+  const given = checkOptions(options, 'catchSignals()', ['signals', 'handler', 'purgeOnUncaught']);
+  const signals = checkSignals(given.signals ?? DEFAULT_SIGNALS);
+  const handler =
+    given.handler === undefined ? undefined : checkFunction<NonNullable<CatchSignalsOptions['handler']>>(given.handler, 'handler');
+  const purgeOnUncaught = given.purgeOnUncaught === undefined ? false : checkBoolean(given.purgeOnUncaught, 'purgeOnUncaught');
 
   let exiting = false;
   const onSignal = (signal: NodeJS.Signals): void => {

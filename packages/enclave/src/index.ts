@@ -1,37 +1,47 @@
 // @strongroom/enclave: secrets sealed under a split, rotating key (the Coffer), the
 // emergency purge, safe exit and signal handling, and streams for large secrets.
 // See README.md for the guarantees and what is not protected.
+import { MAX_REKEY_INTERVAL, type CofferOptions, type CofferStats } from '@strongroom/core-native';
+import { checkArgs, checkInteger, checkOptions } from '@strongroom/core-native/validate';
+
 import { sealer } from './backend.js';
-import type { SealerStats } from './sealer.js';
-import { checkInterval } from './settings.js';
 
 export { Enclave } from './enclave.js';
 export { EnclaveStream, DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, type EnclaveStreamOptions } from './stream.js';
 export { purge, type PurgeResult } from './purge.js';
 export { safeExit, safePanic, catchSignals, describeSafely, type CatchSignalsOptions } from './exit.js';
 export { DEFAULT_REKEY_INTERVAL } from './backend.js';
-export type { EnclaveBackend, SealerStats as CofferStats } from './sealer.js';
-export { StrongroomError, isStrongroomError, type StrongroomErrorCode } from '@strongroom/core-native';
+export type { EnclaveBackend } from './sealer.js';
+export {
+  StrongroomError,
+  isStrongroomError,
+  type CofferOptions,
+  type CofferStats,
+  type StrongroomErrorCode,
+} from '@strongroom/core-native';
 export { SecretBuffer } from '@strongroom/buffer';
 
-export interface CofferOptions {
-  /** Milliseconds between rekeys (default 500; 0 stops automatic rekeying). */
-  rekeyInterval?: number;
-}
-
-/** Sets the coffer's rekey interval (process-wide for the native backend) and returns its figures. */
-export function configureCoffer(options: CofferOptions): SealerStats {
-  const interval = checkInterval(options);
-  if (interval !== undefined) sealer().setRekeyInterval(interval);
+/**
+ * Sets the coffer's rekey interval (process-wide for the native backend, per thread for
+ * the portable one) and returns its stats: the same function and shape as core-native's.
+ */
+export function configureCoffer(options: CofferOptions): CofferStats {
+  checkArgs(arguments.length, 1, 'configureCoffer()');
+  const given = checkOptions(options, 'configureCoffer()', ['rekeyInterval']);
+  if (given.rekeyInterval !== undefined) {
+    sealer().setRekeyInterval(checkInteger(given.rekeyInterval, 'rekeyInterval', 0, MAX_REKEY_INTERVAL));
+  }
   return sealer().stats();
 }
 
 /** Re-randomises the key halves now, without changing the key. */
-export function rekey(): void {
+export function rekeyCoffer(): void {
+  checkArgs(arguments.length, 0, 'rekeyCoffer()');
   sealer().rekey();
 }
 
-/** The coffer's backend, rekey interval, rekey and purge counts. */
-export function cofferStats(): SealerStats {
+/** The coffer's backend ('heap' for the portable one), lock, rekey interval, rekey and purge counts. */
+export function cofferStats(): CofferStats {
+  checkArgs(arguments.length, 0, 'cofferStats()');
   return sealer().stats();
 }

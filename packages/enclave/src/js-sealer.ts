@@ -12,14 +12,11 @@ import { randomBytes } from 'node:crypto';
 import { readSync } from 'node:fs';
 
 import { SecretBuffer, type AllocateOptions } from '@strongroom/buffer';
-import { StrongroomError } from '@strongroom/core-native';
+import { KEY_BYTES as KEY, NONCE_BYTES as NONCE, sealedSize, StrongroomError, type CofferStats } from '@strongroom/core-native';
 import { blake2b } from '@noble/hashes/blake2.js';
 import nacl from 'tweetnacl';
 
-import { SEAL_OVERHEAD, type FileSealer, type Sealer, type SealerStats } from './sealer.js';
-
-const KEY = 32;
-const NONCE = 24;
+import type { FileSealer, Sealer } from './sealer.js';
 
 function hash(half: Uint8Array): Uint8Array {
   return blake2b(half, { dkLen: KEY });
@@ -96,6 +93,7 @@ export class JsSealer implements Sealer {
   }
 
   open(sealed: Uint8Array): SecretBuffer {
+    const size = sealedSize(sealed); // ERR_AUTH when too short
     const plain = this.#withKey((key) => nacl.secretbox.open(sealed.subarray(NONCE), sealed.subarray(0, NONCE), key));
     if (plain === null) {
       throw new StrongroomError(
@@ -104,8 +102,15 @@ export class JsSealer implements Sealer {
           'process, or were sealed before a purge()',
       );
     }
+    if (size === 0) {
+      throw new StrongroomError(
+        'ERR_EMPTY',
+        'the sealed bytes are authentic but hold an empty message: there is nothing to open, since a ' +
+          'SecretBuffer holds at least one byte',
+      );
+    }
     try {
-      const buffer = SecretBuffer.alloc(sealed.length - SEAL_OVERHEAD, this.bufferOptions);
+      const buffer = SecretBuffer.alloc(size, this.bufferOptions);
       buffer.write((view) => view.set(plain));
       return buffer.freeze();
     } finally {
@@ -141,7 +146,8 @@ export class JsSealer implements Sealer {
     if (ms > 0) this.#timer = setInterval(() => this.rekey(), ms).unref();
   }
 
-  stats(): SealerStats {
-    return { backend: 'js', rekeyInterval: this.#interval, rekeys: this.#rekeys, purges: this.#purges };
+  /** The same shape as the native coffer's: the halves are in the JS heap, never locked. */
+  stats(): CofferStats {
+    return { backend: 'heap', locked: false, rekeyInterval: this.#interval, rekeys: this.#rekeys, purges: this.#purges };
   }
 }

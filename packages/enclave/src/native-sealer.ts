@@ -12,10 +12,10 @@ import {
   configureCoffer,
   purgeCoffer,
   rekeyCoffer,
-  sealedSize,
+  type CofferStats,
 } from '@strongroom/core-native';
 
-import type { FileSealer, Sealer, SealerStats } from './sealer.js';
+import type { FileSealer, Sealer } from './sealer.js';
 
 export class NativeSealer implements Sealer {
   readonly backend = 'native' as const;
@@ -39,14 +39,7 @@ export class NativeSealer implements Sealer {
   }
 
   open(sealed: Uint8Array): SecretBuffer {
-    const region = allocate(sealedSize(sealed));
-    try {
-      cofferOpen(sealed, region);
-    } catch (error) {
-      region.free();
-      throw error;
-    }
-    return adoptRegion(region, { frozen: true });
+    return adoptRegion(cofferOpen(sealed), { frozen: true });
   }
 
   rekey(): void {
@@ -61,8 +54,7 @@ export class NativeSealer implements Sealer {
     configureCoffer({ rekeyInterval: ms });
   }
 
-  stats(): SealerStats {
-    const { rekeyInterval, rekeys, purges } = cofferStats();
-    return { backend: 'native', rekeyInterval, rekeys, purges };
+  stats(): CofferStats {
+    return cofferStats();
   }
 }

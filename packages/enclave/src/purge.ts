@@ -6,9 +6,10 @@
 // enclaves; SecretBuffers are per thread, so each worker destroys its own (call purge()
 // in each, or let safeExit end the process).
 import { SecretBuffer } from '@strongroom/buffer';
-import { isNativeAvailable, purgeCoffer } from '@strongroom/core-native';
+import { purgeCoffer } from '@strongroom/core-native';
+import { checkArgs } from '@strongroom/core-native/validate';
 
-import { chosenSealer } from './backend.js';
+import { chosenSealer, usesNativeCoffer } from './backend.js';
 
 export interface PurgeResult {
   /** SecretBuffers destroyed. */
@@ -16,10 +17,11 @@ export interface PurgeResult {
 }
 
 export function purge(): PurgeResult {
+  checkArgs(arguments.length, 0, 'purge()');
   const buffers = SecretBuffer.destroyAll();
   const current = chosenSealer();
   if (current !== undefined) current.purge();
   // A thread that never sealed still purges the process-wide key (another thread's).
-  else if (process.env.STRONGROOM_ENCLAVE_BACKEND !== 'js' && isNativeAvailable()) purgeCoffer();
+  else if (usesNativeCoffer()) purgeCoffer();
   return { buffers };
 }

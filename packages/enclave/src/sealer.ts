@@ -1,20 +1,13 @@
 // What the Enclave needs from a backend: seal and open under the process's coffer key,
 // rekey, purge. Two implementations: native (native-sealer.ts, the coffer of
 // @strongroom/core-native) and js (js-sealer.ts, tweetnacl in JavaScript memory).
-// Both produce NaCl secretbox bytes:
+// Both produce core-native's one sealed format (SEAL_OVERHEAD, sealedSize there):
 //
 //   sealed = nonce(24) || mac(16) || ciphertext
 import type { AllocateOptions, SecretBuffer } from '@strongroom/buffer';
+import type { CofferStats } from '@strongroom/core-native';
 
 export type EnclaveBackend = 'native' | 'js';
-
-export interface SealerStats {
-  backend: EnclaveBackend;
-  /** Milliseconds between rekeys (0: no automatic rekeying). */
-  rekeyInterval: number;
-  rekeys: number;
-  purges: number;
-}
 
 export interface Sealer {
   readonly backend: EnclaveBackend;
@@ -26,12 +19,12 @@ export interface Sealer {
   fileSealer(fd: number, chunkSize: number): FileSealer;
   /** Seals `length` ordinary bytes (default all); the caller wipes them. */
   sealBytes(bytes: Uint8Array, length?: number): Uint8Array;
-  /** Opens sealed bytes into a new frozen SecretBuffer; ERR_AUTH leaves nothing allocated. */
+  /** Opens sealed bytes into a new frozen SecretBuffer; ERR_AUTH (ERR_EMPTY for 40 bytes) leaves nothing allocated. */
   open(sealed: Uint8Array): SecretBuffer;
   rekey(): void;
   purge(): void;
   setRekeyInterval(ms: number): void;
-  stats(): SealerStats;
+  stats(): CofferStats;
 }
 
 /** Seals the next chunk of a file per call; `close()` wipes and frees the staging memory (not the fd). */
@@ -40,6 +33,3 @@ export interface FileSealer {
   next(): Uint8Array | null;
   close(): void;
 }
-
-/** Bytes added by sealing: nonce and MAC. */
-export const SEAL_OVERHEAD = 40;

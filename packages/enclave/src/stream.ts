@@ -17,10 +17,10 @@ import { Duplex } from 'node:stream';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 
 import { SecretBuffer } from '@strongroom/buffer';
-import { StrongroomError } from '@strongroom/core-native';
+import { SEAL_OVERHEAD, StrongroomError } from '@strongroom/core-native';
+import { checkArgs, checkBoolean, checkInteger, checkOptions, checkText } from '@strongroom/core-native/validate';
 
 import { sealer } from './backend.js';
-import { SEAL_OVERHEAD } from './sealer.js';
 
 export const DEFAULT_CHUNK_SIZE = 16 * 1024;
 export const MAX_CHUNK_SIZE = 16 * 1024 * 1024;
@@ -36,28 +36,18 @@ export interface EnclaveStreamOptions {
   wipeSource?: boolean;
 }
 
-function invalid(message: string): StrongroomError {
-  return new StrongroomError('ERR_INVALID_ARG', message);
-}
+const OPTION_KEYS = ['chunkSize', 'wipeSource'] as const;
 
-function checkOptions(options: EnclaveStreamOptions | undefined): Required<EnclaveStreamOptions> {
-  if (options === undefined) return { chunkSize: DEFAULT_CHUNK_SIZE, wipeSource: true };
-  if (typeof options !== 'object' || options === null) throw invalid('EnclaveStream options must be an object');
-  for (const key of Object.keys(options)) {
-    if (key !== 'chunkSize' && key !== 'wipeSource') throw invalid(`unknown EnclaveStream option '${key}'`);
-  }
-  const { chunkSize = DEFAULT_CHUNK_SIZE, wipeSource = true } = options;
-  if (!Number.isSafeInteger(chunkSize) || chunkSize < 1 || chunkSize > MAX_CHUNK_SIZE) {
-    throw invalid(`chunkSize must be an integer from 1 to ${MAX_CHUNK_SIZE}`);
-  }
-  if (typeof wipeSource !== 'boolean') throw invalid('wipeSource must be true or false');
-  return { chunkSize, wipeSource };
+function streamOptions(options: unknown, fn: string, keys: readonly string[] = OPTION_KEYS): Required<EnclaveStreamOptions> {
+  const given = checkOptions(options, fn, keys);
+  return {
+    chunkSize: given.chunkSize === undefined ? DEFAULT_CHUNK_SIZE : checkInteger(given.chunkSize, 'chunkSize', 1, MAX_CHUNK_SIZE),
+    wipeSource: given.wipeSource === undefined ? true : checkBoolean(given.wipeSource, 'wipeSource'),
+  };
 }
 
 function openForReading(path: string): number {
-  if (typeof path !== 'string' || path === '' || path.includes('\0')) {
-    throw invalid('EnclaveStream.fromFile() takes a path (a non-empty string without NUL)');
-  }
+  checkText(path, 'the path of EnclaveStream.fromFile()');
   try {
     return openSync(path, 'r');
   } catch (cause) {
@@ -82,7 +72,8 @@ export class EnclaveStream extends Duplex {
   #waitingWrite: (() => void) | undefined;
 
   constructor(options?: EnclaveStreamOptions) {
-    const { chunkSize, wipeSource } = checkOptions(options);
+    checkArgs(arguments.length, 1, 'new EnclaveStream()');
+    const { chunkSize, wipeSource } = streamOptions(options, 'new EnclaveStream()');
     // No read-ahead: the readable side opens a chunk only when a reader asks for it, so
     // at most the chunk being delivered sits opened in the stream's buffer (Node's default
     // would open 16 KiB ahead on Node 20 and 64 KiB on Node 22+).
@@ -93,8 +84,10 @@ export class EnclaveStream extends Duplex {
 
   /** A file read chunk by chunk (read(2) into guarded memory, sealed there); the stream is ended. */
   static async fromFile(path: string, options?: Omit<EnclaveStreamOptions, 'wipeSource'>): Promise<EnclaveStream> {
-    const stream = new EnclaveStream(options);
+    checkArgs(arguments.length, 2, 'EnclaveStream.fromFile()');
+    const { chunkSize } = streamOptions(options, 'EnclaveStream.fromFile()', ['chunkSize']);
     const fd = openForReading(path);
+    const stream = new EnclaveStream({ chunkSize });
     const reader = (() => {
       try {
         return sealer().fileSealer(fd, stream.#chunkSize);
@@ -235,6 +228,7 @@ export class EnclaveStream extends Duplex {
    * ERR_EMPTY when there is nothing; ERR_AUTH after a purge().
    */
   flatten(): SecretBuffer {
+    checkArgs(arguments.length, 0, 'flatten()');
     this.#sealStaged();
     if (this.#size === 0) throw new StrongroomError('ERR_EMPTY', 'the stream holds no bytes to flatten; write to it first');
     const result = SecretBuffer.alloc(this.#size, sealer().bufferOptions);

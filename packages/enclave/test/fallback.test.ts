@@ -58,11 +58,11 @@ describe('the portable backend, forced', () => {
        configureCoffer({ rekeyInterval: 5 });
        await new Promise((resolve) => setTimeout(resolve, 200));
        configureCoffer({ rekeyInterval: 0 });
-       const { rekeys, backend } = cofferStats();
-       console.log(backend, rekeys >= 5, contents(enclave.open()));`,
+       const { rekeys, backend, locked } = cofferStats();
+       console.log(Enclave.backend, backend, locked, rekeys >= 5, contents(enclave.open()));`,
       JS,
     );
-    expect(out).toEqual(['js true 7,7']);
+    expect(out).toEqual(['js heap false true 7,7']);
   });
 
   it('streams seal and flatten, from writes and from a file', async () => {
@@ -122,6 +122,8 @@ describe('the portable backend when the addon is really missing', () => {
       fs.cpSync(path.join(packages, folder, 'package.json'), path.join(scope, name, 'package.json'));
       fs.cpSync(path.join(packages, folder, 'dist'), path.join(scope, name, 'dist'), { recursive: true });
     }
+    // core-native's packed files beside dist/ that its loader imports (not the addon).
+    fs.cpSync(path.join(packages, 'core-native', 'scripts'), path.join(scope, 'core-native', 'scripts'), { recursive: true });
     for (const dependency of ['tweetnacl', '@noble/hashes']) {
       const target = fs.realpathSync(path.join(PACKAGE_DIR, 'node_modules', dependency));
       fs.mkdirSync(path.dirname(path.join(root, 'node_modules', dependency)), { recursive: true });
