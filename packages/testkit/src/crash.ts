@@ -1,4 +1,4 @@
-// Crash assertions: memory-safety violations must end the process (DESIGN invariant 6), and the
+// Crash assertions: memory-safety violations must end the process (docs/ARCHITECTURE.md, invariant 6), and the
 // only safe place to watch that happen is a child process. expectCrash runs a snippet with core
 // dumps off (always, whatever coreLimit says: a crashing test must never leave a large core file)
 // and checks the signal; when it fails, the message says what happened instead and shows stderr.
