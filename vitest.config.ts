@@ -1,12 +1,13 @@
 import { defineConfig } from 'vitest/config';
 
 // One vitest run covers every package: each package folder is a project with its own
-// config. @strongroom/buffer runs a second time in 'copy' view mode, the mode of
+// config; tools/repo-checks checks the repository's structure and design document. @strongroom/buffer runs a second time in 'copy' view mode, the mode of
 // runtimes that refuse external ArrayBuffers: the same suite must pass in both.
 export default defineConfig({
   test: {
     projects: [
       'packages/*',
+      'tools/repo-checks',
       {
         extends: './packages/buffer-api/vitest.config.ts',
         root: './packages/buffer-api',

@@ -118,7 +118,7 @@ class AccessScope {
   int error_ = 0;
 };
 
-// Process-wide figures (all worker threads together).
+// Process-wide counters, reported by stats() (all worker threads together).
 struct MemoryCounters {
   std::atomic<int64_t> regions{0};
   std::atomic<int64_t> mmap_regions{0};

@@ -15,7 +15,7 @@
 //
 // These constants are the NaCl format's, stated here rather than read from the addon
 // because the enclave's portable backend needs them where the addon cannot load; a test
-// checks that the addon's own figures (constants.ts) agree.
+// checks that the addon's own numbers (constants.ts) agree.
 import { native } from './binding.js';
 import { StrongroomError } from './errors.js';
 import { allocate, nativeOf, type AllocateOptions, type Region } from './region.js';

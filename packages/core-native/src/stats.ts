@@ -7,7 +7,7 @@ import { checkArgs } from './validate.js';
 
 export type { Stats } from './types.js';
 
-/** Process-wide figures of guarded memory, with the defaults configure() has in force. */
+/** Process-wide stats of guarded memory, with the defaults configure() has in force. */
 export function stats(): Stats {
   checkArgs(arguments.length, 0, 'stats()');
   const counts = native().stats();

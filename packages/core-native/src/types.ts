@@ -28,7 +28,7 @@ export interface HardenResult {
   dumpable: boolean;
 }
 
-/** Process-wide figures of guarded memory (every worker thread's regions together). */
+/** Process-wide stats of guarded memory (every worker thread's regions together). */
 export interface Stats {
   /** Live regions, and by backend. */
   regions: number;
