@@ -6,7 +6,6 @@
 #include "sealing.h"
 
 #include <cstring>
-#include <optional>
 #include <string>
 
 #include "binding.h"
@@ -88,18 +87,8 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
     Throw(env, "ERR_INVALID_ARG", "the target region must be exactly the sealed length minus 40 bytes");
   }
   int err = 0;
-  SealStatus status = SealStatus::kSystem;
-  {
-    std::optional<AccessScope> write;
-    if (target != nullptr) write.emplace(*target, Protection::kReadWrite);
-    if (write && write->error() != 0) {
-      err = write->error();
-    } else {
-      status = OpenFrom(target == nullptr ? nullptr : target->data(), sealed.Data(), sealed.ByteLength(),
-                        RegionKey(key), &err);
-    }
-  }
-  ThrowIfFailed(env, status, err, kAuthMessage);
+  SealStatus status = OpenIntoRegion(target, sealed.Data(), sealed.ByteLength(), RegionKey(key), &err);
+  ThrowIfFailed(env, status, err, kAuthMessage);  // after the target's scope has closed
   return env.Undefined();
 }
 

@@ -19,6 +19,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
+
+#include "guarded_memory.h"
 
 namespace strongroom {
 
@@ -61,6 +64,19 @@ SealStatus OpenFrom(uint8_t* target, const uint8_t* sealed, size_t length, KeySo
     return SealStatus::kAuth;
   }
   return size == 0 ? SealStatus::kEmpty : SealStatus::kOk;
+}
+
+// OpenFrom into a region: raises `target` (nullptr for a sealed empty message) to
+// read-write for the length of the open only. Returns kSystem with *err set when the
+// protection cannot be raised.
+template <typename KeySource>
+SealStatus OpenIntoRegion(GuardedMemory* target, const uint8_t* sealed, size_t length, KeySource&& source, int* err) {
+  std::optional<AccessScope> write;
+  if (target != nullptr) {
+    write.emplace(*target, Protection::kReadWrite);
+    if ((*err = write->error()) != 0) return SealStatus::kSystem;
+  }
+  return OpenFrom(target == nullptr ? nullptr : target->data(), sealed, length, source, err);
 }
 
 // Throws the StrongroomError of a status other than kOk; `auth_message` says why sealed

@@ -8,24 +8,10 @@ import { existsSync } from 'node:fs';
 
 import { LOCAL_ADDON, PREBUILT_ADDON } from '../scripts/addon-path.mjs';
 import { StrongroomError } from './errors.js';
-import type { AddonConstants, CofferStats, HardenResult, Limit, NativeRegion } from './types.js';
+import type { AddonConstants, CofferStats, HardenResult, NativeRegion, Stats } from './types.js';
 
 /** stats() as the addon reports it; stats.ts adds the JS-side defaults. */
-export interface NativeStats {
-  regions: number;
-  mmapRegions: number;
-  secretmemRegions: number;
-  bytesLocked: number;
-  bytesUnlocked: number;
-  mlockFailures: number;
-  spareRegions: number;
-  spareBytes: number;
-  secretmemAvailable: boolean;
-  memlockLimit: Limit;
-  coreLimit: Limit;
-  dumpable: boolean;
-  pageSize: number;
-}
+export type NativeStats = Omit<Stats, 'backend' | 'mlockPolicy'>;
 
 /**
  * The addon's functions, one per native entry point (the export tables of native/*.cc).
