@@ -17,7 +17,7 @@ export {
   type SearchChunksOptions,
 } from './scan.js';
 export { coreDumpSupport, fileContains, findCoreFiles, type CoreDumpSupport } from './core.js';
-export { makeMarker, maskMarker, type MaskedMarker } from './marker.js';
+export { heapMarkerCode, makeMarker, maskMarker, textMarker, type MaskedMarker, type TextMarker } from './marker.js';
 export { countMappings, openFileDescriptors } from './proc.js';
 export {
   startTerminal,
@@ -27,4 +27,5 @@ export {
   type TerminalOptions,
   type TerminalSupport,
 } from './terminal.js';
-export { errorCode } from './errors.js';
+export { asyncErrorCode, errorCode } from './errors.js';
+export { bytesOf, type ByteSource } from './bytes.js';

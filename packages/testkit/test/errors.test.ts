@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { errorCode } from '../src/index.js';
+import { asyncErrorCode, errorCode } from '../src/index.js';
 
 class StrongroomError extends Error {
   constructor(readonly code: string) {
@@ -30,5 +30,24 @@ describe('errorCode', () => {
         throw 'a string';
       }),
     ).toThrow(/expected a StrongroomError/);
+  });
+});
+
+describe('asyncErrorCode', () => {
+  it("returns the code a promise rejects with, and undefined when it resolves", async () => {
+    expect(await asyncErrorCode(() => Promise.reject(new StrongroomError('ERR_Y')))).toBe('ERR_Y');
+    expect(await asyncErrorCode(async () => 1)).toBeUndefined();
+  });
+
+  it('fails on another rejection, on a synchronous throw, and on a function that returns no promise', async () => {
+    await expect(asyncErrorCode(() => Promise.reject(new TypeError('plain')))).rejects.toThrow(
+      /expected a StrongroomError, got TypeError: plain/,
+    );
+    await expect(
+      asyncErrorCode(() => {
+        throw new StrongroomError('ERR_SYNC');
+      }),
+    ).rejects.toThrow(/expected a promise that rejects, but the call threw StrongroomError/);
+    await expect(asyncErrorCode((() => 'not a promise') as never)).rejects.toThrow(/expected a promise, got 'not a promise'/);
   });
 });
