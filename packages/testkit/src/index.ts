@@ -1,7 +1,8 @@
 // @strongroom/testkit: helpers for strongroom's vitest suites (Linux only, node: builtins only).
 // Crash assertions and checkpointed children run snippets in fresh Node processes; residue
 // checks scan those processes through /proc/PID/mem and their core files; the /proc counters
-// catch leaked descriptors and mappings. Each concept lives in its own module.
+// catch leaked descriptors and mappings; expectResidue runs a residue test from a table of
+// stages. Each concept lives in its own module.
 
 export { runNode, startChild, type ChildHandle, type ChildOptions, type ChildResult } from './child.js';
 export { expectCrash, type CrashResult, type CrashSignal } from './crash.js';
@@ -29,3 +30,4 @@ export {
 } from './terminal.js';
 export { asyncErrorCode, errorCode } from './errors.js';
 export { bytesOf, type ByteSource } from './bytes.js';
+export { expectResidue, MIN_SCANNED_BYTES, type ResidueOptions, type ResidueStage } from './residue.js';
