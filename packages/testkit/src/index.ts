@@ -2,7 +2,7 @@
 // Crash assertions and checkpointed children run snippets in fresh Node processes; residue
 // checks scan those processes through /proc/PID/mem and their core files; the /proc counters
 // catch leaked descriptors and mappings; expectResidue runs a residue test from a table of
-// stages. Each concept lives in its own module.
+// stages, and hammerSealing a sealing layer from several threads. Each concept lives in its own module.
 
 export { runNode, startChild, type ChildHandle, type ChildOptions, type ChildResult } from './child.js';
 export { expectCrash, type CrashResult, type CrashSignal } from './crash.js';
@@ -31,3 +31,4 @@ export {
 export { asyncErrorCode, errorCode } from './errors.js';
 export { bytesOf, type ByteSource } from './bytes.js';
 export { expectResidue, MIN_SCANNED_BYTES, type ResidueOptions, type ResidueStage } from './residue.js';
+export { hammerSealing, type HammerOptions, type HammerResult, type HammerThread } from './hammer.js';
