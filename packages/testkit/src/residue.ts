@@ -34,7 +34,7 @@ export interface ResidueOptions {
   exitCode?: number;
 }
 
-/** A scan that asserts absence must have read at least this much: a Node process has tens of MiB. */
+/** A scan that asserts absence must have read more than this: a Node process has tens of MiB. */
 export const MIN_SCANNED_BYTES = 1 << 20;
 
 const MAX_LISTED = 5;
@@ -63,7 +63,7 @@ function scanFailure(stage: ResidueStage, found: ScanResult): string | undefined
     return `expected the marker at least once (a positive control), found none in ${found.scannedMappings} mappings (${found.scannedBytes} bytes)`;
   }
   if (stage.present === false && matches.length > 0) return `expected no copy of the marker, ${where()}`;
-  if (matches.length === 0 && found.scannedBytes < MIN_SCANNED_BYTES) {
+  if (matches.length === 0 && found.scannedBytes <= MIN_SCANNED_BYTES) {
     return `the scan read only ${found.scannedBytes} bytes (${found.scannedMappings} mappings): too little to show that the marker is absent`;
   }
   const perms = stage.perms;
