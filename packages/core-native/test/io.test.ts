@@ -528,7 +528,7 @@ describe('residue in a child process', () => {
     await expectResidue(child, marker, [{ at: 'read', data: true, present: false }]);
   });
 
-  // An environment value is text: a printable marker (hex of random bytes), scanned as ASCII.
+  // An environment value is text: a printable marker (textMarker: a marker's hex), scanned as ASCII.
   it('readEnv (mmap): found in the initial environment before, only in the region after, nowhere after free()', async () => {
     const { text: value, bytes: needle } = textMarker(makeMarker(16));
     const child = await startChild(
