@@ -57,7 +57,8 @@ function scanFailure(stage: ResidueStage, found: ScanResult): string | undefined
   const { matches } = found;
   const where = (): string => `found ${times(matches.length)}: ${describeMatches(matches)}`;
   if (stage.count !== undefined && matches.length !== stage.count) {
-    return stage.count === 0 ? `expected no copy of the marker, ${where()}` : `expected the marker exactly ${times(stage.count)}, ${matches.length === 0 ? 'found none' : where()}`;
+    if (stage.count === 0) return `expected no copy of the marker, ${where()}`;
+    return `expected the marker exactly ${times(stage.count)}, ${matches.length === 0 ? 'found none' : where()}`;
   }
   if (stage.present === true && matches.length === 0) {
     return `expected the marker at least once (a positive control), found none in ${found.scannedMappings} mappings (${found.scannedBytes} bytes)`;
@@ -143,7 +144,8 @@ export async function expectResidue(
     const result = await child.exited;
     const exitCode = options.exitCode ?? 0;
     if (result.code !== exitCode) {
-      throw new Error(`expectResidue: after the last stage the child ${describeExit(result)}, expected exit code ${exitCode}\n${stderrExcerpt(result.stderr)}`);
+      const how = `after the last stage the child ${describeExit(result)}, expected exit code ${exitCode}`;
+      throw new Error(`expectResidue: ${how}\n${stderrExcerpt(result.stderr)}`);
     }
     return result;
   } catch (error) {
