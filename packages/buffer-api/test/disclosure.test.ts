@@ -7,9 +7,9 @@ import { Console } from 'node:console';
 import { Writable } from 'node:stream';
 
 import { describe, expect, it } from 'vitest';
+import { errorCode } from '@strongroom/testkit';
 
 import { SecretBuffer } from '../src/index.js';
-import { errorCode } from './helpers.js';
 
 // "SECRET!!" in bytes: any of these forms in an output would be a leak.
 const BYTES = [0x53, 0x45, 0x43, 0x52, 0x45, 0x54, 0x21, 0x21];

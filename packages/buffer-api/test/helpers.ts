@@ -15,10 +15,3 @@ import * as core from '@strongroom/core-native';
 
 export const COPY_MODE = SecretBuffer.viewMode === 'copy';
 
-
-/** A copy of the bytes, taken inside a read scope (tests only). */
-export function bytesOf(buffer: SecretBuffer): number[] {
-  return buffer.read((view) => Array.from(view));
-}
-
-export { errorCode } from '@strongroom/testkit';

@@ -2,27 +2,23 @@
 // moveFrom(), wipe() and destroy(); a JS write through a read scope's view faults; an
 // unreachable buffer is destroyed by the garbage collector.
 import { describe, expect, it } from 'vitest';
-import { expectCrash, makeMarker, maskMarker, runNode, startChild } from '@strongroom/testkit';
+import { expectCrash, expectResidue, heapMarkerCode, makeMarker, runNode, startChild, type ScanResult } from '@strongroom/testkit';
 
 import { CHILD, COPY_MODE, PREAMBLE } from './helpers.js';
 
-// Child code: `name` = a heap Uint8Array holding the marker, built from masked parts so
-// the marker itself appears nowhere in the child's source text.
-function heapMarker(name: string, marker: Uint8Array): string {
-  const { masked, mask } = maskMarker(marker);
-  return `
-const ${name} = Buffer.from('${masked}', 'hex');
-{ const m = Buffer.from('${mask}', 'hex'); for (let i = 0; i < m.length; i++) ${name}[i] ^= m[i]; }`;
-}
-
 const MMAP = `${PREAMBLE}\ncore.configure({ backend: 'mmap' });\n`;
+
+/** At least one copy is in read-write memory: the JS heap (a stage's check). */
+function inReadWriteMemory(found: ScanResult): void {
+  expect(found.matches.some((m) => m.mapping.perms.startsWith('rw'))).toBe(true);
+}
 
 describe('residue', () => {
   it('from(): the source is wiped, the marker lives only in the guarded region, and destroy() removes it', async () => {
     const marker = makeMarker();
     const child = await startChild(
       `${MMAP}
-       ${heapMarker('source', marker)}
+       ${heapMarkerCode('source', marker)}
        await checkpoint('in the heap');
        const secret = SecretBuffer.from(source);
        await checkpoint('in guarded memory');
@@ -30,27 +26,18 @@ describe('residue', () => {
        await checkpoint('destroyed');`,
       CHILD,
     );
-    await child.waitFor('in the heap');
-    const heap = await child.scan(marker);
-    expect(heap.matches.length).toBeGreaterThanOrEqual(1); // positive control
-    expect(heap.matches.some((m) => m.mapping.perms.startsWith('rw'))).toBe(true);
-    child.resume();
-    await child.waitFor('in guarded memory');
-    const guarded = await child.scan(marker);
-    expect(guarded.matches).toHaveLength(1);
-    expect(guarded.matches[0]!.mapping.perms).toBe('---p'); // the noaccess region, nothing in the heap
-    child.resume();
-    await child.waitFor('destroyed');
-    expect((await child.scan(marker)).matches).toEqual([]);
-    child.resume();
-    expect((await child.exited).code).toBe(0);
+    await expectResidue(child, marker, [
+      { at: 'in the heap', present: true, check: inReadWriteMemory }, // positive control
+      { at: 'in guarded memory', count: 1, perms: '---p' }, // the noaccess region, nothing in the heap
+      { at: 'destroyed', present: false },
+    ]);
   });
 
   it('moveFrom() leaves one copy, wipe() none', async () => {
     const marker = makeMarker();
     const child = await startChild(
       `${MMAP}
-       ${heapMarker('source', marker)}
+       ${heapMarkerCode('source', marker)}
        const first = SecretBuffer.from(source);
        const second = SecretBuffer.alloc(first.size);
        second.copyFrom(first);
@@ -62,23 +49,18 @@ describe('residue', () => {
        await checkpoint('wiped');`,
       CHILD,
     );
-    await child.waitFor('copied');
-    expect((await child.scan(marker)).matches).toHaveLength(2); // control: both buffers hold it
-    child.resume();
-    await child.waitFor('moved');
-    expect((await child.scan(marker)).matches).toHaveLength(2); // first and third; second is wiped
-    child.resume();
-    await child.waitFor('wiped');
-    expect((await child.scan(marker)).matches).toEqual([]);
-    child.resume();
-    expect((await child.exited).code).toBe(0);
+    await expectResidue(child, marker, [
+      { at: 'copied', count: 2 }, // control: both buffers hold it
+      { at: 'moved', count: 2 }, // first and third; second is wiped
+      { at: 'wiped', present: false },
+    ]);
   });
 
   it('a read scope leaves no copy behind in either view mode', async () => {
     const marker = makeMarker();
     const child = await startChild(
       `${MMAP}
-       ${heapMarker('source', marker)}
+       ${heapMarkerCode('source', marker)}
        const secret = SecretBuffer.from(source);
        let sum = 0;
        for (let i = 0; i < 100; i++) sum += secret.read((view) => view[i % view.length]);
@@ -86,12 +68,7 @@ describe('residue', () => {
        await checkpoint('read', sum);`,
       CHILD,
     );
-    await child.waitFor('read');
-    const found = await child.scan(marker);
-    expect(found.matches).toHaveLength(1);
-    expect(found.matches[0]!.mapping.perms).toBe('---p');
-    child.resume();
-    expect((await child.exited).code).toBe(0);
+    await expectResidue(child, marker, [{ at: 'read', count: 1, perms: '---p' }]);
   });
 });
 

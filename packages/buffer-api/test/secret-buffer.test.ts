@@ -3,9 +3,10 @@
 import { describe, expect, it } from 'vitest';
 
 import { stats } from '@strongroom/core-native';
+import { bytesOf, errorCode } from '@strongroom/testkit';
 
 import { SecretBuffer, StrongroomError } from '../src/index.js';
-import { bytesOf, COPY_MODE, errorCode } from './helpers.js';
+import { COPY_MODE } from './helpers.js';
 
 describe('construction', () => {
   it('alloc is zero-filled, random is not, both noaccess outside a scope', () => {

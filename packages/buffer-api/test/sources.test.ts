@@ -5,11 +5,11 @@ import os from 'node:os';
 import path from 'node:path';
 
 import { afterAll, describe, expect, it } from 'vitest';
-import { makeMarker, openFileDescriptors, runNode, startChild } from '@strongroom/testkit';
+import { bytesOf, errorCode, expectResidue, makeMarker, openFileDescriptors, runNode, startChild, textMarker } from '@strongroom/testkit';
 import { stats } from '@strongroom/core-native';
 
 import { SecretBuffer } from '../src/index.js';
-import { bytesOf, CHILD, errorCode, PREAMBLE } from './helpers.js';
+import { CHILD, PREAMBLE } from './helpers.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'strongroom-buffer-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -142,20 +142,14 @@ describe('residue of read-in secrets', () => {
        await checkpoint('destroyed');`,
       CHILD,
     );
-    await child.waitFor('read');
-    const read = await child.scan(marker);
-    expect(read.matches).toHaveLength(1);
-    expect(read.matches[0]!.mapping.perms).toBe('---p');
-    child.resume();
-    await child.waitFor('destroyed');
-    expect((await child.scan(marker)).matches).toEqual([]);
-    child.resume();
-    expect((await child.exited).code).toBe(0);
+    await expectResidue(child, marker, [
+      { at: 'read', count: 1, perms: '---p' },
+      { at: 'destroyed', present: false },
+    ]);
   });
 
   it('fromEnv: the value leaves the environment block; found nowhere after destroy()', async () => {
-    const value = Buffer.from(makeMarker()).toString('hex'); // printable, as env values are
-    const marker = new TextEncoder().encode(value);
+    const { text: value, bytes: marker } = textMarker(makeMarker()); // printable, as env values are
     const child = await startChild(
       `${PREAMBLE}
        core.configure({ backend: 'mmap' });
@@ -166,17 +160,10 @@ describe('residue of read-in secrets', () => {
        await checkpoint('destroyed');`,
       { ...CHILD, env: { STRONGROOM_MARKER: value } },
     );
-    await child.waitFor('before');
-    const before = await child.scan(marker);
-    expect(before.matches.length).toBeGreaterThanOrEqual(1); // control: the environment block
-    child.resume();
-    expect(await child.waitFor('read')).toBe(true);
-    const read = await child.scan(marker);
-    expect(read.matches.map((m) => m.mapping.perms)).toEqual(['---p']);
-    child.resume();
-    await child.waitFor('destroyed');
-    expect((await child.scan(marker)).matches).toEqual([]);
-    child.resume();
-    expect((await child.exited).code).toBe(0);
+    await expectResidue(child, marker, [
+      { at: 'before', present: true }, // control: the environment block
+      { at: 'read', data: true, count: 1, perms: '---p' },
+      { at: 'destroyed', present: false },
+    ]);
   });
 });

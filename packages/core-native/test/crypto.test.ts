@@ -4,8 +4,7 @@ import { createHash, createHmac, randomBytes } from 'node:crypto';
 
 import nacl from 'tweetnacl';
 import { describe, expect, it } from 'vitest';
-
-import { errorCode } from './helpers.js';
+import { bytesOf, errorCode } from '@strongroom/testkit';
 
 import {
   allocate,
@@ -31,10 +30,6 @@ function regionWith(bytes: Uint8Array, backend: 'mmap' | 'secretmem' = 'mmap'): 
   const region = allocate(bytes.length, { backend });
   region.view().set(bytes);
   return region;
-}
-
-function bytesOf(region: Region): Uint8Array {
-  return Uint8Array.from(region.view());
 }
 
 
@@ -240,11 +235,11 @@ describe('region operations', () => {
     const a = regionWith(new Uint8Array([1, 2, 3, 4, 5, 6]));
     const b = regionWith(new Uint8Array([10, 20, 30, 40]));
     copy(a, b, { targetOffset: 2, sourceOffset: 1, length: 2 });
-    expect(Array.from(bytesOf(a))).toEqual([1, 2, 20, 30, 5, 6]);
+    expect(bytesOf(a)).toEqual([1, 2, 20, 30, 5, 6]);
     xor(a, b, { targetOffset: 0, length: 4 });
-    expect(Array.from(bytesOf(a))).toEqual([1 ^ 10, 2 ^ 20, 20 ^ 30, 30 ^ 40, 5, 6]);
+    expect(bytesOf(a)).toEqual([1 ^ 10, 2 ^ 20, 20 ^ 30, 30 ^ 40, 5, 6]);
     copy(a, a, { targetOffset: 1, sourceOffset: 0, length: 5 }); // overlapping, like memmove
-    expect(Array.from(bytesOf(a))).toEqual([1 ^ 10, 1 ^ 10, 2 ^ 20, 20 ^ 30, 30 ^ 40, 5]);
+    expect(bytesOf(a)).toEqual([1 ^ 10, 1 ^ 10, 2 ^ 20, 20 ^ 30, 30 ^ 40, 5]);
     a.free();
     b.free();
   });
@@ -263,7 +258,7 @@ describe('region operations', () => {
       () => copy(a, new Uint8Array(2) as never),
     ];
     for (const fn of cases) expect(errorCode(fn)).toBe('ERR_INVALID_ARG');
-    expect(Array.from(bytesOf(a))).toEqual([1, 2, 3, 4]);
+    expect(bytesOf(a)).toEqual([1, 2, 3, 4]);
     a.free();
     b.free();
   });
@@ -292,7 +287,7 @@ describe('region operations', () => {
   it('copyIn and copyOut move ordinary bytes in and out at an offset, within bounds only', () => {
     const region = allocate(6);
     copyIn(region, new Uint8Array([7, 8, 9]), 2);
-    expect(Array.from(bytesOf(region))).toEqual([0, 0, 7, 8, 9, 0]);
+    expect(bytesOf(region)).toEqual([0, 0, 7, 8, 9, 0]);
     const out = new Uint8Array(4);
     copyOut(out, region, 1);
     expect(Array.from(out)).toEqual([0, 7, 8, 9]);
@@ -303,7 +298,7 @@ describe('region operations', () => {
     expect(errorCode(() => copyOut(new Uint8Array(7), region))).toBe('ERR_INVALID_ARG');
     expect(errorCode(() => copyOut('x' as never, region))).toBe('ERR_INVALID_ARG');
     region.protect('readonly');
-    expect(Array.from(bytesOf(region))).toEqual([0, 0, 7, 8, 9, 1]);
+    expect(bytesOf(region)).toEqual([0, 0, 7, 8, 9, 1]);
     region.free();
     expect(errorCode(() => copyOut(out, region))).toBe('ERR_FREED');
   });

@@ -10,7 +10,7 @@ import { pathToFileURL } from 'node:url';
 import { inspect } from 'node:util';
 
 import { afterEach, describe, expect, it } from 'vitest';
-import { makeMarker, maskMarker, runNode, startChild } from '@strongroom/testkit';
+import { bytesOf, errorCode, expectResidue, makeMarker, runNode } from '@strongroom/testkit';
 
 import {
   allocate,
@@ -34,7 +34,7 @@ import {
   zero,
   type Region,
 } from '../src/index.js';
-import { CHILD, errorCode, PACKAGE_DIR, plantMarker, PREAMBLE } from './helpers.js';
+import { PACKAGE_DIR, startPlantedThenFreed } from './helpers.js';
 
 const live: Region[] = [];
 
@@ -44,12 +44,6 @@ function heapRegion(bytes: number[] | number): Region {
   if (typeof bytes !== 'number') region.view().set(bytes);
   live.push(region);
   return region;
-}
-
-function bytesOf(region: Region): number[] {
-  const out = new Uint8Array(region.size);
-  copyOut(out, region);
-  return Array.from(out);
 }
 
 afterEach(() => {
@@ -450,24 +444,9 @@ describe("configure({ backend: 'heap' })", () => {
 describe('memory scan of a child process', () => {
   it('the marker is in the live heap region, and nowhere after free()', async () => {
     const marker = makeMarker();
-    const { masked, mask } = maskMarker(marker);
-    const child = await startChild(
-      `${PREAMBLE}
-       ${plantMarker('secret', masked, mask, 'heap')}
-       secret.protect('noaccess');
-       await checkpoint('planted');
-       secret.free();
-       await checkpoint('freed');`,
-      CHILD,
-    );
-    await child.waitFor('planted');
-    expect((await child.scan(marker)).matches.length).toBeGreaterThanOrEqual(1);
-    child.resume();
-    await child.waitFor('freed');
-    const after = await child.scan(marker);
-    expect(after.scannedBytes).toBeGreaterThan(1 << 20);
-    expect(after.matches).toEqual([]);
-    child.resume();
-    expect((await child.exited).code).toBe(0);
+    await expectResidue(await startPlantedThenFreed(marker, 'heap'), marker, [
+      { at: 'planted', present: true },
+      { at: 'freed', present: false }, // and the scan read over 1 MiB (MIN_SCANNED_BYTES)
+    ]);
   });
 });

@@ -1,6 +1,9 @@
-// Shared pieces of the core-native tests: the backends this kernel can run, and the
-// preamble of child-process snippets (the built package plus the test-only poke addon).
+// Shared pieces of the core-native tests: the backends this kernel can run, the preamble of
+// child-process snippets (the built package plus the test-only poke addon), and children
+// that hold a marker in a region.
 import { fileURLToPath } from 'node:url';
+
+import { maskMarker, startChild, type ChildHandle } from '@strongroom/testkit';
 
 import { stats, type Backend } from '../src/index.js';
 
@@ -24,13 +27,17 @@ import { createRequire } from 'node:module';
 const poke = createRequire(process.cwd() + '/')('./test/native/build/Release/poke.node');
 `;
 
-/** Child code that builds region `name` holding the marker without the marker in the heap. */
-export function plantMarker(name: string, masked: string, mask: string, backend: Backend): string {
+/**
+ * Child code that builds region `name` (on `backend`) holding the marker without the marker in
+ * the heap: the masked halves go into two regions and are XORed natively.
+ */
+export function plantMarker(name: string, marker: Uint8Array, backend: Backend): string {
+  const { masked, mask } = maskMarker(marker);
   return `
-const ${name} = sr.allocate(${masked.length / 2}, { backend: '${backend}' });
+const ${name} = sr.allocate(${marker.length}, { backend: '${backend}' });
 {
   ${name}.view().set(Buffer.from('${masked}', 'hex'));
-  const maskRegion = sr.allocate(${mask.length / 2}, { backend: '${backend}' });
+  const maskRegion = sr.allocate(${marker.length}, { backend: '${backend}' });
   maskRegion.view().set(Buffer.from('${mask}', 'hex'));
   sr.xor(${name}, maskRegion);
   maskRegion.free();
@@ -38,4 +45,18 @@ const ${name} = sr.allocate(${masked.length / 2}, { backend: '${backend}' });
 `;
 }
 
-export { errorCode } from '@strongroom/testkit';
+/**
+ * A child with the marker planted in region `secret` on `backend`, made noaccess, waiting at
+ * 'planted'; then freed, waiting at 'freed' with the value of the child expression `freedData`.
+ */
+export function startPlantedThenFreed(marker: Uint8Array, backend: Backend, freedData = 'undefined'): Promise<ChildHandle> {
+  return startChild(
+    `${PREAMBLE}
+     ${plantMarker('secret', marker, backend)}
+     secret.protect('noaccess');
+     await checkpoint('planted');
+     secret.free();
+     await checkpoint('freed', ${freedData});`,
+    CHILD,
+  );
+}

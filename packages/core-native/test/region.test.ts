@@ -3,10 +3,10 @@
 import { inspect } from 'node:util';
 
 import { describe, expect, it } from 'vitest';
-import { runNode } from '@strongroom/testkit';
+import { errorCode, runNode } from '@strongroom/testkit';
 
 import { allocate, configure, harden, MAX_REGION_SIZE, Region, stats, StrongroomError } from '../src/index.js';
-import { BACKENDS, CHILD, errorCode } from './helpers.js';
+import { BACKENDS, CHILD } from './helpers.js';
 
 
 describe.each(BACKENDS)('$backend backend', ({ backend, available }) => {

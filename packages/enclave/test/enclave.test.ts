@@ -1,22 +1,17 @@
 // Enclave: sealing, opening, tamper detection, transport between threads, redaction,
 // the cost of holding many enclaves, and residue in a child's memory.
 import { inspect } from 'node:util';
-import { fileURLToPath } from 'node:url';
 
 import { describe, expect, it } from 'vitest';
-import { errorCode, makeMarker, maskMarker, runNode, startChild } from '@strongroom/testkit';
+import { bytesOf, errorCode, expectResidue, hammerSealing, makeMarker, runNode, startChild } from '@strongroom/testkit';
 
 import { cofferStats, configureCoffer, Enclave, purge, rekeyCoffer, SecretBuffer } from '../src/index.js';
+import { CHILD, secretBufferMarker } from './helpers.js';
 
-const CHILD = { cwd: fileURLToPath(new URL('..', import.meta.url)) };
 const PREAMBLE = `
 import { Enclave, EnclaveStream, SecretBuffer, purge, configureCoffer, cofferStats } from '@strongroom/enclave';
 import * as core from '@strongroom/core-native';
 `;
-
-function contents(buffer: SecretBuffer): number[] {
-  return buffer.read((view) => Array.from(view));
-}
 
 describe('Enclave', () => {
   it('uses the native backend where the addon loads', () => {
@@ -32,10 +27,10 @@ describe('Enclave', () => {
     const first = enclave.open();
     const second = enclave.open();
     expect(first.frozen).toBe(true);
-    expect(contents(first)).toEqual([1, 2, 3, 4]);
+    expect(bytesOf(first)).toEqual([1, 2, 3, 4]);
     expect(first === second).toBe(false);
     first.destroy();
-    expect(contents(second)).toEqual([1, 2, 3, 4]);
+    expect(bytesOf(second)).toEqual([1, 2, 3, 4]);
     second.destroy();
   });
 
@@ -43,12 +38,12 @@ describe('Enclave', () => {
     const bytes = Uint8Array.from([9, 8, 7]);
     const enclave = Enclave.from(bytes);
     expect(Array.from(bytes)).toEqual([0, 0, 0]);
-    expect(contents(enclave.open())).toEqual([9, 8, 7]);
+    expect(bytesOf(enclave.open())).toEqual([9, 8, 7]);
     const a = Enclave.random(32).open();
     const b = Enclave.random(32).open();
     expect(a.size).toBe(32);
     expect(a.equals(b)).toBe(false);
-    expect(contents(a).some((byte) => byte !== 0)).toBe(true);
+    expect(bytesOf(a).some((byte) => byte !== 0)).toBe(true);
   });
 
   it('tampering with any byte of the sealed bytes gives ERR_AUTH and leaves nothing allocated', () => {
@@ -75,11 +70,11 @@ describe('Enclave', () => {
     const enclave = Enclave.from(Uint8Array.from([5, 5]));
     const out = enclave.toBytes();
     out.fill(0);
-    expect(contents(enclave.open())).toEqual([5, 5]);
+    expect(bytesOf(enclave.open())).toEqual([5, 5]);
     const bytes = enclave.toBytes();
     const copy = Enclave.fromBytes(bytes);
     bytes.fill(0);
-    expect(contents(copy.open())).toEqual([5, 5]);
+    expect(bytesOf(copy.open())).toEqual([5, 5]);
   });
 
   it('rejects misuse with typed errors and loses nothing', () => {
@@ -88,7 +83,7 @@ describe('Enclave', () => {
       expect(errorCode(() => Enclave.seal(busy))).toBe('ERR_BUSY');
     });
     expect(busy.destroyed).toBe(false);
-    expect(contents(busy)).toEqual([1]);
+    expect(bytesOf(busy)).toEqual([1]);
     busy.destroy();
     expect(errorCode(() => Enclave.seal(busy))).toBe('ERR_DESTROYED');
     expect(errorCode(() => Enclave.seal(Uint8Array.from([1]) as never))).toBe('ERR_INVALID_ARG');
@@ -123,7 +118,7 @@ describe('Enclave', () => {
     configureCoffer({ rekeyInterval: 500 });
     for (let i = 0; i < 10; i++) rekeyCoffer();
     expect(cofferStats().rekeys - before).toBeGreaterThanOrEqual(15);
-    expect(contents(enclave.open())).toEqual([3, 1, 4]);
+    expect(bytesOf(enclave.open())).toEqual([3, 1, 4]);
   });
 
   it('validates configureCoffer()', () => {
@@ -142,9 +137,27 @@ describe('Enclave', () => {
     expect(buffer.destroyed).toBe(true);
     expect(SecretBuffer.live().buffers).toBe(0);
     expect(errorCode(() => old.open())).toBe('ERR_AUTH');
-    expect(contents(Enclave.from(Uint8Array.from([2])).open())).toEqual([2]);
+    expect(bytesOf(Enclave.from(Uint8Array.from([2])).open())).toEqual([2]);
   });
 });
+
+// Enclave as a layer for testkit's hammerSealing: the coffer test runs the same hammer on
+// core-native's functions; this one adds the Enclave's own sealing, toBytes() and fromBytes().
+const ENCLAVE_LAYER = `
+import { Enclave, cofferStats, configureCoffer, rekeyCoffer } from '@strongroom/enclave';
+const seal = (plain) => Enclave.from(Uint8Array.from(plain));
+const toBytes = (enclave) => enclave.toBytes();
+const fromBytes = (bytes) => Enclave.fromBytes(bytes);
+const opensTo = (enclave, plain) => {
+  const opened = enclave.open();
+  const same = opened.read((view) => Buffer.from(view).equals(plain));
+  opened.destroy();
+  return same;
+};
+const rekey = () => rekeyCoffer();
+const rekeys = () => cofferStats().rekeys;
+const setup = () => configureCoffer({ rekeyInterval: 1 });
+`;
 
 describe('Enclave in a child process', () => {
   it('sealed bytes travel to a worker thread and open there, until a purge', async () => {
@@ -177,59 +190,8 @@ describe('Enclave in a child process', () => {
   });
 
   it('worker threads sealing, opening and rekeying at once for seconds lose nothing', async () => {
-    const { code, stdout, stderr } = await runNode(
-      `${PREAMBLE}
-       import { Worker } from 'node:worker_threads';
-       configureCoffer({ rekeyInterval: 1 });
-       const work = \`
-         import { Enclave, rekeyCoffer } from '@strongroom/enclave';
-         import { parentPort } from 'node:worker_threads';
-         import { randomBytes } from 'node:crypto';
-         const until = Date.now() + 3000;
-         let ops = 0, bad = 0;
-         while (Date.now() < until) {
-           const plain = randomBytes(48);
-           const enclave = Enclave.from(Uint8Array.from(plain));
-           if (ops % 5 === 0) rekeyCoffer();
-           try {
-             const opened = enclave.open();
-             if (!opened.read((view) => Buffer.from(view).equals(plain))) bad++;
-             opened.destroy();
-           } catch { bad++; }
-           if (ops % 40 === 0) parentPort.postMessage({ sealed: enclave.toBytes(), plain });
-           ops++;
-         }
-         parentPort.postMessage({ ops, bad });
-       \`;
-       const results = await Promise.all(Array.from({ length: 3 }, () => new Promise((resolve, reject) => {
-         const worker = new Worker(work, { eval: true, execArgv: ['--input-type=module'] });
-         let crossOps = 0, crossBad = 0;
-         worker.on('message', (m) => {
-           if (m.ops !== undefined) return resolve({ ...m, crossOps, crossBad });
-           crossOps++;
-           try {
-             const opened = Enclave.fromBytes(m.sealed).open();
-             if (!opened.read((view) => Buffer.from(view).equals(Buffer.from(m.plain)))) crossBad++;
-             opened.destroy();
-           } catch { crossBad++; }
-         });
-         worker.on('error', reject);
-       })));
-       console.log(JSON.stringify({ results, rekeys: cofferStats().rekeys }));`,
-      { ...CHILD, timeoutMs: 60_000 },
-    );
-    expect(stderr).toBe('');
-    expect(code).toBe(0);
-    const { results, rekeys } = JSON.parse(stdout) as {
-      results: Array<{ ops: number; bad: number; crossOps: number; crossBad: number }>;
-      rekeys: number;
-    };
-    for (const result of results) {
-      expect(result).toMatchObject({ bad: 0, crossBad: 0 });
-      expect(result.ops).toBeGreaterThan(300);
-      expect(result.crossOps).toBeGreaterThan(5);
-    }
-    expect(rekeys).toBeGreaterThan(300);
+    // 3 workers for 3 s, each rekeying every 5th operation; more than 300 operations each and 300 rekeys in all
+    await hammerSealing(ENCLAVE_LAYER, { ...CHILD, workers: 3, size: 48, rekeyEvery: 5, postEvery: 40, minOps: 300, minRekeys: 300 });
   });
 
   it('holding many enclaves costs no locked memory', async () => {
@@ -251,20 +213,10 @@ describe('Enclave in a child process', () => {
 
   it('a sealed marker is in no readable memory of the child; opening brings it back only into the buffer', async () => {
     const marker = makeMarker();
-    const { masked, mask } = maskMarker(marker);
     const child = await startChild(
       `${PREAMBLE}
        core.configure({ backend: 'mmap' });
-       const secret = SecretBuffer.from(Buffer.from('${masked}', 'hex'));
-       {
-         const maskRegion = core.allocate(${marker.length}, { backend: 'mmap' });
-         core.copyIn(maskRegion, Buffer.from('${mask}', 'hex'));
-         secret.write((view) => {
-           const m = maskRegion.view();
-           for (let i = 0; i < view.length; i++) view[i] ^= m[i];
-         });
-         maskRegion.free();
-       }
+       ${secretBufferMarker('secret', marker)}
        await checkpoint('planted');
        const enclave = Enclave.seal(secret);
        await checkpoint('sealed');
@@ -274,20 +226,11 @@ describe('Enclave in a child process', () => {
        await checkpoint('destroyed');`,
       CHILD,
     );
-    await child.waitFor('planted');
-    expect((await child.scan(marker)).matches.length).toBeGreaterThan(0); // positive control
-    child.resume();
-    await child.waitFor('sealed');
-    expect((await child.scan(marker)).matches).toEqual([]);
-    child.resume();
-    await child.waitFor('opened');
-    const opened = await child.scan(marker);
-    expect(opened.matches.length).toBe(1);
-    expect(opened.matches[0]!.mapping.perms.startsWith('---')).toBe(true); // the frozen buffer, noaccess
-    child.resume();
-    await child.waitFor('destroyed');
-    expect((await child.scan(marker)).matches).toEqual([]);
-    child.resume();
-    expect((await child.exited).code).toBe(0);
+    await expectResidue(child, marker, [
+      { at: 'planted', present: true }, // positive control
+      { at: 'sealed', present: false },
+      { at: 'opened', count: 1, perms: '---' }, // the frozen buffer, noaccess
+      { at: 'destroyed', present: false },
+    ]);
   });
 });

@@ -6,15 +6,12 @@
 // (REPORT) tells whether the purge happened before the process ended, and each such
 // test has a control in which the same hook sees no purge.
 import { randomUUID } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 
 import { describe, expect, it } from 'vitest';
-import { errorCode, makeMarker, maskMarker, runNode, startChild, type ChildResult } from '@strongroom/testkit';
+import { errorCode, expectResidue, makeMarker, runNode, startChild, type ChildResult } from '@strongroom/testkit';
 
 import { catchSignals, describeSafely, StrongroomError, type CatchSignalsOptions } from '../src/index.js';
-
-const PACKAGE_DIR = fileURLToPath(new URL('..', import.meta.url));
-const CHILD = { cwd: PACKAGE_DIR };
+import { CHILD, secretBufferMarker } from './helpers.js';
 
 // codeOf(fn): 'ok', or the code of what fn threw. opens(enclave): codeOf(open and destroy).
 const PREAMBLE = `
@@ -426,14 +423,9 @@ describe('catchSignals()', () => {
   // process at a checkpoint: after the purge, before the exit.
   it.each(SIGNALS)('%s: purges, runs the handler after the purge, exits %i; the marker is gone before the exit', async (signal, code) => {
     const marker = makeMarker();
-    const { masked, mask } = maskMarker(marker);
     const child = await startChild(
       `${PREAMBLE}
-       const secret = SecretBuffer.from(Buffer.from(process.env.MASKED, 'hex'), { backend: 'mmap' });
-       {
-         const mask = Buffer.from(process.env.MASK, 'hex');
-         secret.write((view) => { for (let i = 0; i < view.length; i++) view[i] ^= mask[i]; });
-       }
+       ${secretBufferMarker('secret', marker)}
        const enclave = Enclave.random(32);
        catchSignals({
          handler: async (signal) => {
@@ -450,19 +442,19 @@ describe('catchSignals()', () => {
        });
        ${KEEP_ALIVE}
        await checkpoint('ready', { live: SecretBuffer.live().buffers, enclave: opens(enclave) });`,
-      { ...CHILD, env: { MASKED: masked, MASK: mask } },
+      CHILD,
     );
     try {
-      expect(await child.waitFor('ready')).toEqual({ live: 1, enclave: 'ok' });
-      const planted = await child.scan(marker);
-      expect(planted.matches.length).toBeGreaterThanOrEqual(1); // positive control
-      child.resume();
-      child.kill(signal);
-      expect(await child.waitFor('purged')).toEqual({ signal, live: 0, secret: 'ERR_DESTROYED', enclave: 'ERR_AUTH' });
-      const after = await child.scan(marker); // the handler holds the process: purged, not yet exited
-      expect(after.matches).toEqual([]);
-      child.resume();
-      const result = await child.exited;
+      const result = await expectResidue(
+        child,
+        marker,
+        [
+          { at: 'ready', data: { live: 1, enclave: 'ok' }, present: true, afterResume: () => child.kill(signal) }, // positive control
+          // the handler holds the process: purged, not yet exited
+          { at: 'purged', data: { signal, live: 0, secret: 'ERR_DESTROYED', enclave: 'ERR_AUTH' }, present: false },
+        ],
+        { exitCode: code },
+      );
       expect({ code: result.code, signal: result.signal }, result.stderr).toEqual({ code, signal: null });
       expect(report(result, 'handler done')).toBe(signal);
       expect(result.stderr).toBe('');

@@ -171,7 +171,8 @@ describe('the two backends interoperate', () => {
        core.configure({ backend: 'mmap' });
        configureCoffer({ rekeyInterval: 0 });
        const native = Enclave.from(Uint8Array.from([1, 2, 3, 4]));
-       const binding = createRequire(process.cwd() + '/')('../core-native/build/Release/strongroom.node');
+       const { LOCAL_ADDON } = await import('../core-native/scripts/addon-path.mjs');
+       const binding = createRequire(process.cwd() + '/')(LOCAL_ADDON);
        const halves = Buffer.alloc(64);
        const fd = openSync('/proc/self/mem', 'r');
        readSync(fd, halves, 0, 64, BigInt(binding.cofferHalvesAddress()));

@@ -13,7 +13,16 @@ import { pipeline } from 'node:stream/promises';
 import { setImmediate as tick, setTimeout as sleep } from 'node:timers/promises';
 
 import { afterAll, describe, expect, it } from 'vitest';
-import { makeMarker, maskMarker, openFileDescriptors, runNode, startChild } from '@strongroom/testkit';
+import {
+  asyncErrorCode,
+  errorCode,
+  expectResidue,
+  heapMarkerCode,
+  makeMarker,
+  openFileDescriptors,
+  runNode,
+  startChild,
+} from '@strongroom/testkit';
 import { stats } from '@strongroom/core-native';
 
 import {
@@ -25,7 +34,7 @@ import {
   StrongroomError,
   type EnclaveStreamOptions,
 } from '../src/index.js';
-import { asyncErrorCode, CHILD, copyOut, errorCode } from './helpers.js';
+import { CHILD, copyOut } from './helpers.js';
 
 const MiB = 1024 * 1024;
 
@@ -804,15 +813,6 @@ describe('100 MiB in a child process', () => {
 
 // ---- child processes: residue ----
 
-// Child code: `name` = a heap Buffer holding the marker, built in place from masked halves,
-// so that the marker's bytes appear nowhere else in the child (not in its source text).
-function heapMarker(name: string, marker: Uint8Array): string {
-  const { masked, mask } = maskMarker(marker);
-  return `
-const ${name} = Buffer.from('${masked}', 'hex');
-{ const m = Buffer.from('${mask}', 'hex'); for (let i = 0; i < m.length; i++) ${name}[i] ^= m[i]; }`;
-}
-
 // The 'mmap' backend keeps regions readable through /proc/PID/mem (memfd_secret pages are
 // not), so a scan does see what sits in guarded memory.
 const RESIDUE_PREAMBLE = `
@@ -828,7 +828,7 @@ describe('residue (child process, memory scanned)', () => {
     const marker = makeMarker(32);
     const child = await startChild(
       `${RESIDUE_PREAMBLE}
-       ${heapMarker('source', marker)}
+       ${heapMarkerCode('source', marker)}
        await checkpoint('planted');
        const stream = new EnclaveStream({ chunkSize: 64 });
        await written(stream, source);
@@ -842,41 +842,28 @@ describe('residue (child process, memory scanned)', () => {
        await checkpoint('destroyed');`,
       CHILD,
     );
-    await child.waitFor('planted');
-    const planted = await child.scan(marker);
-    expect(planted.matches.length).toBeGreaterThanOrEqual(1); // positive control: the heap source
-    expect(planted.matches.some((match) => match.mapping.perms.startsWith('rw'))).toBe(true);
-    expect((await child.scan(makeMarker(32))).matches).toEqual([]); // negative control
-    child.resume();
-
-    expect(await child.waitFor('staged')).toEqual({ size: 32, wiped: true });
-    const staged = await child.scan(marker);
-    expect(staged.matches).toHaveLength(1); // the staging region, nothing in the heap
-    expect(staged.matches[0]!.mapping.perms).toBe('---p');
-    child.resume();
-
-    expect(await child.waitFor('sealed')).toEqual({ size: 32 });
-    expect((await child.scan(marker)).matches).toEqual([]);
-    child.resume();
-
-    // control: the sealed chunk did hold the marker, flatten() opens it into guarded memory
-    expect(await child.waitFor('flattened')).toEqual({ size: 32 });
-    const flattened = await child.scan(marker);
-    expect(flattened.matches).toHaveLength(1);
-    expect(flattened.matches[0]!.mapping.perms).toBe('---p');
-    child.resume();
-
-    await child.waitFor('destroyed');
-    expect((await child.scan(marker)).matches).toEqual([]);
-    child.resume();
-    expect((await child.exited).code).toBe(0);
+    await expectResidue(child, marker, [
+      {
+        at: 'planted', // positive control: the heap source
+        present: true,
+        check: async (found) => {
+          expect(found.matches.some((match) => match.mapping.perms.startsWith('rw'))).toBe(true);
+          expect((await child.scan(makeMarker(32))).matches).toEqual([]); // negative control
+        },
+      },
+      { at: 'staged', data: { size: 32, wiped: true }, count: 1, perms: '---p' }, // the staging region, nothing in the heap
+      { at: 'sealed', data: { size: 32 }, present: false },
+      // control: the sealed chunk did hold the marker, flatten() opens it into guarded memory
+      { at: 'flattened', data: { size: 32 }, count: 1, perms: '---p' },
+      { at: 'destroyed', present: false },
+    ]);
   });
 
   it('a whole chunk written is sealed at once and leaves no copy; reading it back makes the one deliberate heap copy', async () => {
     const marker = makeMarker(32);
     const child = await startChild(
       `${RESIDUE_PREAMBLE}
-       ${heapMarker('source', marker)}
+       ${heapMarkerCode('source', marker)}
        const stream = new EnclaveStream({ chunkSize: 32 });
        await written(stream, source);
        await checkpoint('sealed', { size: stream.size, wiped: source.every((b) => b === 0) });
@@ -886,27 +873,18 @@ describe('residue (child process, memory scanned)', () => {
        await checkpoint('wiped');`,
       CHILD,
     );
-    expect(await child.waitFor('sealed')).toEqual({ size: 32, wiped: true });
-    expect((await child.scan(marker)).matches).toEqual([]);
-    child.resume();
-
-    expect(await child.waitFor('read')).toEqual({ length: 32 });
-    const read = await child.scan(marker);
-    expect(read.matches.length).toBeGreaterThanOrEqual(1); // positive control: the copy in the heap
-    expect(read.matches.every((match) => match.mapping.perms.startsWith('rw'))).toBe(true);
-    child.resume();
-
-    await child.waitFor('wiped');
-    expect((await child.scan(marker)).matches).toEqual([]); // the copy was the only one left
-    child.resume();
-    expect((await child.exited).code).toBe(0);
+    await expectResidue(child, marker, [
+      { at: 'sealed', data: { size: 32, wiped: true }, present: false },
+      { at: 'read', data: { length: 32 }, present: true, perms: 'rw' }, // positive control: the copy in the heap
+      { at: 'wiped', present: false }, // the copy was the only one left
+    ]);
   });
 
   it('positive control: with { wipeSource: false } the scan finds the source that was kept, and only it', async () => {
     const marker = makeMarker(32);
     const child = await startChild(
       `${RESIDUE_PREAMBLE}
-       ${heapMarker('source', marker)}
+       ${heapMarkerCode('source', marker)}
        const stream = new EnclaveStream({ chunkSize: 16, wipeSource: false });
        await written(stream, source);
        stream.end();
@@ -916,15 +894,9 @@ describe('residue (child process, memory scanned)', () => {
        await checkpoint('source wiped');`,
       CHILD,
     );
-    expect(await child.waitFor('sealed')).toEqual({ size: 32, kept: true });
-    const kept = await child.scan(marker);
-    expect(kept.matches.length).toBeGreaterThanOrEqual(1);
-    expect(kept.matches.every((match) => match.mapping.perms.startsWith('rw'))).toBe(true);
-    child.resume();
-
-    await child.waitFor('source wiped');
-    expect((await child.scan(marker)).matches).toEqual([]);
-    child.resume();
-    expect((await child.exited).code).toBe(0);
+    await expectResidue(child, marker, [
+      { at: 'sealed', data: { size: 32, kept: true }, present: true, perms: 'rw' },
+      { at: 'source wiped', present: false },
+    ]);
   });
 });

@@ -1,7 +1,8 @@
 // @strongroom/testkit: helpers for strongroom's vitest suites (Linux only, node: builtins only).
 // Crash assertions and checkpointed children run snippets in fresh Node processes; residue
 // checks scan those processes through /proc/PID/mem and their core files; the /proc counters
-// catch leaked descriptors and mappings. Each concept lives in its own module.
+// catch leaked descriptors and mappings; expectResidue runs a residue test from a table of
+// stages, and hammerSealing a sealing layer from several threads. Each concept lives in its own module.
 
 export { runNode, startChild, type ChildHandle, type ChildOptions, type ChildResult } from './child.js';
 export { expectCrash, type CrashResult, type CrashSignal } from './crash.js';
@@ -17,7 +18,7 @@ export {
   type SearchChunksOptions,
 } from './scan.js';
 export { coreDumpSupport, fileContains, findCoreFiles, type CoreDumpSupport } from './core.js';
-export { makeMarker, maskMarker, type MaskedMarker } from './marker.js';
+export { heapMarkerCode, makeMarker, maskMarker, textMarker, type MaskedMarker, type TextMarker } from './marker.js';
 export { countMappings, openFileDescriptors } from './proc.js';
 export {
   startTerminal,
@@ -27,4 +28,7 @@ export {
   type TerminalOptions,
   type TerminalSupport,
 } from './terminal.js';
-export { errorCode } from './errors.js';
+export { asyncErrorCode, errorCode, extraArgumentFailures } from './errors.js';
+export { bytesOf, type ByteSource } from './bytes.js';
+export { expectResidue, MIN_SCANNED_BYTES, type ResidueOptions, type ResidueStage } from './residue.js';
+export { hammerSealing, type HammerOptions, type HammerResult, type HammerThread } from './hammer.js';

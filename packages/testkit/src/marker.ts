@@ -41,3 +41,35 @@ export function maskMarker(marker: Uint8Array): MaskedMarker {
   for (let i = 0; i < marker.length; i += 1) masked[i] = (marker[i] ?? 0) ^ (mask[i] ?? 0);
   return { masked: masked.toString('hex'), mask: mask.toString('hex') };
 }
+
+export interface TextMarker {
+  /** The marker's hex: printable, for places that hold text (an environment variable). */
+  text: string;
+  /** The text's bytes (ASCII): what a scan looks for. */
+  bytes: Uint8Array;
+}
+
+/** A printable form of marker: its hex, and the bytes of that hex to scan for. */
+export function textMarker(marker: Uint8Array): TextMarker {
+  if (!(marker instanceof Uint8Array) || marker.length === 0) {
+    throw new TypeError('textMarker: marker must be a non-empty Uint8Array');
+  }
+  const text = Buffer.from(marker).toString('hex');
+  return { text, bytes: new Uint8Array(Buffer.from(text, 'latin1')) };
+}
+
+const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
+
+/**
+ * Child code that declares `const name`, an ordinary heap Buffer holding marker, built in place
+ * from its masked halves: the marker's bytes appear nowhere else in the child, not even in its
+ * source text. It is the planted secret of a positive control, or the heap source a test hands
+ * to the code under test.
+ */
+export function heapMarkerCode(name: string, marker: Uint8Array): string {
+  if (!IDENTIFIER.test(name)) throw new TypeError(`heapMarkerCode: ${JSON.stringify(name)} is not an identifier`);
+  const { masked, mask } = maskMarker(marker);
+  return `
+const ${name} = Buffer.from('${masked}', 'hex');
+{ const m = Buffer.from('${mask}', 'hex'); for (let i = 0; i < m.length; i++) ${name}[i] ^= m[i]; }`;
+}

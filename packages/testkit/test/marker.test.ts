@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { makeMarker, maskMarker } from '../src/index.js';
+import { heapMarkerCode, makeMarker, maskMarker, runNode, textMarker } from '../src/index.js';
 
 describe('makeMarker', () => {
   it("returns 32 bytes by default, starting with 'SRMK', different every time", () => {
@@ -40,5 +40,28 @@ describe('maskMarker', () => {
     expect(masked.some((byte, i) => byte === marker[i])).toBe(false);
     expect(maskMarker(marker).mask).not.toBe(first.mask);
     expect(() => maskMarker(new Uint8Array(0))).toThrow(TypeError);
+  });
+});
+
+describe('textMarker', () => {
+  it("gives the marker's hex and the ASCII bytes of that hex", () => {
+    const marker = makeMarker(16);
+    const { text, bytes } = textMarker(marker);
+    expect(text).toMatch(/^53524d4b[0-9a-f]{24}$/);
+    expect(Buffer.from(text, 'hex')).toEqual(Buffer.from(marker));
+    expect(Buffer.from(bytes).toString('latin1')).toBe(text);
+    expect(() => textMarker(new Uint8Array(0))).toThrow(TypeError);
+  });
+});
+
+describe('heapMarkerCode', () => {
+  it('declares a heap Buffer holding the marker, whose bytes are not in the code', async () => {
+    const marker = makeMarker();
+    const code = heapMarkerCode('secret', marker);
+    expect(code).not.toContain(Buffer.from(marker).toString('hex'));
+    const { stdout, stderr } = await runNode(`${code}\nconsole.log(Buffer.isBuffer(secret), secret.toString('hex'));`);
+    expect(stderr).toBe('');
+    expect(stdout).toBe(`true ${Buffer.from(marker).toString('hex')}\n`);
+    expect(() => heapMarkerCode('not a name', marker)).toThrow(TypeError);
   });
 });
