@@ -9,6 +9,13 @@
 // In 'copy' view mode (runtimes that refuse external ArrayBuffers) a scope hands out a
 // heap copy instead; when the scope ends it is copied back (write scopes), wiped, and
 // its ArrayBuffer detached, so a view kept past its scope is empty in both modes.
+//
+// A view can be moved out of its scope (transfer(), a byte stream's enqueue(), a BYOB
+// read detach it and hand its memory to a new ArrayBuffer). In direct mode core-native
+// notices, moves the secret to fresh pages and makes the ending scope throw
+// ERR_VIEW_ESCAPED; in copy mode the moved copy is beyond reach (it cannot be wiped, and a
+// write scope's changes are not written back), and the ending scope throws the same code.
+// Either way the region is 'noaccess' again before the error is thrown.
 import { allocate, copyIn, copyOut, isStrongroomError, type Region, StrongroomError } from '@strongroom/core-native';
 
 export type ScopeKind = 'read' | 'write';
@@ -49,16 +56,33 @@ export function viewMode(): ViewMode {
   return detectedMode as ViewMode;
 }
 
+/** Whether a view's ArrayBuffer was detached by someone else: moved out of its scope. */
+function moved(view: Uint8Array): boolean {
+  return view.buffer.byteLength === 0; // a scope's view is never empty: a region holds at least one byte
+}
+
 /** Wipes a heap copy and detaches its ArrayBuffer (every view over it becomes empty). */
 function discard(copy: Uint8Array): void {
+  if (moved(copy)) return;
   copy.fill(0);
-  if (copy.buffer.byteLength > 0) structuredClone(copy.buffer, { transfer: [copy.buffer as ArrayBuffer] });
+  structuredClone(copy.buffer, { transfer: [copy.buffer as ArrayBuffer] });
+}
+
+function copyEscaped(): StrongroomError {
+  return new StrongroomError(
+    'ERR_VIEW_ESCAPED',
+    "a view left its scope: transfer(), a byte stream's enqueue() or a BYOB read moved the heap copy this scope " +
+      "handed out (copy view mode) into an ArrayBuffer strongroom cannot reach, so that copy was not wiped and a " +
+      "write scope's changes in it were not written back. Wipe the moved bytes yourself, and copy bytes out of a " +
+      'view (Buffer.from(view)) instead of moving it',
+  );
 }
 
 export class Scopes {
   #kind: ScopeKind | undefined;
   #depth = 0;
   #view: Uint8Array | undefined;
+  #copyMoved = false; // copy mode: a copy handed out in this scope was moved away
 
   get open(): ScopeKind | undefined {
     return this.#kind;
@@ -86,28 +110,43 @@ export class Scopes {
       this.#kind = kind;
       return this.#view; // the outermost scope takes the view itself
     }
-    // Each nested scope gets its own array object over the same memory.
+    // Each nested scope gets its own array object over the same memory; if the outer
+    // view was moved away, a fresh one (core-native, or #copyMoved, remembers the move).
+    if (moved(this.#view)) {
+      if (detectedMode === 'copy') this.#copyMoved = true;
+      this.#view = viewOf(region);
+    }
     const view = this.#view;
     return new Uint8Array(view.buffer, view.byteOffset, view.length);
   }
 
-  /** Closes one scope; the last one re-protects the region (and writes a copy back). */
+  /**
+   * Closes one scope; the last one re-protects the region (and writes a copy back). It
+   * throws ERR_VIEW_ESCAPED, with the region 'noaccess' again, when a view was moved out.
+   */
   leave(region: Region | undefined): void {
     if (this.#depth === 0) return;
     if (--this.#depth > 0) return;
     const view = this.#view;
     const kind = this.#kind;
+    let escaped = this.#copyMoved;
     this.#view = undefined;
     this.#kind = undefined;
+    this.#copyMoved = false;
     if (view === undefined) return;
-    if (detectedMode === 'copy') {
+    try {
+      if (detectedMode === 'copy') {
+        if (moved(view)) escaped = true;
+        else if (kind === 'write' && region !== undefined && !escaped) copyIn(region, view);
+      }
+    } finally {
       try {
-        if (kind === 'write' && region !== undefined) copyIn(region, view);
+        if (detectedMode === 'copy') discard(view);
       } finally {
-        discard(view);
+        region?.protect('noaccess'); // direct mode: ERR_VIEW_ESCAPED from core-native after a move
       }
     }
-    region?.protect('noaccess');
+    if (escaped) throw copyEscaped();
   }
 
   /** Ends every scope at once (destroy() inside a scope): copies are wiped, nothing is written back. */
@@ -116,6 +155,7 @@ export class Scopes {
     this.#view = undefined;
     this.#kind = undefined;
     this.#depth = 0;
+    this.#copyMoved = false;
     if (view !== undefined && detectedMode === 'copy') discard(view);
   }
 }

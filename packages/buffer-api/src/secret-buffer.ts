@@ -284,17 +284,40 @@ export class SecretBuffer {
     checkFunction(fn, `the argument of ${kind}() (a function that receives the view)`);
     const view = this.#enter(kind);
     let result: T;
+    let pending: Promise<unknown> | undefined;
     try {
       result = fn(view);
+      // Inside the try: reading `then` can throw (a getter, a revoked Proxy), and the scope
+      // must still end.
+      if (isThenable(result)) pending = Promise.resolve(result);
     } catch (error) {
-      this.#scopes.leave(this.#region);
-      throw error;
+      this.#leaveAfter(error);
     }
-    if (isThenable(result)) {
-      return Promise.resolve(result).finally(() => this.#scopes.leave(this.#region)) as T;
+    if (pending !== undefined) {
+      return pending.then(
+        (value) => {
+          this.#scopes.leave(this.#region);
+          return value;
+        },
+        (error: unknown) => this.#leaveAfter(error),
+      ) as T;
     }
     this.#scopes.leave(this.#region);
     return result;
+  }
+
+  // Ends the scope after fn failed and rethrows fn's error; if ending the scope reports an
+  // escaped view, that error is thrown instead, with fn's as its cause.
+  #leaveAfter(error: unknown): never {
+    try {
+      this.#scopes.leave(this.#region);
+    } catch (leaveError) {
+      if (leaveError instanceof StrongroomError && leaveError.code === 'ERR_VIEW_ESCAPED') {
+        throw new StrongroomError(leaveError.code, leaveError.message, { cause: error });
+      }
+      throw leaveError;
+    }
+    throw error;
   }
 
   /**

@@ -5,7 +5,9 @@
 
 #include <napi.h>
 
+#include <exception>
 #include <initializer_list>
+#include <new>
 #include <string>
 
 #include "guarded_memory.h"
@@ -65,9 +67,28 @@ struct Export {
   const char* name;
   Napi::Function (*make)(Napi::Env env, const char* name);
 };
+// Every entry point runs through Guarded: node-addon-api turns a Napi::Error into a JS
+// exception, and any other C++ exception (std::bad_alloc, std::system_error, ...) would
+// terminate the process; Guarded turns those into a StrongroomError (ERR_NO_MEMORY,
+// ERR_SYSTEM), so none crosses a native entry point (ARCHITECTURE.md invariant 9).
+template <Callback F>
+Napi::Value Guarded(const Napi::CallbackInfo& info) {
+  try {
+    return F(info);
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const std::bad_alloc&) {
+    throw MakeError(info.Env(), "ERR_NO_MEMORY", "native code ran out of memory; free secrets or raise the process's memory limit");
+  } catch (const std::exception& error) {
+    throw MakeError(info.Env(), "ERR_SYSTEM", std::string("unexpected failure in native code: ") + error.what());
+  } catch (...) {
+    throw MakeError(info.Env(), "ERR_SYSTEM", "unexpected failure in native code");
+  }
+}
+
 template <Callback F>
 Napi::Function Fn(Napi::Env env, const char* name) {
-  return Napi::Function::New<F>(env, name);
+  return Napi::Function::New<Guarded<F>>(env, name);
 }
 void Register(Napi::Env env, Napi::Object exports, std::initializer_list<Export> table);
 

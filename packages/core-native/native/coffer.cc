@@ -6,6 +6,7 @@
 #include <sodium.h>
 
 #include <chrono>
+#include <system_error>
 #include <cstring>
 #include <string>
 
@@ -45,9 +46,18 @@ Coffer* Coffer::Get(Backend backend, MlockPolicy policy, uint32_t interval_ms, F
     Fail(failure, "ERR_SYSTEM", std::string("could not protect the coffer's region: ") + strerror(err));
     return nullptr;
   }
-  // Never deleted: the rekey thread may run until the process is gone.
+  // Never deleted once its thread runs: the rekey thread may run until the process is gone.
   auto* coffer = new Coffer(std::move(halves), policy, interval_ms);
-  std::thread(&Coffer::RunRekeyer, coffer).detach();
+  try {
+    std::thread(&Coffer::RunRekeyer, coffer).detach();
+  } catch (const std::system_error& error) {
+    // At the thread limit (ulimit -u, a container's pids limit): no coffer, a typed error.
+    delete coffer;  // releases (wipes) the halves
+    Fail(failure, "ERR_SYSTEM",
+         std::string("could not start the coffer's rekey thread (") + error.what() +
+             "): the process is at its thread limit; raise it (ulimit -u, a container's pids limit) and try again");
+    return nullptr;
+  }
   g_coffer.store(coffer, std::memory_order_release);
   return coffer;
 }
@@ -112,6 +122,15 @@ uintptr_t Coffer::HalvesAddress() const { return reinterpret_cast<uintptr_t>(hal
 // Waits for the interval (restarting the wait whenever it is changed) and rekeys when
 // it runs out. A failed rekey leaves the halves as they were; the next one tries again.
 void Coffer::RunRekeyer() {
+  try {
+    RekeyUntilExit();
+  } catch (...) {
+    // No exception may end the process from this thread (std::terminate); the coffer goes
+    // on without automatic rekeys, and rekeyCoffer() still works.
+  }
+}
+
+void Coffer::RekeyUntilExit() {
   std::unique_lock<std::mutex> lock(mutex_);
   for (;;) {
     if (interval_ms_ == 0) {

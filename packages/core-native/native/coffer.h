@@ -85,6 +85,7 @@ class Coffer {
   void WipeKeyLocked();
   int RekeyLocked();
   void RunRekeyer();
+  void RekeyUntilExit();
 
   std::mutex mutex_;
   std::condition_variable wake_;

@@ -254,15 +254,17 @@ std::shared_ptr<GuardedMemory> GuardedMemory::Build(size_t size, Backend backend
     return nullptr;
   }
 
-  return Adopt(Pages{base, total, inner, inner_len}, size, backend, locked);
+  return Adopt(Pages{base, total, inner, inner_len}, size, backend, policy, locked);
 }
 
-std::shared_ptr<GuardedMemory> GuardedMemory::Adopt(const Pages& pages, size_t size, Backend backend, bool locked) {
+std::shared_ptr<GuardedMemory> GuardedMemory::Adopt(const Pages& pages, size_t size, Backend backend,
+                                                    MlockPolicy policy, bool locked) {
   std::shared_ptr<GuardedMemory> memory(new GuardedMemory());
   memory->pages_ = pages;
   memory->size_ = size;
   memory->data_ = pages.inner + pages.inner_len - size;  // flush against the trailing guard
   memory->backend_ = backend;
+  memory->policy_ = policy;
   memory->locked_ = locked;
   memcpy(memory->data_ - kCanarySize, Canary(), kCanarySize);
   memory->Count(+1);
@@ -276,7 +278,17 @@ void GuardedMemory::Count(int64_t sign) const {
   (locked_ ? c.bytes_locked : c.bytes_unlocked).fetch_add(sign * static_cast<int64_t>(pages_.inner_len));
 }
 
-GuardedMemory::~GuardedMemory() { Release(); }
+GuardedMemory::~GuardedMemory() {
+  if (orphaned_) {
+    // The last share (a moved ArrayBuffer's) is gone: wipe whatever was written through
+    // it, and give the pages back (never to the spares: nothing of this region is reused).
+    sodium_memzero(pages_.inner, pages_.inner_len);
+    Unmap(pages_, backend_, locked_);
+    Counters().orphaned_regions.fetch_sub(1);
+    return;
+  }
+  Release();
+}
 
 int GuardedMemory::Protect(Protection protection) {
   if (released()) return EFAULT;
@@ -293,9 +305,7 @@ void GuardedMemory::VerifyCanaryOrAbort() const {
   }
 }
 
-// The inverse of Adopt(): verify, wipe, then keep as a spare or give the pages back.
-void GuardedMemory::Release() {
-  if (released()) return;
+void GuardedMemory::VerifyAndWipe() {
   // The data pages are their own mapping, so this cannot split a VMA: failure means
   // the address space is corrupt, and an unwiped secret must not be handed back.
   if (protection_ != Protection::kReadWrite && mprotect(pages_.inner, pages_.inner_len, PROT_READ | PROT_WRITE) != 0) {
@@ -304,6 +314,21 @@ void GuardedMemory::Release() {
   protection_ = Protection::kReadWrite;
   VerifyCanaryOrAbort();
   sodium_memzero(pages_.inner, pages_.inner_len);
+}
+
+void GuardedMemory::Orphan() {
+  if (released()) return;
+  VerifyAndWipe();  // leaves the pages read-write: a moved view reads zeros, never faults
+  Count(-1);
+  Counters().orphaned_regions.fetch_add(1);
+  orphaned_ = true;
+  data_ = nullptr;
+}
+
+// The inverse of Adopt(): verify, wipe, then keep as a spare or give the pages back.
+void GuardedMemory::Release() {
+  if (released()) return;
+  VerifyAndWipe();
   if (!KeepAsSpare()) Unmap(pages_, backend_, locked_);
   Count(-1);
   data_ = nullptr;
@@ -328,7 +353,7 @@ std::shared_ptr<GuardedMemory> GuardedMemory::FromSpare(size_t size, size_t inne
     Unmap(spare.pages, spare.backend, spare.locked);
     return nullptr;
   }
-  return Adopt(spare.pages, size, backend, spare.locked);
+  return Adopt(spare.pages, size, backend, policy, spare.locked);
 }
 
 // Called by Release() after the wipe.

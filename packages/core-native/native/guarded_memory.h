@@ -77,6 +77,15 @@ class GuardedMemory {
   // Verifies the canary (abort with one line on stderr on mismatch), wipes, unlocks
   // and unmaps. Idempotent.
   void Release();
+  // For a region whose memory an ArrayBuffer that strongroom no longer controls may still
+  // reference (a view moved out of its scope by transfer(), a byte stream or a BYOB read):
+  // verifies the canary and wipes like Release(), then leaves the pages mapped read-write
+  // (the moved view reads zeros, and a write through it lands in pages no secret will ever
+  // use again). The pages are unmapped, never reused, when the last share of this object
+  // (the moved ArrayBuffer's) goes. released() is true afterwards. Idempotent.
+  void Orphan();
+  bool orphaned() const { return orphaned_; }
+  MlockPolicy policy() const { return policy_; }
 
  private:
   GuardedMemory() = default;
@@ -90,7 +99,9 @@ class GuardedMemory {
   // locked, fresh or from the spares. Fills every field, writes the canary and counts the
   // region; Release() is its inverse.
   static std::shared_ptr<GuardedMemory> Adopt(const Pages& pages, size_t size, Backend backend,
-                                              bool locked);
+                                              MlockPolicy policy, bool locked);
+  // Wipes the data pages after verifying the canary (the first steps of Release and Orphan).
+  void VerifyAndWipe();
   // Moves this region's counters by `sign` (+1 when adopted, -1 when released).
   void Count(int64_t sign) const;
   // Keeps this (wiped) region as a spare; false when it cannot be kept.
@@ -100,8 +111,10 @@ class GuardedMemory {
   uint8_t* data_ = nullptr;    // first secret byte (null once released)
   size_t size_ = 0;
   Backend backend_ = Backend::kMmap;
+  MlockPolicy policy_ = MlockPolicy::kRequire;
   Protection protection_ = Protection::kReadWrite;
   bool locked_ = false;
+  bool orphaned_ = false;
 };
 
 // Raises a region's protection for the length of one native call and restores it.
@@ -129,6 +142,9 @@ struct MemoryCounters {
   // Freed regions kept for reuse (see "Spare regions" in guarded_memory.cc).
   std::atomic<int64_t> spare_regions{0};
   std::atomic<int64_t> spare_bytes{0};
+  // Wiped regions kept mapped for an ArrayBuffer that a view moved out of its scope
+  // (GuardedMemory::Orphan), until that ArrayBuffer is collected.
+  std::atomic<int64_t> orphaned_regions{0};
 };
 MemoryCounters& Counters();
 

@@ -368,7 +368,18 @@ class PromptWorker : public Napi::AsyncWorker {
  protected:
   void Execute() override { ok_ = Prompt(message_, sink_, &failure_); }
 
+  // No C++ exception may leave a completion: when the environment is being torn down (a
+  // worker thread terminated while its prompt waits) settling the promise throws; then
+  // the bytes read are wiped and the exception dropped (ARCHITECTURE.md invariant 9).
   void OnOK() override {
+    try {
+      Settle();
+    } catch (...) {
+      Discard(sink_);
+    }
+  }
+
+  void Settle() {
     Napi::Env env = Env();
     if (ok_) ok_ = Finish(sink_, &failure_);
     if (!ok_) {

@@ -33,11 +33,59 @@ RegionHandle& LiveHandleArg(const Napi::CallbackInfo& info) {
   return handle;
 }
 
-void DetachViews(RegionHandle& handle) {
-  if (handle.buffer.IsEmpty()) return;
+// The current ArrayBuffer, if it is still attached. One found detached was moved by
+// someone else (strongroom detaches only in DetachViews, which forgets it): `escaped`.
+Napi::ArrayBuffer AttachedBuffer(RegionHandle& handle) {
+  if (handle.buffer.IsEmpty()) return Napi::ArrayBuffer();
   Napi::ArrayBuffer buffer = handle.buffer.Value();
-  if (!buffer.IsEmpty() && !buffer.IsDetached()) buffer.Detach();
+  if (buffer.IsEmpty() || buffer.IsDetached()) {
+    handle.escaped = true;
+    handle.buffer.Reset();
+    return Napi::ArrayBuffer();
+  }
+  return buffer;
+}
+
+void DetachViews(RegionHandle& handle) {
+  Napi::ArrayBuffer buffer = AttachedBuffer(handle);
+  if (!buffer.IsEmpty()) buffer.Detach();
   handle.buffer.Reset();
+}
+
+constexpr const char* kEscaped =
+    "a view of this region left its scope: ArrayBuffer.prototype.transfer(), a byte stream's enqueue() or a "
+    "BYOB read moved its memory into an ArrayBuffer that strongroom cannot detach. ";
+
+// After a view escaped: the secret moves to fresh pages (same size, backend and mlock
+// policy) and the old pages are orphaned, so the moved ArrayBuffer shows zeros from now on.
+// Throws ERR_VIEW_ESCAPED once the region is consistent again (moved and protected as
+// asked, or, if no fresh pages could be had, wiped and freed).
+[[noreturn]] void RelocateAndThrow(Napi::Env env, RegionHandle& handle, Protection protection) {
+  handle.escaped = false;
+  std::shared_ptr<GuardedMemory> old = handle.memory;
+  Failure failure;
+  auto fresh = GuardedMemory::Allocate(old->size(), old->backend(), old->policy(), &failure);
+  if (fresh) {
+    {
+      AccessScope read(*old, Protection::kReadOnly);
+      if (read.error() == 0) memcpy(fresh->data(), old->data(), old->size());
+      else failure.message = strerror(read.error());
+    }
+    if (!failure.message.empty()) fresh.reset();
+  }
+  old->Orphan();
+  if (!fresh) {
+    Throw(env, "ERR_VIEW_ESCAPED",
+          std::string(kEscaped) + "No fresh pages could be had to move the secret to (" + failure.message +
+              "), so it was wiped and the region freed. Copy bytes out of a view instead of moving it.");
+  }
+  handle.memory = fresh;
+  int err = fresh->Protect(protection);
+  Throw(env, "ERR_VIEW_ESCAPED",
+        std::string(kEscaped) +
+            "The secret was moved to new pages and the old ones wiped, so the moved view shows zeros; nothing "
+            "was lost" + (err == 0 ? "" : std::string(" (but the new pages could not be protected: ") + strerror(err) + ")") +
+            ". Copy bytes out of a view (Buffer.from(view), copyOut) instead of moving it.");
 }
 
 // (size, backend, mlockPolicy) -> handle
@@ -57,7 +105,10 @@ Napi::Value RegionProtect(const Napi::CallbackInfo& info) {
   GuardedMemory& memory = *handle.memory;
   size_t mode = SizeArg(info, 1, "protection");
   if (mode > 2) Throw(info.Env(), "ERR_INVALID_ARG", "unknown protection");
-  if (mode == static_cast<size_t>(Protection::kNoAccess)) DetachViews(handle);
+  if (mode == static_cast<size_t>(Protection::kNoAccess)) {
+    DetachViews(handle);
+    if (handle.escaped) RelocateAndThrow(info.Env(), handle, Protection::kNoAccess);
+  }
   int err = memory.Protect(static_cast<Protection>(mode));
   if (err != 0) Throw(info.Env(), "ERR_SYSTEM", std::string("mprotect failed: ") + strerror(err));
   return info.Env().Undefined();
@@ -76,9 +127,8 @@ Napi::Value RegionView(const Napi::CallbackInfo& info) {
           "this runtime refuses external ArrayBuffers (V8 sandbox), so a region cannot be viewed from JS; "
           "use the native operations, or copy out through a scope that wipes its copy");
   }
-  Napi::ArrayBuffer buffer;
-  if (!handle.buffer.IsEmpty()) buffer = handle.buffer.Value();
-  if (buffer.IsEmpty() || buffer.IsDetached()) {
+  Napi::ArrayBuffer buffer = AttachedBuffer(handle);
+  if (buffer.IsEmpty()) {
     auto* share = new std::shared_ptr<GuardedMemory>(handle.memory);
     napi_value raw = nullptr;
     napi_status status = napi_create_external_arraybuffer(env, memory.data(), memory.size(), FinalizeView, share, &raw);
@@ -91,17 +141,21 @@ Napi::Value RegionView(const Napi::CallbackInfo& info) {
       Throw(env, "ERR_SYSTEM", "could not create an ArrayBuffer over a region");
     }
     buffer = Napi::ArrayBuffer(env, raw);
-    handle.buffer = Napi::Weak(buffer);
+    handle.buffer = Napi::Persistent(buffer);
   }
   return Napi::Uint8Array::New(env, memory.size(), buffer, 0);
 }
 
-// (handle): idempotent
+// (handle): idempotent. Pages an escaped view may still reference are orphaned, not
+// released (the scope that let the view escape has reported it already, or the region is
+// being freed inside that scope).
 Napi::Value RegionFree(const Napi::CallbackInfo& info) {
   RegionHandle& handle = HandleArg(info);
   if (!handle.memory->released()) {
     DetachViews(handle);
-    handle.memory->Release();
+    if (handle.escaped) handle.memory->Orphan();
+    else handle.memory->Release();
+    handle.escaped = false;
   }
   return info.Env().Undefined();
 }
@@ -138,6 +192,7 @@ Napi::Value Stats(const Napi::CallbackInfo& info) {
   out.Set("mlockFailures", Napi::Number::New(env, static_cast<double>(c.mlock_failures.load())));
   out.Set("spareRegions", Napi::Number::New(env, static_cast<double>(c.spare_regions.load())));
   out.Set("spareBytes", Napi::Number::New(env, static_cast<double>(c.spare_bytes.load())));
+  out.Set("orphanedRegions", Napi::Number::New(env, static_cast<double>(c.orphaned_regions.load())));
   out.Set("secretmemAvailable", SecretmemAvailable());
   out.Set("memlockLimit", LimitObject(env, RLIMIT_MEMLOCK));
   out.Set("coreLimit", LimitObject(env, RLIMIT_CORE));

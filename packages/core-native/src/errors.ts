@@ -12,6 +12,8 @@ export type StrongroomErrorCode =
   | 'ERR_EXTERNAL_BUFFERS_DISALLOWED'
   | 'ERR_NATIVE_UNAVAILABLE'
   | 'ERR_SYSTEM'
+  // A view left its scope (transfer(), a byte stream, a BYOB read): the secret was moved or wiped.
+  | 'ERR_VIEW_ESCAPED'
   // Reading secrets in (io.ts); promptSecret() also uses ERR_BUSY.
   | 'ERR_NOT_FOUND'
   | 'ERR_TOO_LARGE'

@@ -17,13 +17,24 @@ function freedError(what: string): StrongroomError {
 }
 
 /** The storage of one 'heap' region. Region holds it in a private field; only core-native's modules reach it. */
+function movedError(): StrongroomError {
+  return new StrongroomError(
+    'ERR_VIEW_ESCAPED',
+    "a view of this 'heap' region left its scope: transfer(), a byte stream's enqueue() or a BYOB read moved its " +
+      'bytes into an ArrayBuffer strongroom cannot reach, so they could be neither kept nor wiped; the region now ' +
+      'holds zeros. Copy bytes out of a view instead of moving it',
+  );
+}
+
 export class HeapMemory {
   #buffer: ArrayBuffer;
+  readonly #size: number;
   #protection: Protection = 'readwrite';
   #freed = false;
 
   /** `size` zero bytes ('readwrite'); ERR_NO_MEMORY when the JS heap cannot hold them. */
   constructor(size: number) {
+    this.#size = size;
     try {
       this.#buffer = new ArrayBuffer(size);
     } catch (cause) {
@@ -42,8 +53,10 @@ export class HeapMemory {
 
   protect(protection: Protection): void {
     if (this.#freed) throw freedError('region');
+    const moved = this.#replaceIfMoved();
     if (protection === 'noaccess') this.#detachViews();
     this.#protection = protection;
+    if (moved) throw movedError();
   }
 
   /** A Uint8Array over the bytes themselves (not a copy), as native regionView. */
@@ -61,6 +74,7 @@ export class HeapMemory {
   /** Zero-fills, then detaches every view; the zeroed store goes to the garbage collector. Idempotent. */
   free(): void {
     if (this.#freed) return;
+    this.#replaceIfMoved();
     new Uint8Array(this.#buffer).fill(0);
     this.#detachViews();
     this.#buffer = new ArrayBuffer(0);
@@ -73,7 +87,16 @@ export class HeapMemory {
    */
   bytes(what: string): Uint8Array {
     if (this.#freed) throw freedError(what);
+    if (this.#replaceIfMoved()) throw movedError();
     return new Uint8Array(this.#buffer);
+  }
+
+  // A view's ArrayBuffer detached by someone else (never empty otherwise: a region holds at
+  // least one byte) took the bytes with it: the region starts again from zeros.
+  #replaceIfMoved(): boolean {
+    if (this.#buffer.byteLength === this.#size) return false;
+    this.#buffer = new ArrayBuffer(this.#size);
+    return true;
   }
 
   #detachViews(): void {

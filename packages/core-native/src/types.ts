@@ -46,6 +46,11 @@ export interface Stats {
    */
   spareRegions: number;
   spareBytes: number;
+  /**
+   * Wiped regions kept mapped (never reused) because a view was moved out of its scope into
+   * an ArrayBuffer strongroom cannot detach; each goes when that ArrayBuffer is collected.
+   */
+  orphanedRegions: number;
   /** The backend allocate() uses by default here. */
   backend: Backend;
   mlockPolicy: MlockPolicy;
