@@ -14,7 +14,8 @@
         "native/hardening.cc",
         "native/io.cc",
         "native/coffer.cc",
-        "native/coffer_binding.cc"
+        "native/coffer_binding.cc",
+        "native/random.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

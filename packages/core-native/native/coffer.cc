@@ -1,6 +1,7 @@
 // The process-wide Coffer. See coffer.h for the
 // invariant (key = BLAKE2b-256(left) XOR right) and the rekey steps. No N-API here.
 #include "coffer.h"
+#include "random.h"
 
 #include <errno.h>
 #include <sodium.h>
@@ -39,7 +40,11 @@ Coffer* Coffer::Get(Backend backend, MlockPolicy policy, uint32_t interval_ms, F
   if (Coffer* existing = Existing()) return existing;
   std::shared_ptr<GuardedMemory> halves = GuardedMemory::Allocate(kHalvesBytes, backend, policy, failure);
   if (!halves) return nullptr;
-  randombytes_buf(halves->data() + kLeft, 2 * kKeyBytes);
+  if (int err = SystemRandom(halves->data() + kLeft, 2 * kKeyBytes)) {
+    halves->Release();
+    Fail(failure, "ERR_SYSTEM", std::string("could not draw the coffer's key halves: ") + strerror(err));
+    return nullptr;
+  }
   sodium_memzero(halves->data() + kWork, 2 * kKeyBytes);
   if (int err = halves->Protect(Protection::kNoAccess)) {
     halves->Release();
@@ -76,10 +81,11 @@ uint8_t* Coffer::DeriveKeyLocked() {
 void Coffer::WipeKeyLocked() { sodium_memzero(halves_->data() + kWork, kKeyBytes); }
 
 int Coffer::RekeyLocked() {
+  if (poisoned_) return ENOTRECOVERABLE;
   AccessScope write(*halves_, Protection::kReadWrite);
   if (write.error() != 0) return write.error();
   uint8_t* h = halves_->data();
-  randombytes_buf(h + kNext, kKeyBytes);
+  if (int err = SystemRandom(h + kNext, kKeyBytes)) return err;  // the halves are unchanged
   Hash(h + kWork, h + kNext);
   XorInto(h + kRight, h + kWork);
   Hash(h + kWork, h + kLeft);
@@ -99,9 +105,13 @@ int Coffer::Purge() {
   std::lock_guard<std::mutex> lock(mutex_);
   AccessScope write(*halves_, Protection::kReadWrite);
   if (write.error() != 0) return write.error();
-  randombytes_buf(halves_->data() + kLeft, 2 * kKeyBytes);
+  // Both halves drawn afresh. On failure they are wiped, so the key has changed all the
+  // same; but zero halves would make a public key, so the coffer is poisoned (every seal
+  // and open fails) until a purge succeeds. It fails closed.
+  int err = SystemRandom(halves_->data() + kLeft, 2 * kKeyBytes);
   purges_++;
-  return 0;
+  poisoned_ = err != 0;
+  return err;
 }
 
 void Coffer::SetInterval(uint32_t interval_ms) {

@@ -25,6 +25,8 @@
 // thread can never see freed state while the process exits.
 #pragma once
 
+#include <errno.h>
+
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
@@ -62,6 +64,7 @@ class Coffer {
   template <typename Use>
   int WithKey(Use&& use) {
     std::lock_guard<std::mutex> lock(mutex_);
+    if (poisoned_) return ENOTRECOVERABLE;  // a failed purge left no key: fail closed
     AccessScope write(*halves_, Protection::kReadWrite);
     if (write.error() != 0) return write.error();
     uint8_t* key = DeriveKeyLocked();
@@ -95,6 +98,7 @@ class Coffer {
   uint32_t interval_ms_;
   uint64_t rekeys_ = 0;
   uint64_t purges_ = 0;
+  bool poisoned_ = false;  // a purge could not draw new halves: no key until one can
 };
 
 }  // namespace strongroom

@@ -3,6 +3,7 @@
 // while building a region unmaps what was built and reports why; a failure while
 // tearing one down (which can only mean memory corruption) aborts.
 #include "guarded_memory.h"
+#include "random.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -33,12 +34,24 @@ namespace strongroom {
 namespace {
 
 uint8_t g_canary[kCanarySize];
-std::once_flag g_canary_once;
+std::atomic<bool> g_canary_ready{false};
+std::mutex g_canary_mutex;
 
-const uint8_t* Canary() {
-  std::call_once(g_canary_once, [] { randombytes_buf(g_canary, sizeof g_canary); });
-  return g_canary;
+// Draws the process-wide canary on the first allocation; false (with *failure set) when
+// getrandom fails, and the next allocation tries again.
+bool CanaryReady(Failure* failure) {
+  if (g_canary_ready.load(std::memory_order_acquire)) return true;
+  std::lock_guard<std::mutex> lock(g_canary_mutex);
+  if (g_canary_ready.load(std::memory_order_relaxed)) return true;
+  if (int err = SystemRandom(g_canary, sizeof g_canary)) {
+    return Fail(failure, "ERR_SYSTEM", std::string("could not draw the canary: ") + strerror(err));
+  }
+  g_canary_ready.store(true, std::memory_order_release);
+  return true;
 }
+
+// Only after CanaryReady() succeeded (every region exists after it did).
+const uint8_t* Canary() { return g_canary; }
 
 [[noreturn]] void Die(const char* reason) {
   // One line, no allocation, no secret byte.
@@ -181,18 +194,26 @@ size_t PageSize() {
 
 size_t MaxSpareBytes() { return kMaxSpareData + PageSize(); }
 
+// Probes once for good: maps one memfd_secret page and touches it (the first touch is
+// where the kernel can refuse). A probe that only met a full RLIMIT_MEMLOCK (memfd_secret
+// itself worked) answers yes without remembering it, so that a full limit at the first
+// allocation never downgrades the process's default backend for good; the next call probes
+// again.
 bool SecretmemAvailable() {
-  static const bool available = [] {
-    Failure failure;
-    size_t page = PageSize();
-    void* probe = mmap(nullptr, page, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (probe == MAP_FAILED) return false;
-    bool ok = MapSecretmem(static_cast<uint8_t*>(probe), page, &failure);
-    if (ok) static_cast<volatile uint8_t*>(probe)[0] = 1;  // the first touch is where the kernel can refuse
-    if (munmap(probe, page) != 0) Die("munmap of the memfd_secret probe failed");
-    return ok;
-  }();
-  return available;
+  static std::atomic<int> known{-1};  // -1 not probed yet, else 0 or 1
+  int answer = known.load(std::memory_order_acquire);
+  if (answer >= 0) return answer == 1;
+  Failure failure;
+  size_t page = PageSize();
+  void* probe = mmap(nullptr, page, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (probe == MAP_FAILED) return false;  // no address space now: no answer to keep
+  bool ok = MapSecretmem(static_cast<uint8_t*>(probe), page, &failure);
+  if (ok) static_cast<volatile uint8_t*>(probe)[0] = 1;
+  if (munmap(probe, page) != 0) Die("munmap of the memfd_secret probe failed");
+  if (!ok && std::strcmp(failure.code, "ERR_MLOCK_LIMIT") == 0) return true;
+  if (!ok && std::strcmp(failure.code, "ERR_BACKEND_UNAVAILABLE") != 0) return false;  // transient: probe again
+  known.store(ok ? 1 : 0, std::memory_order_release);
+  return ok;
 }
 
 std::shared_ptr<GuardedMemory> GuardedMemory::Allocate(size_t size, Backend backend, MlockPolicy policy,
@@ -201,6 +222,7 @@ std::shared_ptr<GuardedMemory> GuardedMemory::Allocate(size_t size, Backend back
     Fail(failure, "ERR_INVALID_ARG", "region size out of range");
     return nullptr;
   }
+  if (!CanaryReady(failure)) return nullptr;
   const size_t inner_len = RoundUp(size + kCanarySize, PageSize());
   if (inner_len <= MaxSpareBytes()) {
     if (auto spare = FromSpare(size, inner_len, backend, policy)) return spare;
@@ -247,9 +269,15 @@ std::shared_ptr<GuardedMemory> GuardedMemory::Build(size_t size, Backend backend
   if (!ok) {
     // Nothing secret was written yet; give every page back and leave no trace.
     if (munmap(base, total) != 0) Die("munmap of a half-built region failed");
+    const bool limit = std::strcmp(failure->code, "ERR_MLOCK_LIMIT") == 0;
     // Spare regions hold locked pages of RLIMIT_MEMLOCK: give them back, try once more.
-    if (!retried && std::strcmp(failure->code, "ERR_MLOCK_LIMIT") == 0 && ReleaseSpareRegions() > 0) {
+    if (!retried && limit && ReleaseSpareRegions() > 0) {
       return Build(size, backend, policy, failure, true);
+    }
+    // secretmem pages are always locked, so under 'best-effort' a full RLIMIT_MEMLOCK falls
+    // back to unlocked mmap pages (the region and stats() say so) instead of failing.
+    if (limit && !anonymous && policy == MlockPolicy::kBestEffort) {
+      return Build(size, Backend::kMmap, policy, failure, true);
     }
     return nullptr;
   }

@@ -8,6 +8,7 @@
 
 #include "binding.h"
 #include "constant_time.h"
+#include "random.h"
 
 namespace strongroom {
 namespace {
@@ -18,26 +19,27 @@ void CheckRange(Napi::Env env, const GuardedMemory& memory, size_t offset, size_
   }
 }
 
-// Random bytes straight into the region. Up to 256 bytes: one getrandom(2) through
-// libsodium. Beyond: ChaCha20 keyed with 32 bytes from getrandom (libsodium's
-// randombytes_buf_deterministic), because this kernel's getrandom gives about 150 MB/s
-// and libsodium asks it for 256 bytes per call. The seed is wiped at once.
-void FillRandom(uint8_t* data, size_t size) {
-  if (size <= 256) {
-    randombytes_buf(data, size);
-    return;
-  }
+// Random bytes straight into the region. Up to 256 bytes: getrandom(2). Beyond: ChaCha20
+// keyed with 32 bytes from getrandom (libsodium's randombytes_buf_deterministic), because
+// this kernel's getrandom gives about 150 MB/s. The seed is wiped at once. Returns 0 or
+// the errno of getrandom.
+int FillRandom(uint8_t* data, size_t size) {
+  if (size <= 256) return SystemRandom(data, size);
   uint8_t seed[randombytes_SEEDBYTES];
-  randombytes_buf(seed, sizeof seed);
+  if (int err = SystemRandom(seed, sizeof seed)) return err;
   randombytes_buf_deterministic(data, size, seed);
   sodium_memzero(seed, sizeof seed);
+  return 0;
 }
 
 Napi::Value RandomFill(const Napi::CallbackInfo& info) {
   GuardedMemory& target = RegionArg(info, 0, "target");
-  AccessScope access(target, Protection::kReadWrite);
-  CheckAccess(info.Env(), access);
-  FillRandom(target.data(), target.size());
+  int err = 0;
+  {
+    AccessScope access(target, Protection::kReadWrite);
+    err = access.error() != 0 ? access.error() : FillRandom(target.data(), target.size());
+  }
+  if (err != 0) Throw(info.Env(), "ERR_SYSTEM", std::string("could not draw random bytes: ") + strerror(err));
   return info.Env().Undefined();
 }
 

@@ -22,6 +22,7 @@
 #include <optional>
 
 #include "guarded_memory.h"
+#include "random.h"
 
 namespace strongroom {
 
@@ -39,10 +40,10 @@ enum class SealStatus {
 };
 
 // Writes nonce || mac || ciphertext of `size` bytes at `plain` into `sealed`, which holds
-// size + kSealOverhead bytes. Returns 0 or the key source's errno.
+// size + kSealOverhead bytes. Returns 0, or the errno of drawing the nonce or of the key source.
 template <typename KeySource>
 int SealInto(uint8_t* sealed, const uint8_t* plain, size_t size, KeySource&& source) {
-  randombytes_buf(sealed, kNonceBytes);
+  if (int err = SystemRandom(sealed, kNonceBytes)) return err;
   return source([&](const uint8_t* key) { crypto_secretbox_easy(sealed + kNonceBytes, plain, size, sealed, key); });
 }
 

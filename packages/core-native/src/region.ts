@@ -247,13 +247,12 @@ export function resolveAllocation(given: Options = NO_OPTIONS): Allocation {
  * the one way a native Region is made. Under the 'best-effort' policy (the only one that can
  * leave a region unlocked) it warns once when a region could not be locked.
  */
-export function wrapHandle(
-  handle: NativeRegion,
-  size: number,
-  { backend, mlock }: Pick<Allocation, 'backend' | 'mlock'>,
-): Region {
+export function wrapHandle(handle: NativeRegion, size: number, { mlock }: Pick<Allocation, 'mlock'>): Region {
   const binding = native();
-  if (mlock === 'best-effort' && !warnedUnlocked && !decodeState(binding.regionState(handle)).locked) {
+  // The backend the addon actually used: under 'best-effort' a secretmem allocation that
+  // met a full RLIMIT_MEMLOCK falls back to (unlocked) mmap pages.
+  const state = decodeState(binding.regionState(handle));
+  if (mlock === 'best-effort' && !warnedUnlocked && !state.locked) {
     warnedUnlocked = true;
     const { memlockLimit } = binding.stats();
     process.emitWarning(
@@ -263,7 +262,7 @@ export function wrapHandle(
       { code: 'STRONGROOM_MLOCK_BEST_EFFORT' },
     );
   }
-  return new Region(TOKEN, handle, size, backend);
+  return new Region(TOKEN, handle, size, state.backend);
 }
 
 /**

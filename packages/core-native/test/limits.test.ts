@@ -1,0 +1,56 @@
+// Resource limits (ARCHITECTURE.md invariant 9): a full RLIMIT_MEMLOCK under 'best-effort'
+// falls back to unlocked mmap pages whatever the default backend, and meeting the limit at
+// the first allocation never downgrades the process's default backend for good. Children
+// run without CAP_IPC_LOCK, so that root obeys the limit too.
+import { runNode } from '@strongroom/testkit';
+import { describe, expect, it } from 'vitest';
+
+import { CHILD, SECRETMEM } from './helpers.js';
+
+const LIMITED = { ...CHILD, memlockBytes: 64 * 1024, dropIpcLock: true };
+
+async function report(body: string): Promise<Record<string, unknown>> {
+  const result = await runNode(
+    `import * as sr from '@strongroom/core-native';
+     ${body}`,
+    LIMITED,
+  );
+  expect(result.code, result.stderr).toBe(0);
+  return JSON.parse(result.stdout.trim().split('\n').at(-1) as string) as Record<string, unknown>;
+}
+
+describe('a full RLIMIT_MEMLOCK', () => {
+  it.skipIf(!SECRETMEM)("'best-effort' falls back to unlocked mmap pages when the default backend is secretmem", async () => {
+    const result = await report(`
+      const regions = [];
+      for (let i = 0; i < 40; i++) regions.push(sr.allocate(32, { mlock: 'best-effort' }));
+      const backends = [...new Set(regions.map((r) => r.backend))].sort();
+      const unlocked = regions.filter((r) => !r.locked).every((r) => r.backend === 'mmap');
+      const s = sr.stats();
+      console.log(JSON.stringify({ count: regions.length, backends, unlocked, mlockFailures: s.mlockFailures > 0, bytesUnlocked: s.bytesUnlocked > 0 }));`);
+    expect(result).toEqual({ count: 40, backends: ['mmap', 'secretmem'], unlocked: true, mlockFailures: true, bytesUnlocked: true });
+  });
+
+  it.skipIf(!SECRETMEM)("a control: under 'require' the same loop meets ERR_MLOCK_LIMIT", async () => {
+    const result = await report(`
+      let code;
+      const regions = [];
+      try { for (let i = 0; i < 40; i++) regions.push(sr.allocate(32)); } catch (e) { code = e.code; }
+      console.log(JSON.stringify({ code, below: regions.length < 40 }));`);
+    expect(result).toEqual({ code: 'ERR_MLOCK_LIMIT', below: true });
+  });
+
+  it.skipIf(!SECRETMEM)('at the first default allocation does not downgrade the default backend for good', async () => {
+    // Fill the limit with mmap regions before anything asked which backend 'auto' means.
+    const result = await report(`
+      const filler = [];
+      try { for (;;) filler.push(sr.allocate(4096, { backend: 'mmap' })); } catch (e) { if (e.code !== 'ERR_MLOCK_LIMIT') throw e; }
+      let first;
+      try { sr.allocate(32).free(); first = 'allocated'; } catch (e) { first = e.code; }
+      for (const r of filler) r.free();
+      sr.releaseSpareRegions();
+      const later = sr.allocate(32);
+      console.log(JSON.stringify({ first, later: later.backend, stats: sr.stats().backend, available: sr.stats().secretmemAvailable }));`);
+    expect(result).toEqual({ first: 'ERR_MLOCK_LIMIT', later: 'secretmem', stats: 'secretmem', available: true });
+  });
+});
