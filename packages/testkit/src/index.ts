@@ -29,6 +29,7 @@ export {
   type TerminalSupport,
 } from './terminal.js';
 export { asyncErrorCode, errorCode, extraArgumentFailures } from './errors.js';
+export { FAULT_CALLS, faultShim, faultsEnv, faultsPreamble, type FaultCall } from './faults.js';
 export { bytesOf, type ByteSource } from './bytes.js';
 export { expectResidue, MIN_SCANNED_BYTES, type ResidueOptions, type ResidueStage } from './residue.js';
 export { hammerSealing, type HammerOptions, type HammerResult, type HammerThread } from './hammer.js';
