@@ -2,7 +2,7 @@
 // become unreachable. Regions are held strongly (they must be freed), buffers weakly
 // (a buffer nobody references any more must be collectable); a FinalizationRegistry
 // frees the region of a buffer that was collected without destroy().
-import type { Region } from '@strongroom/core-native';
+import { isStrongroomError, StrongroomError, type Region } from '@strongroom/core-native';
 
 export interface Destroyable {
   destroy(): void;
@@ -36,6 +36,60 @@ export function liveStats(): LiveStats {
   let bytes = 0;
   for (const region of regions.keys()) bytes += region.size;
   return { buffers: regions.size, bytes };
+}
+
+/**
+ * Frees the regions of buffers the garbage collector has already collected but whose
+ * clean-up callback has not run yet (it runs only between tasks); returns how many.
+ */
+export function reclaimCollected(): number {
+  let count = 0;
+  for (const [region, owner] of [...regions]) {
+    if (owner.deref() !== undefined) continue;
+    regions.delete(region);
+    region.free();
+    count++;
+  }
+  return count;
+}
+
+/**
+ * Runs an allocation; when it meets a memory limit (ERR_MLOCK_LIMIT, ERR_NO_MEMORY), frees
+ * the regions of collected buffers and tries once more (unless `retry` is false: a read
+ * from a pipe cannot be repeated), and if it fails again, says how many buffers this
+ * thread holds: buffers dropped without destroy() inside one synchronous loop cannot be
+ * collected before the loop ends, and hold their locked memory until then.
+ */
+export function allocateUnderPressure<T>(allocation: () => T, retry = true): T {
+  try {
+    return allocation();
+  } catch (error) {
+    if (!isLimit(error)) throw error;
+    if (reclaimCollected() > 0 && retry) {
+      try {
+        return allocation();
+      } catch (again) {
+        if (!isLimit(again)) throw again;
+        throw explained(again);
+      }
+    }
+    throw explained(error);
+  }
+}
+
+function isLimit(error: unknown): error is StrongroomError {
+  return isStrongroomError(error) && (error.code === 'ERR_MLOCK_LIMIT' || error.code === 'ERR_NO_MEMORY');
+}
+
+function explained(error: StrongroomError): StrongroomError {
+  const { buffers, bytes } = liveStats();
+  return new StrongroomError(
+    error.code,
+    `${error.message}. This thread holds ${buffers} SecretBuffers (${bytes} bytes) not yet destroyed: any of them ` +
+      'dropped without destroy() keeps its memory until the garbage collector reclaims it, which cannot happen ' +
+      'inside one synchronous loop; destroy() buffers you no longer need (or use `using`)',
+    { cause: error },
+  );
 }
 
 /** Destroys every live buffer; returns how many there were. */

@@ -37,7 +37,7 @@ import {
   READ_KEYS,
 } from '@strongroom/core-native/validate';
 
-import { destroyEverything, liveStats, track, untrack, type LiveStats } from './live.js';
+import { allocateUnderPressure, destroyEverything, liveStats, track, untrack, type LiveStats } from './live.js';
 import { Scopes, viewMode, type ScopeKind, type ViewMode } from './scope.js';
 
 export interface FromOptions extends AllocateOptions {
@@ -150,13 +150,15 @@ export class SecretBuffer {
   /** `size` zero bytes. */
   static alloc(size: number, options?: AllocateOptions): SecretBuffer {
     checkArgs(arguments.length, 2, 'SecretBuffer.alloc()');
-    return new SecretBuffer(TOKEN, allocate(checkSize(size), passOn(options, 'SecretBuffer.alloc()', ALLOCATE_KEYS)));
+    const given = passOn<AllocateOptions>(options, 'SecretBuffer.alloc()', ALLOCATE_KEYS);
+    return new SecretBuffer(TOKEN, allocateUnderPressure(() => allocate(checkSize(size), given)));
   }
 
   /** `size` bytes from the system CSPRNG, generated straight into guarded memory. */
   static random(size: number, options?: AllocateOptions): SecretBuffer {
     checkArgs(arguments.length, 2, 'SecretBuffer.random()');
-    const region = allocate(checkSize(size), passOn(options, 'SecretBuffer.random()', ALLOCATE_KEYS));
+    const given = passOn<AllocateOptions>(options, 'SecretBuffer.random()', ALLOCATE_KEYS);
+    const region = allocateUnderPressure(() => allocate(checkSize(size), given));
     randomFill(region);
     return new SecretBuffer(TOKEN, region);
   }
@@ -167,7 +169,7 @@ export class SecretBuffer {
     checkSecretBytes(bytes, 'the bytes of SecretBuffer.from()');
     const { wipeSource, ...allocation } = passOn<FromOptions>(options, 'SecretBuffer.from()', [...ALLOCATE_KEYS, 'wipeSource']);
     const wipe = wipeSource === undefined ? true : checkBoolean(wipeSource, 'wipeSource');
-    const region = allocate(bytes.length, allocation);
+    const region = allocateUnderPressure(() => allocate(bytes.length, allocation));
     try {
       copyIn(region, bytes);
     } catch (error) {
@@ -181,14 +183,16 @@ export class SecretBuffer {
   /** The contents of a file, read(2) straight into guarded memory (default maxSize 64 KiB). */
   static fromFile(path: string, options?: ReadOptions): SecretBuffer {
     checkArgs(arguments.length, 2, 'SecretBuffer.fromFile()');
-    return new SecretBuffer(TOKEN, readFile(path, passOn(options, 'SecretBuffer.fromFile()', READ_KEYS)));
+    const given = passOn<ReadOptions>(options, 'SecretBuffer.fromFile()', READ_KEYS);
+    return new SecretBuffer(TOKEN, allocateUnderPressure(() => readFile(path, given)));
   }
 
   /** What an open descriptor gives until its end, or until the `until` byte. The fd stays open. */
   static fromFd(fd: number, options?: FromFdOptions): SecretBuffer {
     checkArgs(arguments.length, 2, 'SecretBuffer.fromFd()');
     const { until, ...rest } = passOn<FromFdOptions>(options, 'SecretBuffer.fromFd()', READ_FD_KEYS);
-    return new SecretBuffer(TOKEN, readFd(fd, until === undefined ? rest : { ...rest, until: delimiter(until) }));
+    const given = until === undefined ? rest : { ...rest, until: delimiter(until) };
+    return new SecretBuffer(TOKEN, allocateUnderPressure(() => readFd(fd, given), false)); // bytes read are not read again
   }
 
   /**
@@ -197,7 +201,8 @@ export class SecretBuffer {
    */
   static fromEnv(name: string, options?: ReadEnvOptions): SecretBuffer {
     checkArgs(arguments.length, 2, 'SecretBuffer.fromEnv()');
-    return new SecretBuffer(TOKEN, readEnv(name, passOn(options, 'SecretBuffer.fromEnv()', READ_ENV_KEYS)));
+    const given = passOn<ReadEnvOptions>(options, 'SecretBuffer.fromEnv()', READ_ENV_KEYS);
+    return new SecretBuffer(TOKEN, allocateUnderPressure(() => readEnv(name, given)));
   }
 
   /** A line typed at the terminal with echo off (for command-line tools). */

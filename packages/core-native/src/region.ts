@@ -47,8 +47,8 @@ let warnedUnlocked = false;
 /**
  * Sets the process-wide defaults that allocate() uses when an option is left out
  * (higher packages allocate through them), and returns the defaults now in force.
- * A 'heap' default applies to allocate() only: the readers of io.ts and the coffer always
- * use native memory, and take 'auto' then (open() needs an explicit native backend).
+ * A 'heap' default applies to allocate() only: the readers of io.ts, the coffer, open() and
+ * cofferOpen() always use native memory, and take 'auto' then.
  */
 export function configure(options?: Partial<Defaults>): Readonly<Defaults> {
   checkArgs(arguments.length, 1, 'configure()');
@@ -263,6 +263,17 @@ export function wrapHandle(handle: NativeRegion, size: number, { mlock }: Pick<A
     );
   }
   return new Region(TOKEN, handle, size, state.backend);
+}
+
+/**
+ * @internal allocate() for the functions that must put bytes in native memory (open,
+ * cofferOpen): an explicit 'heap' is ERR_INVALID_ARG, and a 'heap' default stands for 'auto',
+ * as for the readers.
+ */
+export function allocateNative(size: number, options: AllocateOptions | undefined): Region {
+  checkInteger(size, 'size', 1, MAX_REGION_SIZE);
+  const allocation = resolveAllocation(checkOptions(options, 'the allocation options', ALLOCATE_KEYS));
+  return wrapHandle(native().regionNew(size, allocation.backendCode, allocation.mlockCode), size, allocation);
 }
 
 /**

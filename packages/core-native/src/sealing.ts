@@ -18,7 +18,7 @@
 // checks that the addon's own numbers (constants.ts) agree.
 import { native } from './binding.js';
 import { StrongroomError } from './errors.js';
-import { allocate, nativeOf, type AllocateOptions, type Region } from './region.js';
+import { allocateNative, nativeOf, type AllocateOptions, type Region } from './region.js';
 import type { NativeRegion } from './types.js';
 import { checkArgs, checkBytes, invalid } from './validate.js';
 
@@ -87,7 +87,7 @@ export function openWith(sealed: Uint8Array, options: AllocateOptions | undefine
     fill(undefined); // throws ERR_EMPTY, or ERR_AUTH
     throw new StrongroomError('ERR_EMPTY', 'the sealed bytes hold an empty message; there is nothing to open');
   }
-  const target = allocate(size, options);
+  const target = allocateNative(size, options); // native memory, also under a 'heap' default
   try {
     fill(nativeOf(target, 'target'));
     return target;

@@ -70,8 +70,22 @@ export function checkFunction<T extends (...args: never[]) => unknown>(value: un
   return value as T;
 }
 
+/** Whether a Uint8Array's ArrayBuffer was detached (transferred, moved by a stream). */
+function isDetached(bytes: Uint8Array): boolean {
+  if (bytes.byteLength !== 0) return false;
+  try {
+    bytes.buffer.slice(0, 0); // throws on a detached ArrayBuffer (Node 20 has no .detached)
+    return false;
+  } catch {
+    return true;
+  }
+}
+
 export function checkBytes(value: unknown, what: string): Uint8Array {
   if (!(value instanceof Uint8Array)) throw invalid(`${what} must be a Uint8Array, got ${describe(value)}`);
+  if (isDetached(value)) {
+    throw invalid(`${what} is a Uint8Array whose ArrayBuffer was detached (transferred or moved): it holds no bytes any more`);
+  }
   return value;
 }
 

@@ -3,7 +3,7 @@
 // their address with STRONGROOM_TEST_HOOKS=1 and keeps them on the readable mmap
 // backend), recompute the key here, and check that rekeys move the halves but not the
 // key, that purges change the key, and that the whole key is nowhere in the child's memory.
-import { closeSync, openSync, readSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -181,6 +181,7 @@ describe('cofferSealFromFd', () => {
       }
     } finally {
       closeSync(fd);
+      rmSync(dir, { recursive: true, force: true });
     }
     expect(chunks.map((chunk) => sealedSize(chunk))).toEqual([4, 4, 2]);
     const opened = chunks.flatMap((chunk) => {

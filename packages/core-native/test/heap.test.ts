@@ -15,6 +15,7 @@ import { bytesOf, errorCode, expectResidue, makeMarker, runNode } from '@strongr
 import {
   allocate,
   blake2b,
+  cofferOpen,
   cofferSeal,
   configure,
   copy,
@@ -372,7 +373,6 @@ describe('functions that run in native code refuse heap regions', () => {
         ['key', () => seal(heapKey, data)],
         ['plaintext', () => seal(key, heapData)],
         ['key', () => open(heapKey, sealed)],
-        ['target', () => open(key, sealed, { backend: 'heap' })],
         ['target', () => openInto(key, sealed, heapData)],
         ['target', () => blake2b(heapData, data)],
         ['source', () => blake2b(data, heapData)],
@@ -404,7 +404,7 @@ describe('functions that run in native code refuse heap regions', () => {
 });
 
 describe("configure({ backend: 'heap' })", () => {
-  it("makes allocate() default to heap; 'auto' and the readers stay native; open() needs a native backend", () => {
+  it("makes allocate() default to heap; 'auto', the readers, open() and cofferOpen() stay native", () => {
     const previous = configure();
     const name = 'STRONGROOM_HEAP_TEST_VALUE';
     process.env[name] = 'value';
@@ -417,10 +417,14 @@ describe("configure({ backend: 'heap' })", () => {
       const key = allocate(32, { backend: 'auto' });
       live.push(key);
       const sealed = seal(key, key);
-      expect(errorCode(() => open(key, sealed))).toBe('ERR_INVALID_ARG'); // its result would be a heap region
-      const opened = open(key, sealed, { backend: 'auto' });
+      const opened = open(key, sealed); // native although the default is 'heap'
       live.push(opened);
+      expect(opened.backend).not.toBe('heap');
       expect(equals(opened, key)).toBe(true);
+      const fromCoffer = cofferOpen(cofferSeal(key));
+      live.push(fromCoffer);
+      expect(fromCoffer.backend).not.toBe('heap');
+      expect(errorCode(() => open(key, sealed, { backend: 'heap' }))).toBe('ERR_INVALID_ARG');
       const auto = allocate(8, { backend: 'auto' });
       const read = readEnv(name);
       try {

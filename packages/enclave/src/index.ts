@@ -7,7 +7,14 @@ import { checkArgs, checkInteger, checkOptions } from '@strongroom/core-native/v
 import { sealer } from './backend.js';
 
 export { Enclave } from './enclave.js';
-export { EnclaveStream, DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, type EnclaveStreamOptions } from './stream.js';
+export {
+  EnclaveStream,
+  DEFAULT_CHUNK_SIZE,
+  DEFAULT_FILE_MAX_SIZE,
+  MAX_CHUNK_SIZE,
+  type EnclaveStreamOptions,
+  type FromFileOptions,
+} from './stream.js';
 export { purge, type PurgeResult } from './purge.js';
 export { safeExit, safePanic, catchSignals, describeSafely, type CatchSignalsOptions } from './exit.js';
 export { DEFAULT_REKEY_INTERVAL } from './backend.js';

@@ -5,6 +5,7 @@ import type { SecretBuffer } from '@strongroom/buffer';
 import { adoptRegion, idleRegionOf } from '@strongroom/buffer/internal';
 import {
   allocate,
+  configure,
   cofferOpen,
   cofferSeal,
   cofferSealFromFd,
@@ -12,6 +13,7 @@ import {
   configureCoffer,
   purgeCoffer,
   rekeyCoffer,
+  type AllocateOptions,
   type CofferStats,
 } from '@strongroom/core-native';
 
@@ -19,7 +21,11 @@ import type { FileSealer, Sealer } from './sealer.js';
 
 export class NativeSealer implements Sealer {
   readonly backend = 'native' as const;
-  readonly bufferOptions = undefined;
+  // configure()'s defaults, but native memory where they made 'heap' the default: the
+  // coffer seals and opens only guarded regions.
+  get bufferOptions(): AllocateOptions | undefined {
+    return configure().backend === 'heap' ? { backend: 'auto' } : undefined;
+  }
 
   sealBuffer(buffer: SecretBuffer, length?: number): Uint8Array {
     return cofferSeal(idleRegionOf(buffer), length);
@@ -27,7 +33,7 @@ export class NativeSealer implements Sealer {
 
   // read(2) into a guarded staging region, sealed there: the plaintext never reaches the heap.
   fileSealer(fd: number, chunkSize: number): FileSealer {
-    const staging = allocate(chunkSize);
+    const staging = allocate(chunkSize, this.bufferOptions);
     return {
       next: () => cofferSealFromFd(fd, staging),
       close: () => staging.free(),

@@ -12,7 +12,7 @@
 // Sealed chunks live in ordinary memory (useless without the coffer key). While a reader
 // is attached, the writer waits once a few chunks are pending, so a pipeline through the
 // stream holds a bounded amount of memory whatever the size of the secret.
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, fstatSync, openSync } from 'node:fs';
 import { Duplex } from 'node:stream';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 
@@ -24,6 +24,8 @@ import { sealer } from './backend.js';
 
 export const DEFAULT_CHUNK_SIZE = 16 * 1024;
 export const MAX_CHUNK_SIZE = 16 * 1024 * 1024;
+/** The most bytes fromFile() reads unless told otherwise: 256 MiB (a device like /dev/zero never ends). */
+export const DEFAULT_FILE_MAX_SIZE = 256 * 1024 * 1024;
 // Sealed chunks a flowing reader may fall behind before the writer waits.
 const PENDING_LIMIT = 4;
 // fromFile() lets the event loop run after this many chunks.
@@ -44,6 +46,20 @@ function streamOptions(options: unknown, fn: string, keys: readonly string[] = O
     chunkSize: given.chunkSize === undefined ? DEFAULT_CHUNK_SIZE : checkInteger(given.chunkSize, 'chunkSize', 1, MAX_CHUNK_SIZE),
     wipeSource: given.wipeSource === undefined ? true : checkBoolean(given.wipeSource, 'wipeSource'),
   };
+}
+
+export interface FromFileOptions {
+  /** Plaintext bytes per sealed chunk (default 16 KiB). */
+  chunkSize?: number;
+  /** The most bytes read (default DEFAULT_FILE_MAX_SIZE, 256 MiB); more is ERR_TOO_LARGE. */
+  maxSize?: number;
+}
+
+function tooLarge(maxSize: number): StrongroomError {
+  return new StrongroomError(
+    'ERR_TOO_LARGE',
+    `the file holds more than maxSize (${maxSize} bytes); pass a larger { maxSize } if that is what you mean to seal`,
+  );
 }
 
 function openForReading(path: string): number {
@@ -82,11 +98,25 @@ export class EnclaveStream extends Duplex {
     this.#wipeSource = wipeSource;
   }
 
-  /** A file read chunk by chunk (read(2) into guarded memory, sealed there); the stream is ended. */
-  static async fromFile(path: string, options?: Omit<EnclaveStreamOptions, 'wipeSource'>): Promise<EnclaveStream> {
+  /**
+   * A file read chunk by chunk (read(2) into guarded memory, sealed there); the stream is
+   * ended. More than `maxSize` bytes (default 256 MiB) is ERR_TOO_LARGE, before a byte is
+   * read for a regular file, as soon as it is passed for anything else (a pipe, a device).
+   */
+  static async fromFile(path: string, options?: FromFileOptions): Promise<EnclaveStream> {
     checkArgs(arguments.length, 2, 'EnclaveStream.fromFile()');
-    const { chunkSize } = streamOptions(options, 'EnclaveStream.fromFile()', ['chunkSize']);
+    const given = checkOptions(options, 'EnclaveStream.fromFile()', ['chunkSize', 'maxSize']);
+    const { chunkSize } = streamOptions({ chunkSize: given.chunkSize }, 'EnclaveStream.fromFile()', ['chunkSize']);
+    const maxSize =
+      given.maxSize === undefined ? DEFAULT_FILE_MAX_SIZE : checkInteger(given.maxSize, 'maxSize', 1, Number.MAX_SAFE_INTEGER);
     const fd = openForReading(path);
+    try {
+      const stat = fstatSync(fd);
+      if (stat.isFile() && stat.size > maxSize) throw tooLarge(maxSize);
+    } catch (error) {
+      closeSync(fd);
+      throw error;
+    }
     const stream = new EnclaveStream({ chunkSize });
     const reader = (() => {
       try {
@@ -101,6 +131,7 @@ export class EnclaveStream extends Duplex {
         const chunk = reader.next();
         if (chunk === null) break;
         stream.#add(chunk);
+        if (stream.#size > maxSize) throw tooLarge(maxSize);
         if (count % CHUNKS_PER_TURN === 0) await yieldToLoop();
       }
     } catch (error) {

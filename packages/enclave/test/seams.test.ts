@@ -24,7 +24,7 @@ describe('the seams of @strongroom/enclave', () => {
     expect(() => enclave.configureCoffer({ interval: 5 } as never)).toThrow(/^configureCoffer\(\) has no option 'interval'/);
     expect(() => new EnclaveStream({ chunksize: 5 } as never)).toThrow(/^new EnclaveStream\(\) has no option 'chunksize'/);
     await expect(EnclaveStream.fromFile('/dev/null', { wipeSource: true } as never)).rejects.toThrow(
-      /^EnclaveStream\.fromFile\(\) has no option 'wipeSource'; its options are: chunkSize$/,
+      /^EnclaveStream\.fromFile\(\) has no option 'wipeSource'; its options are: chunkSize, maxSize$/,
     );
     expect(() => enclave.catchSignals({ signal: ['SIGTERM'] } as never)).toThrow(/^catchSignals\(\) has no option 'signal'/);
   });
