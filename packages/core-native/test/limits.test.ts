@@ -54,3 +54,46 @@ describe('a full RLIMIT_MEMLOCK', () => {
     expect(result).toEqual({ first: 'ERR_MLOCK_LIMIT', later: 'secretmem', stats: 'secretmem', available: true });
   });
 });
+
+// Limits a child sets on itself once Node is running (Node needs descriptors and address
+// space to start), through util-linux prlimit.
+const SELF_LIMIT = `
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+const limitSelf = (resource, value) => execFileSync('prlimit', ['--pid', String(process.pid), '--' + resource + '=' + value]);
+`;
+
+async function selfLimited(body: string): Promise<Record<string, unknown>> {
+  const result = await runNode(`import * as sr from '@strongroom/core-native';\n${SELF_LIMIT}\n${body}`, CHILD);
+  expect(result.code, result.stderr).toBe(0);
+  return JSON.parse(result.stdout.trim().split('\n').at(-1) as string) as Record<string, unknown>;
+}
+
+describe('other resource limits', () => {
+  it('RLIMIT_NOFILE used up: memfd_secret and readFile give typed errors, nothing leaks, and all works once a descriptor is free', async () => {
+    const result = await selfLimited(`
+      const open = [];
+      sr.stats(); // the addon loads (dlopen needs a descriptor) before the limit
+      limitSelf('nofile', fs.readdirSync('/proc/self/fd').length + 8);
+      try { for (;;) open.push(fs.openSync('/dev/null', 'r')); } catch (e) { if (e.code !== 'EMFILE') throw e; }
+      const codeOf = (fn) => { try { fn(); return 'none'; } catch (e) { return e.code; } };
+      const secretmem = ${SECRETMEM} ? codeOf(() => sr.allocate(32, { backend: 'secretmem' })) : 'ERR_SYSTEM';
+      const file = codeOf(() => sr.readFile('/etc/hostname'));
+      const regions = sr.stats().regions;
+      fs.closeSync(open.pop());
+      const after = sr.readFile('/etc/hostname', { backend: 'mmap' }).size > 0;
+      console.log(JSON.stringify({ secretmem, file, regions, after }));`);
+    expect(result).toEqual({ secretmem: 'ERR_SYSTEM', file: 'ERR_IO', regions: 0, after: true });
+  });
+
+  it('RLIMIT_AS nearly used up: a large region is ERR_NO_MEMORY, and a small one still works', async () => {
+    const result = await selfLimited(`
+      const vmSize = Number(/VmSize:\\s+(\\d+)/.exec(fs.readFileSync('/proc/self/status', 'utf8'))[1]) * 1024;
+      limitSelf('as', vmSize + 64 * 1024 * 1024);
+      const codeOf = (fn) => { try { fn(); return 'none'; } catch (e) { return e.code; } };
+      const large = codeOf(() => sr.allocate(256 * 1024 * 1024, { backend: 'mmap', mlock: 'best-effort' }));
+      const small = sr.allocate(32, { backend: 'mmap' });
+      console.log(JSON.stringify({ large, small: small.size, regions: sr.stats().regions }));`);
+    expect(result).toEqual({ large: 'ERR_NO_MEMORY', small: 32, regions: 1 });
+  });
+});

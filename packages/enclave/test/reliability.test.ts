@@ -2,8 +2,10 @@
 // configure({ backend: 'heap' }) the native coffer still seals and opens guarded memory;
 // EnclaveStream.fromFile() stops at maxSize, for a device that never ends too.
 import { configure } from '@strongroom/core-native';
-import { asyncErrorCode, bytesOf, openFileDescriptors } from '@strongroom/testkit';
+import { asyncErrorCode, bytesOf, openFileDescriptors, runNode } from '@strongroom/testkit';
 import { describe, expect, it } from 'vitest';
+
+import { CHILD } from './helpers.js';
 
 import { DEFAULT_FILE_MAX_SIZE, Enclave, EnclaveStream, SecretBuffer } from '../src/index.js';
 
@@ -44,5 +46,46 @@ describe('EnclaveStream.fromFile() maxSize', () => {
     exact.destroy();
     expect(DEFAULT_FILE_MAX_SIZE).toBe(256 * 1024 * 1024);
     expect(await asyncErrorCode(() => EnclaveStream.fromFile('/dev/zero', { maxSize: 0 }))).toBe('ERR_INVALID_ARG');
+  });
+});
+
+describe('every package under RLIMIT_MEMLOCK 0 (without CAP_IPC_LOCK)', () => {
+  it("'require' gives ERR_MLOCK_LIMIT and changes nothing; 'best-effort' works unlocked", async () => {
+    const result = await runNode(
+      `import { configure, stats } from '@strongroom/core-native';
+       import { SecretBuffer } from '@strongroom/buffer';
+       import { Enclave, EnclaveStream } from '@strongroom/enclave';
+       const codeOf = (fn) => { try { fn(); return 'none'; } catch (e) { return e.code; } };
+       const bytes = Uint8Array.from([1, 2, 3]);
+       process.env.STRONGROOM_LIMIT_SECRET = 'abc';
+       const before = {
+         alloc: codeOf(() => SecretBuffer.alloc(32)),
+         fromEnv: codeOf(() => SecretBuffer.fromEnv('STRONGROOM_LIMIT_SECRET')),
+         enclave: codeOf(() => Enclave.from(bytes)),
+         kept: Array.from(bytes).join(','),
+         env: process.env.STRONGROOM_LIMIT_SECRET,
+         regions: stats().regions,
+       };
+       configure({ mlock: 'best-effort' });
+       const enclave = Enclave.from(bytes);
+       const opened = enclave.open();
+       const stream = new EnclaveStream({ chunkSize: 2 });
+       stream.end(Buffer.from([4, 5, 6]));
+       await new Promise((resolve) => stream.on('finish', resolve));
+       const flat = stream.flatten();
+       const after = {
+         opened: opened.read((v) => Array.from(v).join(',')),
+         flat: flat.read((v) => Array.from(v).join(',')),
+         fromEnv: SecretBuffer.fromEnv('STRONGROOM_LIMIT_SECRET').size,
+         unlocked: stats().bytesUnlocked > 0,
+       };
+       console.log(JSON.stringify({ before, after }));`,
+      { ...CHILD, memlockBytes: 0, dropIpcLock: true },
+    );
+    expect(result.code, result.stderr).toBe(0);
+    expect(JSON.parse(result.stdout.trim().split('\n').at(-1) as string)).toEqual({
+      before: { alloc: 'ERR_MLOCK_LIMIT', fromEnv: 'ERR_MLOCK_LIMIT', enclave: 'ERR_MLOCK_LIMIT', kept: '1,2,3', env: 'abc', regions: 0 },
+      after: { opened: '1,2,3', flat: '4,5,6', fromEnv: 3, unlocked: true },
+    });
   });
 });
