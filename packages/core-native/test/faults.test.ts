@@ -247,7 +247,7 @@ async function walk(path: Path): Promise<{ points: Point[]; total: number }> {
 }
 
 describe('fault injection: every failure point of every native path', () => {
-  it.each(PATHS.filter((p) => !p.skip))('$name', async (path) => {
+  it.each(PATHS.filter((p) => !p.skip).map((p) => [p.name, p] as const))('%s', async (_, path) => {
     const { points, total } = await walk(path);
     expect(total, 'the path makes system calls the shim can fail').toBeGreaterThan(0);
     expect(points.map((p) => p.k).sort((a, b) => a - b)).toEqual(Array.from({ length: total }, (_, k) => k));
