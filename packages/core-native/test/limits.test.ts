@@ -97,3 +97,24 @@ describe('other resource limits', () => {
     expect(result).toEqual({ large: 'ERR_NO_MEMORY', small: 32, regions: 1 });
   });
 });
+
+describe('the thread limit', () => {
+  // RLIMIT_NPROC binds no root process (the kernel exempts uid 0 whatever its capabilities);
+  // as root, testkit's fault shim fails pthread_create instead (faults.test.ts, the coffer's
+  // creation). This runs for a contributor who is not root, and in CI's unprivileged run.
+  it.skipIf(process.getuid?.() === 0)('RLIMIT_NPROC met at the coffer creation gives ERR_SYSTEM, not an abort', async () => {
+    const result = await selfLimited(`
+      const mine = fs.readdirSync('/proc').filter((p) => /^\\d+$/.test(p)).reduce((n, pid) => {
+        try {
+          const status = fs.readFileSync('/proc/' + pid + '/status', 'utf8');
+          return /^Uid:\\s+(\\d+)/m.exec(status)[1] === String(process.getuid()) ? n + Number(/^Threads:\\s+(\\d+)/m.exec(status)[1]) : n;
+        } catch { return n; }
+      }, 0);
+      sr.stats();
+      limitSelf('nproc', mine);
+      let code;
+      try { sr.cofferStats(); code = 'none'; } catch (e) { code = e.code; }
+      console.log(JSON.stringify({ code, regions: sr.stats().regions }));`);
+    expect(result).toEqual({ code: 'ERR_SYSTEM', regions: 0 });
+  });
+});
