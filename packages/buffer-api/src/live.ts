@@ -83,6 +83,7 @@ function isLimit(error: unknown): error is StrongroomError {
 
 function explained(error: StrongroomError): StrongroomError {
   const { buffers, bytes } = liveStats();
+  if (buffers === 0) return error;
   return new StrongroomError(
     error.code,
     `${error.message}. This thread holds ${buffers} SecretBuffers (${bytes} bytes) not yet destroyed: any of them ` +

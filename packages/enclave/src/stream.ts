@@ -153,7 +153,19 @@ export class EnclaveStream extends Duplex {
   }
 
   #stagingBuffer(): SecretBuffer {
-    this.#staging ??= SecretBuffer.alloc(this.#chunkSize, sealer().bufferOptions);
+    if (this.#staging === undefined) {
+      try {
+        this.#staging = SecretBuffer.alloc(this.#chunkSize, sealer().bufferOptions);
+      } catch (error) {
+        if (!(error instanceof StrongroomError) || error.code !== 'ERR_MLOCK_LIMIT') throw error;
+        throw new StrongroomError(
+          'ERR_MLOCK_LIMIT',
+          `this EnclaveStream's staging buffer of chunkSize ${this.#chunkSize} bytes could not be locked into RAM: ` +
+            `lower chunkSize (the default is ${DEFAULT_CHUNK_SIZE}), or raise RLIMIT_MEMLOCK. ${error.message}`,
+          { cause: error },
+        );
+      }
+    }
     return this.#staging;
   }
 

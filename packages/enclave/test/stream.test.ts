@@ -18,6 +18,7 @@ import {
   errorCode,
   expectResidue,
   heapMarkerCode,
+  lockableMemory,
   makeMarker,
   openFileDescriptors,
   runNode,
@@ -37,6 +38,8 @@ import {
 import { CHILD, copyOut } from './helpers.js';
 
 const MiB = 1024 * 1024;
+// MAX_CHUNK_SIZE's staging buffer needs 16 MiB locked: root has it, a user under the common 8 MiB limit does not.
+const LOCKS_16_MIB = lockableMemory() >= 17 * MiB;
 
 // ---- helpers ----
 
@@ -458,8 +461,17 @@ describe('option validation', () => {
     expect(SecretBuffer.live().buffers).toBe(buffers);
   });
 
-  it('the limits themselves are accepted: chunkSize 1 and MAX_CHUNK_SIZE', async () => {
+  it('the limits themselves are accepted: chunkSize 1, and MAX_CHUNK_SIZE where 16 MiB can be locked', async () => {
     expect(errorCode(() => new EnclaveStream({ chunkSize: 1 }).destroy())).toBeUndefined();
+    if (!LOCKS_16_MIB) {
+      // A user without CAP_IPC_LOCK under the common 8 MiB limit: the error names chunkSize.
+      const stream = new EnclaveStream({ chunkSize: MAX_CHUNK_SIZE });
+      const emitted = once(stream, 'error'); // the failed write is also the stream's 'error'
+      await expect(write(stream, bytes(100))).rejects.toThrow(/chunkSize 16777216 bytes could not be locked/);
+      expect((await emitted)[0]).toMatchObject({ code: 'ERR_MLOCK_LIMIT' });
+      stream.destroy();
+      return;
+    }
     const largest = new EnclaveStream({ chunkSize: MAX_CHUNK_SIZE });
     await write(largest, bytes(100));
     const flat = largest.flatten();
@@ -467,6 +479,24 @@ describe('option validation', () => {
     flat.destroy();
     largest.destroy();
     expect(errorCode(() => new EnclaveStream({}).destroy())).toBeUndefined();
+  });
+});
+
+describe('the staging buffer under exactly an 8 MiB RLIMIT_MEMLOCK (without CAP_IPC_LOCK)', () => {
+  it('MAX_CHUNK_SIZE gets ERR_MLOCK_LIMIT that names chunkSize; the default chunk size works', async () => {
+    const result = await runNode(
+      `import { EnclaveStream, MAX_CHUNK_SIZE } from '@strongroom/enclave';
+       const write = (stream, data) => new Promise((resolve) => stream.write(data, (error) => resolve(error)));
+       const large = new EnclaveStream({ chunkSize: MAX_CHUNK_SIZE });
+       large.on('error', () => {});
+       const error = await write(large, Buffer.alloc(10, 1));
+       const usual = new EnclaveStream();
+       const ok = await write(usual, Buffer.alloc(10, 1));
+       console.log(JSON.stringify({ code: error?.code, names: /chunkSize 16777216 bytes/.test(error?.message ?? ''), ok: ok === undefined || ok === null }));`,
+      { ...CHILD, memlockBytes: 8 * 1024 * 1024, dropIpcLock: true },
+    );
+    expect(result.code, result.stderr).toBe(0);
+    expect(JSON.parse(result.stdout.trim())).toEqual({ code: 'ERR_MLOCK_LIMIT', names: true, ok: true });
   });
 });
 

@@ -19,7 +19,7 @@ export {
 } from './scan.js';
 export { coreDumpSupport, fileContains, findCoreFiles, type CoreDumpSupport } from './core.js';
 export { heapMarkerCode, makeMarker, maskMarker, textMarker, type MaskedMarker, type TextMarker } from './marker.js';
-export { countMappings, openFileDescriptors } from './proc.js';
+export { countMappings, lockableMemory, openFileDescriptors } from './proc.js';
 export {
   startTerminal,
   terminalSupport,

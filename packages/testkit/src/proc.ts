@@ -61,3 +61,17 @@ export function countMappings(pid: ProcTarget = 'self'): number {
   const file = `/proc/${procId(pid, 'countMappings')}/maps`;
   return readProcText(file, 'countMappings').split('\n').filter((line) => line !== '').length;
 }
+
+/**
+ * How many bytes this process may lock: Infinity with CAP_IPC_LOCK in effect (root,
+ * usually), else the soft RLIMIT_MEMLOCK. For tests that need more locked memory than an
+ * ordinary user's 8 MiB, to skip with a reason where they cannot run.
+ */
+export function lockableMemory(): number {
+  const status = fs.readFileSync('/proc/self/status', 'utf8');
+  const effective = /^CapEff:\s+([0-9a-f]+)/m.exec(status)?.[1];
+  const CAP_IPC_LOCK = 14n;
+  if (effective !== undefined && (BigInt(`0x${effective}`) >> CAP_IPC_LOCK) & 1n) return Number.POSITIVE_INFINITY;
+  const line = /^Max locked memory\s+(\S+)/m.exec(fs.readFileSync('/proc/self/limits', 'utf8'))?.[1];
+  return line === undefined || line === 'unlimited' ? Number.POSITIVE_INFINITY : Number(line);
+}

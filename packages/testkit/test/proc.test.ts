@@ -1,7 +1,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { countMappings, openFileDescriptors, readMappings, startChild, type ChildHandle } from '../src/index.js';
+import {
+  countMappings,
+  lockableMemory,
+  openFileDescriptors,
+  readMappings,
+  runNode,
+  startChild,
+  type ChildHandle,
+} from '../src/index.js';
 import { removeTempDirs, tempDir } from './helpers.js';
 
 const handles: ChildHandle[] = [];
@@ -68,5 +76,16 @@ describe('countMappings', () => {
 
   it('throws for a process that does not exist', () => {
     expect(() => countMappings(2_147_483_647)).toThrow(/does not exist/);
+  });
+});
+
+describe('lockableMemory', () => {
+  it('is Infinity with CAP_IPC_LOCK, else the soft RLIMIT_MEMLOCK (a child under prlimit shows it)', async () => {
+    expect(lockableMemory()).toBeGreaterThan(0);
+    const result = await runNode(
+      `import { lockableMemory } from '@strongroom/testkit'; console.log(lockableMemory());`,
+      { memlockBytes: 1 << 20, dropIpcLock: true, cwd: path.resolve(import.meta.dirname, '..') },
+    );
+    expect(result.stdout.trim()).toBe(String(1 << 20));
   });
 });
