@@ -5,7 +5,8 @@
 //   [0] flags   bit 0: a delimiter (else read to the end); bit 1: a non-blocking read end;
 //               bit 2: a writer thread trickles the bytes in chunks, each once the reader
 //               has taken the one before, so that a non-blocking reader meets EAGAIN and
-//               polls (else all are written before the read and the write end closed);
+//               polls; after 8 chunks the rest goes at once (else all are written before
+//               the read, and the write end closed);
 //               bits 3-5, the descriptor (kKinds): 0 to 4 a pipe (even) or a stream
 //               socketpair (odd); 5 a regular file (a memfd) read by ReadOpenFile as readFile
 //               reads one, with no delimiter; 6 one open for writing only (EBADF); 7 a
@@ -167,13 +168,15 @@ bool Drained(int read_end) {
 }
 
 // Writes in chunks; with `wait_for` (a read end), each chunk after the first waits until
-// the one before was read.
+// the one before was read. After kTrickledChunks the rest goes at once: a few waits reach
+// the reader's EAGAIN path, thousands would only slow every run down.
+constexpr int kTrickledChunks = 8;
 bool WriteAll(int fd, const uint8_t* bytes, size_t length, size_t chunk, int wait_for) {
-  for (bool first = true; length > 0; first = false) {
-    if (!first && wait_for >= 0) {
+  for (int written = 0; length > 0; written++) {
+    if (written > 0 && wait_for >= 0) {
       while (!Drained(wait_for)) sched_yield();
     }
-    ssize_t n = write(fd, bytes, std::min(length, chunk));
+    ssize_t n = write(fd, bytes, written < kTrickledChunks ? std::min(length, chunk) : length);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return false;
     bytes += n;
