@@ -5,8 +5,9 @@
 //
 //   node scripts/fuzz.mjs [seconds]          fuzz for `seconds` (default 20, or
 //                                            STRONGROOM_FUZZ_SECONDS); exit 1 on a crash
-//   node scripts/fuzz.mjs --replay [file...] run the target once on each file (default: every
-//                                            file in fuzz/regressions/ and the seed corpus)
+//   node scripts/fuzz.mjs --replay [path...] run the target once on each file, or each file of
+//                                            a folder (default: every file in fuzz/regressions/
+//                                            and the seed corpus)
 //   --planted-bug   the variant built with -DSTRONGROOM_FUZZ_PLANTED_BUG (a deliberate
 //                   off-by-one in the target's model), to prove the target can fail
 //   --no-seeds      start from an empty corpus: neither the committed seeds nor the corpus
@@ -161,13 +162,15 @@ function filesIn(dir) {
     .sort();
 }
 
-async function replay(binary, files) {
-  const inputs = files.length > 0 ? files : [...filesIn(REGRESSIONS), ...filesIn(SEEDS)];
+async function replay(binary, paths) {
+  // libFuzzer would fuzz a folder it is given: a folder is replaced by its files.
+  const given = paths.flatMap((p) => (fs.existsSync(p) && fs.statSync(p).isDirectory() ? filesIn(p) : [p]));
+  const inputs = paths.length > 0 ? given : [...filesIn(REGRESSIONS), ...filesIn(SEEDS)];
   if (inputs.length === 0) {
     say('nothing to replay');
     return 0;
   }
-  const result = await execute(binary, inputs, 60);
+  const result = await execute(binary, ['-timeout=5', ...inputs], 60);
   if (result.status === 0) {
     say(`${TARGET}: replayed ${inputs.length} input(s), all passed`);
     return 0;
