@@ -10,6 +10,10 @@
 #     libtool: the addon vendors libsodium, built from the distribution's source
 #     package (checksum-pinned, security patches applied), never from a git checkout;
 #   - g++, make, python3: node-gyp's toolchain;
+#   - clang and libclang-rt-dev: the fuzz targets of packages/core-native (its
+#     scripts/fuzz.mjs, run by the tests) need clang's libFuzzer, ASan and UBSan runtimes,
+#     which Debian ships apart from clang, in libclang-rt-dev (older Ubuntu releases have no
+#     such package: their clang carries the runtimes);
 #   - pnpm 12.21.0 (the version pinned in package.json) through npm.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -63,16 +67,25 @@ if command -v apt-get >/dev/null; then
     $SUDO apt-get update -qq
   fi
   missing=()
-  for pkg in autoconf automake libtool make g++ python3 patch xz-utils util-linux; do
+  for pkg in autoconf automake libtool make g++ python3 patch xz-utils util-linux clang libclang-rt-dev; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'ok installed' || missing+=("$pkg")
   done
   if [ ${#missing[@]} -gt 0 ]; then
-    say "installing ${missing[*]}"
     [ -n "$(ls /var/lib/apt/lists/ 2>/dev/null | grep -v lock | head -n 1)" ] || $SUDO apt-get update -qq
-    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    wanted=()
+    for pkg in "${missing[@]}"; do
+      # Where the distribution has no libclang-rt-dev, clang carries the runtimes.
+      [ "$pkg" = libclang-rt-dev ] && ! apt-cache show "$pkg" >/dev/null 2>&1 && continue
+      wanted+=("$pkg")
+    done
+    if [ ${#wanted[@]} -gt 0 ]; then
+      say "installing ${wanted[*]}"
+      $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${wanted[@]}" >/dev/null
+    fi
   fi
 else
-  say "not a Debian/Ubuntu system: install g++, make, python3 and autotools yourself, and point"
+  say "not a Debian/Ubuntu system: install g++, make, python3, autotools and clang with its"
+  say "libFuzzer and sanitizer runtimes (compiler-rt) yourself, and point"
   say "STRONGROOM_LIBSODIUM_TARBALL at an official libsodium-1.0.18.tar.gz"
 fi
 

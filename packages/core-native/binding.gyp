@@ -12,6 +12,7 @@
         "native/sealing.cc",
         "native/hashing.cc",
         "native/hardening.cc",
+        "native/reader.cc",
         "native/io.cc",
         "native/coffer.cc",
         "native/coffer_binding.cc",

@@ -4,28 +4,23 @@
 // Regions built here are fresh ('readwrite', not yet seen by JS), so they need no
 // AccessScope; JS gets a handle only to the final region, of exactly the bytes read.
 //
-// A regular file's size is known up front and sizes the region at once. An unknown
-// length (pipe, socket, terminal) starts in one page and grows by doubling: a bigger
-// region is allocated, the bytes are copied natively, the old one is wiped and freed.
-// When the region is full, one more byte read onto the stack (and wiped) tells the end
-// from "too large"; a region larger than what was read is moved into one of the exact
-// size. A descriptor opened here is closed on every path; one passed in is never closed.
+// This file holds the N-API entry points; the reading itself (the growing region, the
+// delimiter, maxSize) is reader.cc's, which fuzz/delimiter_reader.cc drives without Node.
+// A descriptor opened here is closed on every path; one passed in is never closed.
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <sodium.h>
-#include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <atomic>
-#include <climits>
 #include <cstdlib>
 #include <cstring>
 #include <string>
 
 #include "binding.h"
+#include "reader.h"
 #include "region.h"
 
 extern char** environ;
@@ -33,134 +28,10 @@ extern char** environ;
 namespace strongroom {
 namespace {
 
-constexpr int kNoDelimiter = -1;
-constexpr const char* kTooLarge = "ERR_TOO_LARGE";
-
-// The bytes read so far, in a region that can grow up to max_size.
-struct Sink {
-  std::shared_ptr<GuardedMemory> memory;  // its size() is the capacity
-  size_t length = 0;
-  size_t max_size = 0;
-  Backend backend = Backend::kMmap;
-  MlockPolicy policy = MlockPolicy::kRequire;
-  std::string source;  // for messages: a path, "fd 3", "the terminal"; never content
-};
-
-bool Reserve(Sink& sink, size_t capacity, Failure* failure) {
-  sink.memory = GuardedMemory::Allocate(capacity, sink.backend, sink.policy, failure);
-  return sink.memory != nullptr;
-}
-
-// Moves the bytes read so far into a new region of `capacity` bytes. The old region is
-// wiped and freed whether or not the new one could be allocated.
-bool MoveTo(Sink& sink, size_t capacity, Failure* failure) {
-  auto next = GuardedMemory::Allocate(capacity, sink.backend, sink.policy, failure);
-  if (next) memcpy(next->data(), sink.memory->data(), sink.length);
-  sink.memory->Release();
-  sink.memory = std::move(next);
-  return sink.memory != nullptr;
-}
-
-void Discard(Sink& sink) {
-  if (sink.memory) sink.memory->Release();
-  sink.memory.reset();
-  sink.length = 0;
-}
-
-// One page (canary included) for a start, then doubling, never past max_size.
-size_t FirstCapacity(const Sink& sink) { return std::min(sink.max_size, PageSize() - kCanarySize); }
-size_t NextCapacity(const Sink& sink) { return std::min(sink.max_size, 2 * sink.memory->size() + kCanarySize); }
-
-bool TooLarge(const Sink& sink, Failure* failure) {
-  return Fail(failure, kTooLarge,
-              "the input from " + sink.source + " is larger than maxSize (" + std::to_string(sink.max_size) +
-                  " bytes); pass a larger maxSize (at most " + std::to_string(kMaxRegionSize) + ")");
-}
-
-bool ReadFailure(const Sink& sink, int err, Failure* failure) {
-  if (err == EBADF) return Fail(failure, "ERR_INVALID_ARG", sink.source + " is not an open file descriptor for reading");
-  return Fail(failure, "ERR_IO", "could not read " + sink.source + ": " + strerror(err));
-}
-
-// Waits until fd is ready (a descriptor Node made non-blocking). False with errno set.
-bool WaitFor(int fd, short events) {
-  struct pollfd ready = {fd, events, 0};
-  return poll(&ready, 1, -1) >= 0 || errno == EINTR;
-}
-
-// read(2), retried on EINTR and, on a non-blocking descriptor, after poll(). Returns the
-// byte count, 0 at the end, or -1 with errno set.
-ssize_t ReadSome(int fd, uint8_t* into, size_t length) {
-  for (;;) {
-    ssize_t n = read(fd, into, length);
-    if (n >= 0) return n;
-    if (errno == EINTR) continue;
-    if ((errno != EAGAIN && errno != EWOULDBLOCK) || !WaitFor(fd, POLLIN)) return -1;
-  }
-}
-
-enum class Step { kMore, kEnd, kFailed };
-
-// The region is full: one byte read onto the stack tells the end (or the delimiter)
-// from more input, which grows the region up to max_size and goes into it.
-Step Overflow(int fd, int until, Sink& sink, Failure* failure) {
-  uint8_t byte = 0;
-  ssize_t n = ReadSome(fd, &byte, 1);
-  Step step = Step::kFailed;
-  if (n < 0) {
-    ReadFailure(sink, errno, failure);
-  } else if (n == 0 || byte == until) {
-    step = Step::kEnd;
-  } else if (sink.length == sink.max_size) {
-    TooLarge(sink, failure);
-  } else if (MoveTo(sink, NextCapacity(sink), failure)) {
-    sink.memory->data()[sink.length++] = byte;
-    step = Step::kMore;
-  }
-  sodium_memzero(&byte, sizeof byte);
-  return step;
-}
-
-// Reads fd into the sink until the end, or until the delimiter (not kept) when `until`
-// is a byte: then one byte per read(2), so nothing after it is consumed.
-bool ReadAll(int fd, int until, Sink& sink, Failure* failure) {
-  const bool bytewise = until != kNoDelimiter;
-  for (;;) {
-    size_t room = sink.memory->size() - sink.length;
-    if (room == 0) {
-      Step step = Overflow(fd, until, sink, failure);
-      if (step != Step::kMore) return step == Step::kEnd;
-      continue;
-    }
-    uint8_t* into = sink.memory->data() + sink.length;
-    ssize_t n = ReadSome(fd, into, bytewise ? 1 : room);
-    if (n < 0) return ReadFailure(sink, errno, failure);
-    if (n == 0) return true;
-    if (bytewise && *into == until) {
-      *into = 0;
-      return true;
-    }
-    sink.length += static_cast<size_t>(n);
-  }
-}
-
-// Leaves a region of exactly the bytes read (ERR_EMPTY when there are none).
-bool Finish(Sink& sink, Failure* failure) {
-  if (sink.length == 0) {
-    return Fail(failure, "ERR_EMPTY", "nothing was read from " + sink.source + ", and a region cannot be empty");
-  }
-  if (sink.length == sink.memory->size()) return true;
-  return MoveTo(sink, sink.length, failure);
-}
-
 // On the JS thread: the handle of the finished region, or the typed error with nothing
 // left behind.
 Napi::Value Deliver(Napi::Env env, Sink& sink, bool ok, Failure* failure) {
-  if (ok) ok = Finish(sink, failure);
-  if (!ok) {
-    Discard(sink);
-    Throw(env, failure->code, failure->message);
-  }
+  if (!Complete(sink, ok, failure)) Throw(env, failure->code, failure->message);
   return NewRegionHandle(env, std::move(sink.memory));
 }
 
@@ -184,20 +55,6 @@ std::string TextArg(const Napi::CallbackInfo& info, size_t index, const char* wh
           std::string(what) + (is_name ? " must be non-empty, without '=' or NUL" : " must be non-empty, without NUL"));
   }
   return text;
-}
-
-// A regular file's size is known: too large fails before a byte is read, and the region
-// has the right size from the start. Anything else (or a size of 0, like /proc files
-// report) grows from one page.
-bool ReadOpenFile(int fd, Sink& sink, Failure* failure) {
-  struct stat st {};
-  if (fstat(fd, &st) != 0) return Fail(failure, "ERR_IO", "could not stat " + sink.source + ": " + strerror(errno));
-  size_t capacity = FirstCapacity(sink);
-  if (S_ISREG(st.st_mode) && st.st_size > 0) {
-    if (static_cast<uint64_t>(st.st_size) > sink.max_size) return TooLarge(sink, failure);
-    capacity = static_cast<size_t>(st.st_size);
-  }
-  return Reserve(sink, capacity, failure) && ReadAll(fd, kNoDelimiter, sink, failure);
 }
 
 [[noreturn]] void ThrowOpenFailure(Napi::Env env, const std::string& path, int err) {
@@ -237,7 +94,7 @@ Napi::Value ReadFd(const Napi::CallbackInfo& info) {
   int until = DelimiterArg(info, 2);
   Sink sink = SinkArgs(info, 1, 3, "fd " + std::to_string(fd));
   Failure failure;
-  bool ok = Reserve(sink, FirstCapacity(sink), &failure) && ReadAll(fd, until, sink, &failure);
+  bool ok = ReadDescriptor(fd, until, sink, &failure);
   return Deliver(env, sink, ok, &failure);
 }
 
@@ -381,9 +238,8 @@ class PromptWorker : public Napi::AsyncWorker {
 
   void Settle() {
     Napi::Env env = Env();
-    if (ok_) ok_ = Finish(sink_, &failure_);
+    ok_ = Complete(sink_, ok_, &failure_);
     if (!ok_) {
-      Discard(sink_);
       deferred_.Reject(MakeError(env, failure_.code, failure_.message).Value());
       return;
     }

@@ -1,0 +1,147 @@
+// The delimiter reader's steps (see reader.h for how a region grows). Every syscall's
+// result is checked: a failed read(2), poll(2) or fstat(2) becomes a Failure, and every
+// failure path leaves the sink's region for Complete() to wipe and free.
+#include "reader.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <sodium.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+#include <utility>
+
+namespace strongroom {
+namespace {
+
+// Moves the bytes read so far into a new region of `capacity` bytes. The old region is
+// wiped and freed whether or not the new one could be allocated.
+bool MoveTo(Sink& sink, size_t capacity, Failure* failure) {
+  auto next = GuardedMemory::Allocate(capacity, sink.backend, sink.policy, failure);
+  if (next) memcpy(next->data(), sink.memory->data(), sink.length);
+  sink.memory->Release();
+  sink.memory = std::move(next);
+  return sink.memory != nullptr;
+}
+
+// One page (canary included) for a start, then doubling, never past max_size.
+size_t FirstCapacity(const Sink& sink) { return std::min(sink.max_size, PageSize() - kCanarySize); }
+size_t NextCapacity(const Sink& sink) { return std::min(sink.max_size, 2 * sink.memory->size() + kCanarySize); }
+
+bool TooLarge(const Sink& sink, Failure* failure) {
+  return Fail(failure, kTooLarge,
+              "the input from " + sink.source + " is larger than maxSize (" + std::to_string(sink.max_size) +
+                  " bytes); pass a larger maxSize (at most " + std::to_string(kMaxRegionSize) + ")");
+}
+
+bool ReadFailure(const Sink& sink, int err, Failure* failure) {
+  if (err == EBADF) return Fail(failure, "ERR_INVALID_ARG", sink.source + " is not an open file descriptor for reading");
+  return Fail(failure, "ERR_IO", "could not read " + sink.source + ": " + strerror(err));
+}
+
+enum class Step { kMore, kEnd, kFailed };
+
+// The region is full: one byte read onto the stack tells the end (or the delimiter)
+// from more input, which grows the region up to max_size and goes into it.
+Step Overflow(int fd, int until, Sink& sink, Failure* failure) {
+  uint8_t byte = 0;
+  ssize_t n = ReadSome(fd, &byte, 1);
+  Step step = Step::kFailed;
+  if (n < 0) {
+    ReadFailure(sink, errno, failure);
+  } else if (n == 0 || byte == until) {
+    step = Step::kEnd;
+  } else if (sink.length == sink.max_size) {
+    TooLarge(sink, failure);
+  } else if (MoveTo(sink, NextCapacity(sink), failure)) {
+    sink.memory->data()[sink.length++] = byte;
+    step = Step::kMore;
+  }
+  sodium_memzero(&byte, sizeof byte);
+  return step;
+}
+
+}  // namespace
+
+bool Reserve(Sink& sink, size_t capacity, Failure* failure) {
+  sink.memory = GuardedMemory::Allocate(capacity, sink.backend, sink.policy, failure);
+  return sink.memory != nullptr;
+}
+
+void Discard(Sink& sink) {
+  if (sink.memory) sink.memory->Release();
+  sink.memory.reset();
+  sink.length = 0;
+}
+
+bool WaitFor(int fd, short events) {
+  struct pollfd ready = {fd, events, 0};
+  return poll(&ready, 1, -1) >= 0 || errno == EINTR;
+}
+
+ssize_t ReadSome(int fd, uint8_t* into, size_t length) {
+  for (;;) {
+    ssize_t n = read(fd, into, length);
+    if (n >= 0) return n;
+    if (errno == EINTR) continue;
+    if ((errno != EAGAIN && errno != EWOULDBLOCK) || !WaitFor(fd, POLLIN)) return -1;
+  }
+}
+
+bool ReadAll(int fd, int until, Sink& sink, Failure* failure) {
+  const bool bytewise = until != kNoDelimiter;
+  for (;;) {
+    size_t room = sink.memory->size() - sink.length;
+    if (room == 0) {
+      Step step = Overflow(fd, until, sink, failure);
+      if (step != Step::kMore) return step == Step::kEnd;
+      continue;
+    }
+    uint8_t* into = sink.memory->data() + sink.length;
+    ssize_t n = ReadSome(fd, into, bytewise ? 1 : room);
+    if (n < 0) return ReadFailure(sink, errno, failure);
+    if (n == 0) return true;
+    if (bytewise && *into == until) {
+      *into = 0;
+      return true;
+    }
+    sink.length += static_cast<size_t>(n);
+  }
+}
+
+bool ReadDescriptor(int fd, int until, Sink& sink, Failure* failure) {
+  return Reserve(sink, FirstCapacity(sink), failure) && ReadAll(fd, until, sink, failure);
+}
+
+// A regular file's size is known: too large fails before a byte is read, and the region
+// has the right size from the start. Anything else (or a size of 0, like /proc files
+// report) grows from one page.
+bool ReadOpenFile(int fd, Sink& sink, Failure* failure) {
+  struct stat st {};
+  if (fstat(fd, &st) != 0) return Fail(failure, "ERR_IO", "could not stat " + sink.source + ": " + strerror(errno));
+  size_t capacity = FirstCapacity(sink);
+  if (S_ISREG(st.st_mode) && st.st_size > 0) {
+    if (static_cast<uint64_t>(st.st_size) > sink.max_size) return TooLarge(sink, failure);
+    capacity = static_cast<size_t>(st.st_size);
+  }
+  return Reserve(sink, capacity, failure) && ReadAll(fd, kNoDelimiter, sink, failure);
+}
+
+bool Finish(Sink& sink, Failure* failure) {
+  if (sink.length == 0) {
+    return Fail(failure, "ERR_EMPTY", "nothing was read from " + sink.source + ", and a region cannot be empty");
+  }
+  if (sink.length == sink.memory->size()) return true;
+  return MoveTo(sink, sink.length, failure);
+}
+
+bool Complete(Sink& sink, bool ok, Failure* failure) {
+  if (ok) ok = Finish(sink, failure);
+  if (!ok) Discard(sink);
+  return ok;
+}
+
+}  // namespace strongroom
