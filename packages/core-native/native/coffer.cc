@@ -24,7 +24,7 @@ constexpr size_t kHalvesBytes = 4 * kKeyBytes;
 std::mutex g_create_mutex;
 std::atomic<Coffer*> g_coffer{nullptr};
 
-void Hash(uint8_t* out, const uint8_t* in) { crypto_generichash(out, kKeyBytes, in, kKeyBytes, nullptr, 0); }
+void Hash(uint8_t* out, const uint8_t* in) { HashAndScrub(out, kKeyBytes, in, kKeyBytes, nullptr, 0); }
 
 void XorInto(uint8_t* target, const uint8_t* source) {
   for (size_t i = 0; i < kKeyBytes; i++) target[i] ^= source[i];

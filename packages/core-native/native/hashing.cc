@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "binding.h"
+#include "random.h"
 
 namespace strongroom {
 namespace {
@@ -31,8 +32,7 @@ Napi::Value Blake2b(const Napi::CallbackInfo& info) {
   // Hash into a stack buffer first (target may be the source itself); nothing can
   // throw between here and the wipe.
   uint8_t out[crypto_generichash_BYTES_MAX];
-  crypto_generichash(out, target.size(), source.data(), source.size(), key ? key->data() : nullptr,
-                     key ? key->size() : 0);
+  HashAndScrub(out, target.size(), source.data(), source.size(), key ? key->data() : nullptr, key ? key->size() : 0);
   memcpy(target.data(), out, target.size());
   sodium_memzero(out, sizeof out);
   return env.Undefined();
@@ -64,6 +64,7 @@ void ComputeHmac(Napi::Env env, Algorithm algorithm, GuardedMemory& key, const u
     crypto_auth_hmacsha512_final(&state, out);
     sodium_memzero(&state, sizeof state);
   }
+  ScrubStack();  // libsodium's SHA-2 steps leave their locals (key-derived) on the stack
 }
 
 size_t TagLength(Algorithm algorithm) {

@@ -54,15 +54,21 @@ function halvesOf(pid: number, address: number): Halves {
   return { left: both.subarray(0, 32), right: both.subarray(32, 64) };
 }
 
-// key = BLAKE2b-256(left) XOR right, computed here with core-native's own BLAKE2b.
-function keyOf({ left, right }: Halves): Buffer {
+// BLAKE2b-256(left), computed here with core-native's own BLAKE2b.
+function digestOf(left: Buffer): Buffer {
   const source = regionWith(left);
   const digest = allocate(32, { backend: 'mmap' });
   blake2b(digest, source);
-  const key = Buffer.from(digest.view());
-  for (let i = 0; i < key.length; i++) key[i]! ^= right[i]!;
+  const out = Buffer.from(digest.view());
   source.free();
   digest.free();
+  return out;
+}
+
+// key = BLAKE2b-256(left) XOR right.
+function keyOf({ left, right }: Halves): Buffer {
+  const key = digestOf(left);
+  for (let i = 0; i < key.length; i++) key[i]! ^= right[i]!;
   return key;
 }
 
@@ -277,6 +283,9 @@ describe('the halves in a child process', () => {
     const noWholeKey = async (): Promise<void> => {
       const halves = halvesOf(child.pid, address);
       expect((await child.scan(keyOf(halves))).matches).toEqual([]);
+      // Nor H(left), which a rekey computes (libsodium's own hashing leaves it on the stack
+      // unless strongroom scrubs): with the right half it would give the key.
+      expect((await child.scan(digestOf(halves.left))).matches).toEqual([]);
       const left = await child.scan(halves.left);
       expect(left.matches.some((m) => m.address === BigInt(address))).toBe(true);
     };
@@ -293,6 +302,31 @@ describe('the halves in a child process', () => {
       },
       { at: 'rekeyed', present: false, check: noWholeKey },
     ]);
+  });
+
+  it('a rekey leaves no H(left) of the halves it replaced anywhere in memory', async () => {
+    // A rekey computes H(next) and H(left); libsodium 1.0.18's one-shot BLAKE2b leaves its
+    // state and output on the stack, where H(left) of the old halves, with the old right
+    // half of any earlier image, would give the key.
+    const child = await startChild(
+      `${HOOKED_PREAMBLE}
+       await checkpoint('before', { address: binding.cofferHalvesAddress() });
+       sr.rekeyCoffer();
+       await checkpoint('after');`,
+      HOOKED,
+    );
+    try {
+      const { address } = (await child.waitFor('before')) as { address: number };
+      const before = halvesOf(child.pid, address);
+      child.resume();
+      await child.waitFor('after');
+      expect(halvesOf(child.pid, address).left.equals(before.left)).toBe(false); // a rekey happened
+      expect((await child.scan(digestOf(before.left))).matches).toEqual([]);
+      const left = await child.scan(halvesOf(child.pid, address).left); // positive control: in the coffer's pages
+      expect(left.matches.some((m) => m.address === BigInt(address))).toBe(true);
+    } finally {
+      child.kill();
+    }
   });
 
   it('the test hook exists only with STRONGROOM_TEST_HOOKS=1', async () => {
