@@ -326,10 +326,19 @@ int GuardedMemory::Protect(Protection protection) {
   return 0;
 }
 
+// The canary catches a contiguous underflow; the slack below it (zero since the pages
+// were mapped or wiped) catches a stray write that skipped the canary (a bad negative
+// index rather than a running copy). Both are checked before the wipe.
 void GuardedMemory::VerifyCanaryOrAbort() const {
   if (sodium_memcmp(data_ - kCanarySize, Canary(), kCanarySize) != 0) {
     errno = 0;
     Die("canary before a region was overwritten (buffer underflow into guarded memory)");
+  }
+  const uint8_t* slack = pages_.inner;
+  const size_t slack_len = static_cast<size_t>(data_ - kCanarySize - pages_.inner);
+  if (slack_len > 0 && !sodium_is_zero(slack, slack_len)) {
+    errno = 0;
+    Die("the slack below a region's canary was written (a stray write below the data)");
   }
 }
 

@@ -63,6 +63,19 @@ describe.each(BACKENDS)('$backend backend', ({ backend, available }) => {
     });
   }
 
+  test('a stray write into the slack below the canary (skipping it) aborts on free', async () => {
+    const result = await crash(
+      `const r = sr.allocate(32, { backend: '${backend}' });
+       const at = poke.addressOf(r.view());
+       poke.writeAt(at, -100, 0x41); // 100 bytes below the data: past the 16-byte canary
+       process.stderr.write('stray write done\\n');
+       r.free();`,
+      'SIGABRT',
+    );
+    expect(result.stderr).toContain('stray write done');
+    expect(result.stderr).toMatch(/^strongroom: the slack below a region's canary was written.*aborting$/m);
+  });
+
   test('an intact canary frees without complaint (control)', async () => {
     const { runNode } = await import('@strongroom/testkit');
     const result = await runNode(
