@@ -6,6 +6,8 @@
 #include <errno.h>
 #include <sodium.h>
 
+#include <pthread.h>
+
 #include <chrono>
 #include <system_error>
 #include <cstring>
@@ -23,6 +25,16 @@ constexpr size_t kHalvesBytes = 4 * kKeyBytes;
 
 std::mutex g_create_mutex;
 std::atomic<Coffer*> g_coffer{nullptr};
+
+void OnForkPrepare() {
+  if (Coffer* coffer = g_coffer.load(std::memory_order_acquire)) coffer->BeforeFork();
+}
+void OnForkParent() {
+  if (Coffer* coffer = g_coffer.load(std::memory_order_acquire)) coffer->AfterForkInParent();
+}
+void OnForkChild() {
+  if (Coffer* coffer = g_coffer.load(std::memory_order_acquire)) coffer->AfterForkInChild();
+}
 
 void Hash(uint8_t* out, const uint8_t* in) { HashAndScrub(out, kKeyBytes, in, kKeyBytes, nullptr, 0); }
 
@@ -64,6 +76,8 @@ Coffer* Coffer::Get(Backend backend, MlockPolicy policy, uint32_t interval_ms, F
     return nullptr;
   }
   g_coffer.store(coffer, std::memory_order_release);
+  static std::once_flag at_fork;
+  std::call_once(at_fork, [] { pthread_atfork(OnForkPrepare, OnForkParent, OnForkChild); });
   return coffer;
 }
 
@@ -125,6 +139,15 @@ void Coffer::SetInterval(uint32_t interval_ms) {
 CofferStats Coffer::Stats() {
   std::lock_guard<std::mutex> lock(mutex_);
   return {rekeys_, purges_, interval_ms_, backend_, halves_->locked()};
+}
+
+void Coffer::BeforeFork() { mutex_.lock(); }
+
+void Coffer::AfterForkInParent() { mutex_.unlock(); }
+
+void Coffer::AfterForkInChild() {
+  poisoned_ = true;  // the child has no rekey thread and no real halves: fail closed
+  mutex_.unlock();
 }
 
 uintptr_t Coffer::HalvesAddress() const { return reinterpret_cast<uintptr_t>(halves_->data()); }

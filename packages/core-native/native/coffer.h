@@ -79,6 +79,12 @@ class Coffer {
   CofferStats Stats();
   // Where left starts (test hook only: an address, never the bytes).
   uintptr_t HalvesAddress() const;
+  // fork() (pthread_atfork): the coffer's lock is held across the fork, so the child's is
+  // never stuck; in the child the coffer is poisoned, since its halves are zeros there
+  // (WIPEONFORK) or unmapped (secretmem, DONTFORK), which would make a public key.
+  void BeforeFork();
+  void AfterForkInParent();
+  void AfterForkInChild();
   Backend backend() const { return backend_; }
   MlockPolicy policy() const { return policy_; }
 

@@ -5,6 +5,7 @@
 //   sealed = nonce(24) || mac(16) || ciphertext      (sealing.h: the one format)
 #include <errno.h>
 #include <sodium.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -172,6 +173,23 @@ Napi::Value HalvesAddress(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(CofferOrThrow(info.Env()).HalvesAddress()));
 }
 
+// Test hook: forks, as a program calling fork() without exec would; the child tries to
+// use the key and exits 0 when the coffer refused (poisoned), 1 when a key was used, 2
+// when it failed otherwise. Returns the child's exit status.
+Napi::Value ForkProbe(const Napi::CallbackInfo& info) {
+  Coffer& coffer = CofferOrThrow(info.Env());
+  pid_t pid = fork();
+  if (pid < 0) Throw(info.Env(), "ERR_SYSTEM", std::string("fork failed: ") + strerror(errno));
+  if (pid == 0) {
+    int err = coffer.WithKey([](const uint8_t*) {});
+    _exit(err == ENOTRECOVERABLE ? 0 : err == 0 ? 1 : 2);
+  }
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return Napi::Number::New(info.Env(), WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+}
+
 }  // namespace
 
 void InitCoffer(Napi::Env env, Napi::Object exports) {
@@ -187,7 +205,7 @@ void InitCoffer(Napi::Env env, Napi::Object exports) {
   });
   const char* hooks = std::getenv("STRONGROOM_TEST_HOOKS");
   if (hooks != nullptr && std::strcmp(hooks, "1") == 0) {
-    Register(env, exports, {{"cofferHalvesAddress", Fn<HalvesAddress>}});
+    Register(env, exports, {{"cofferHalvesAddress", Fn<HalvesAddress>}, {"cofferForkProbe", Fn<ForkProbe>}});
   }
 }
 

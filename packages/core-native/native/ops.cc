@@ -105,10 +105,11 @@ Napi::Value CopyBytes(const Napi::CallbackInfo& info) {
   CheckRange(env, region, offset, bytes.ByteLength(), "region");
   AccessScope access(region, to_region ? Protection::kReadWrite : Protection::kReadOnly);
   CheckAccess(env, access);
+  // memmove: the bytes may be a view of this very region (copyIn(r, r.view().subarray(1))).
   if (to_region) {
-    memcpy(region.data() + offset, bytes.Data(), bytes.ByteLength());
+    memmove(region.data() + offset, bytes.Data(), bytes.ByteLength());
   } else {
-    memcpy(bytes.Data(), region.data() + offset, bytes.ByteLength());
+    memmove(bytes.Data(), region.data() + offset, bytes.ByteLength());
   }
   return env.Undefined();
 }

@@ -25,7 +25,7 @@ import {
   SEAL_OVERHEAD,
   type Region,
 } from '../src/index.js';
-import { CHILD, plantMarker, PREAMBLE } from './helpers.js';
+import { BACKENDS, CHILD, plantMarker, PREAMBLE } from './helpers.js';
 
 function regionWith(bytes: Uint8Array): Region {
   const region = allocate(bytes.length, { backend: 'mmap' });
@@ -371,5 +371,20 @@ describe('worker threads share the coffer', () => {
   it('seal, open and rekey from several threads at once for seconds lose nothing', async () => {
     // 4 workers for 3 s, each rekeying every 7th operation; more than 500 operations each and 500 rekeys in all
     await hammerSealing(COFFER_LAYER, { ...CHILD, workers: 4, size: 64, rekeyEvery: 7, postEvery: 50, minOps: 500, minRekeys: 500 });
+  });
+});
+
+describe('a bare fork() child', () => {
+  it.each(BACKENDS.filter((b) => b.available).map((b) => b.backend))('gets a poisoned coffer on %s: its zero halves would make a public key, so it fails closed', async (backend) => {
+    const result = await runNode(
+      `${PREAMBLE}
+       sr.configure({ backend: '${backend}' });
+       sr.configureCoffer({ rekeyInterval: 0 });
+       const binding = createRequire(process.cwd() + '/')((await import('./scripts/addon-path.mjs')).LOCAL_ADDON);
+       console.log(binding.cofferForkProbe(), sr.cofferOpen(sr.cofferSeal(Uint8Array.from([1]))).size);`,
+      { ...CHILD, env: { STRONGROOM_TEST_HOOKS: '1' } },
+    );
+    // 0: the child's coffer refused (poisoned); the parent's coffer works as before.
+    expect(result.stdout.trim(), result.stderr).toBe('0 1');
   });
 });

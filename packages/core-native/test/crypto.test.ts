@@ -311,3 +311,19 @@ describe('region operations', () => {
     }
   });
 });
+
+describe('copies between a region and a view of itself', () => {
+  it('copyIn and copyOut handle the overlap like memmove', () => {
+    for (const [direction, expected] of [
+      ['in', [2, 3, 4, 5, 6, 7, 8, 8]],
+      ['out', [1, 1, 2, 3, 4, 5, 6, 7]],
+    ] as const) {
+      const r = allocate(8, { backend: 'mmap' });
+      r.view().set([1, 2, 3, 4, 5, 6, 7, 8]);
+      if (direction === 'in') copyIn(r, r.view().subarray(1));
+      else copyOut(r.view().subarray(1), r);
+      expect(Array.from(r.view()), direction).toEqual(expected);
+      r.free();
+    }
+  });
+});
