@@ -88,7 +88,7 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
 const TOKEN = Symbol('strongroom.secret-buffer');
 let regionOf: (buffer: SecretBuffer) => Region;
 
-/** @internal Reached through '@strongroom/buffer/internal' by strongroom's own packages. */
+/** @internal This package's own modules only (coffer.ts): never exported from the package. */
 export const internals = {} as {
   idleRegionOf: (buffer: SecretBuffer) => Region;
   adopt: (region: Region, frozen: boolean) => SecretBuffer;

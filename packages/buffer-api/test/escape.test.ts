@@ -10,7 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { COPY_MODE } from './helpers.js';
 
 import { SecretBuffer } from '../src/index.js';
-import { idleRegionOf } from '../src/internal.js';
+import { internals } from '../src/secret-buffer.js';
 
 const HAS_TRANSFER = typeof (ArrayBuffer.prototype as { transfer?: unknown }).transfer === 'function';
 
@@ -19,7 +19,7 @@ afterEach(() => {
 });
 
 function protectionOf(buffer: SecretBuffer): string {
-  return idleRegionOf(buffer).protection;
+  return internals.idleRegionOf(buffer).protection;
 }
 
 describe(`a view moved out of a scope (${COPY_MODE ? 'copy' : 'direct'} view mode)`, () => {

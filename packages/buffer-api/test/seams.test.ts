@@ -83,3 +83,23 @@ describe('the check vocabulary of @strongroom/buffer', () => {
     expect(Array.from(source)).toEqual([1, 2, 3]);
   });
 });
+
+describe('no way into a buffer\'s region from outside the package', () => {
+  it("'@strongroom/buffer/internal' is not exported, and the coffer functions hand out no Region", async () => {
+    const manifest = JSON.parse(
+      (await import('node:fs')).readFileSync(new URL('../package.json', import.meta.url), 'utf8'),
+    ) as { exports: Record<string, unknown> };
+    expect(Object.keys(manifest.exports)).toEqual(['.']);
+    const { cofferOpenBuffer, cofferSealBuffer } = await import('../src/index.js');
+    const secret = SecretBuffer.from(Uint8Array.from([7, 8, 9]));
+    const sealed = cofferSealBuffer(secret);
+    expect(sealed).toBeInstanceOf(Uint8Array);
+    expect(sealed.length).toBe(3 + 40);
+    const opened = cofferOpenBuffer(sealed);
+    expect(opened).toBeInstanceOf(SecretBuffer);
+    expect(opened.frozen).toBe(true);
+    expect(bytesOf(opened)).toEqual([7, 8, 9]);
+    expect(bytesOf(secret)).toEqual([7, 8, 9]); // left as it was
+    for (const b of [secret, opened]) b.destroy();
+  });
+});

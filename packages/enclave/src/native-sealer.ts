@@ -1,12 +1,10 @@
 // The native backend: the process-wide coffer of @strongroom/core-native. The whole key
 // exists only inside the native call that seals or opens; plaintext moves between
 // guarded regions and the cipher without ever entering the JS heap.
-import type { SecretBuffer } from '@strongroom/buffer';
-import { adoptRegion, idleRegionOf } from '@strongroom/buffer/internal';
+import { cofferOpenBuffer, cofferSealBuffer, type SecretBuffer } from '@strongroom/buffer';
 import {
   allocate,
   configure,
-  cofferOpen,
   cofferSeal,
   cofferSealFromFd,
   cofferStats,
@@ -28,7 +26,7 @@ export class NativeSealer implements Sealer {
   }
 
   sealBuffer(buffer: SecretBuffer, length?: number): Uint8Array {
-    return cofferSeal(idleRegionOf(buffer), length);
+    return cofferSealBuffer(buffer, length);
   }
 
   // read(2) into a guarded staging region, sealed there: the plaintext never reaches the heap.
@@ -45,7 +43,7 @@ export class NativeSealer implements Sealer {
   }
 
   open(sealed: Uint8Array): SecretBuffer {
-    return adoptRegion(cofferOpen(sealed), { frozen: true });
+    return cofferOpenBuffer(sealed);
   }
 
   rekey(): void {

@@ -16,9 +16,9 @@
 // contiguous byte array: it keeps them as arrays of small integers (one tagged word per
 // byte), so a scan that finds the marker found a copy the library left.
 import fc from 'fast-check';
-import { idleRegionOf } from '@strongroom/buffer/internal';
 import * as core from '@strongroom/core-native';
 import { Enclave, SecretBuffer, StrongroomError, purge, rekeyCoffer } from '@strongroom/enclave';
+import { cofferOpenBuffer } from '@strongroom/buffer';
 
 const OVERHEAD = core.SEAL_OVERHEAD; // nonce and MAC before the ciphertext
 
@@ -229,7 +229,8 @@ const MISUSE = [
  * Measured once per process, before the first program: the regions that exist outside
  * the model (none in a fresh child; the residue test's master), and whether the coffer
  * (one region for the key halves, made by the first call that seals, opens or purges) was
- * made yet. The coffer must not exist before the first program.
+ * made yet. The coffer must not exist before the first program (the residue test's
+ * planting makes it, through the coffer).
  */
 let world;
 
@@ -1089,8 +1090,9 @@ class ProgramRun {
 
   /** Starts a residue program with a buffer that holds the planted marker (copied natively). */
   plant(master) {
-    const real = SecretBuffer.alloc(master.size);
-    core.copy(idleRegionOf(real), master);
+    // Natively, through the coffer: sealed from the master region, opened into a new buffer.
+    const real = cofferOpenBuffer(core.cofferSeal(master)).melt();
+    world.cofferMade = true; // the seal made the coffer
     const b = this.addBuffer(real, null, false, 'planted');
     this.marker = b.bytes.slice();
     this.count('planted:ok');
