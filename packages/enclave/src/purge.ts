@@ -10,6 +10,7 @@ import { purgeCoffer } from '@strongroom/core-native';
 import { checkArgs } from '@strongroom/core-native/validate';
 
 import { chosenSealer, usesNativeCoffer } from './backend.js';
+import { wipeQueuedWritesOfEveryStream } from './stream.js';
 
 export interface PurgeResult {
   /** SecretBuffers destroyed. */
@@ -19,6 +20,7 @@ export interface PurgeResult {
 export function purge(): PurgeResult {
   checkArgs(arguments.length, 0, 'purge()');
   const buffers = SecretBuffer.destroyAll();
+  wipeQueuedWritesOfEveryStream(); // plaintext written to a stream but not yet staged
   const current = chosenSealer();
   if (current !== undefined) current.purge();
   // A thread that never sealed still purges the process-wide key (another thread's).

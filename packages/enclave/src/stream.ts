@@ -55,6 +55,34 @@ export interface FromFileOptions {
   maxSize?: number;
 }
 
+function stringRefused(): StrongroomError {
+  return new StrongroomError(
+    'ERR_INVALID_ARG',
+    'EnclaveStream takes Buffers or Uint8Arrays, not strings: a string can never be wiped from the heap. ' +
+      'Read the secret as bytes (fs streams give Buffers when no encoding is set)',
+  );
+}
+
+// Every stream alive in this thread, so that purge() can wipe what they hold queued.
+const alive = new Set<WeakRef<EnclaveStream>>();
+// Wipes a stream's queued writes unless it was made with { wipeSource: false }.
+let wipeQueued: (stream: EnclaveStream) => void;
+
+/** purge(): wipes the writes every stream of this thread holds queued. */
+export function wipeQueuedWritesOfEveryStream(): void {
+  for (const reference of alive) {
+    const stream = reference.deref();
+    if (stream === undefined) alive.delete(reference);
+    else wipeQueued(stream);
+  }
+}
+
+/** The chunks a Writable holds queued (Node's own buffer of pending writes), to wipe them. */
+function queuedWrites(stream: Duplex): Uint8Array[] {
+  const state = (stream as unknown as { _writableState?: { buffered?: Array<{ chunk?: unknown }> } })._writableState;
+  return (state?.buffered ?? []).map((entry) => entry.chunk).filter((chunk): chunk is Uint8Array => chunk instanceof Uint8Array);
+}
+
 function tooLarge(maxSize: number): StrongroomError {
   return new StrongroomError(
     'ERR_TOO_LARGE',
@@ -96,6 +124,9 @@ export class EnclaveStream extends Duplex {
     super({ decodeStrings: true, readableHighWaterMark: 0 });
     this.#chunkSize = chunkSize;
     this.#wipeSource = wipeSource;
+    const reference = new WeakRef(this);
+    alive.add(reference);
+    this.once('close', () => alive.delete(reference));
   }
 
   /**
@@ -296,7 +327,26 @@ export class EnclaveStream extends Duplex {
     return result.freeze();
   }
 
+  static {
+    wipeQueued = (stream) => {
+      if (stream.#wipeSource) for (const chunk of queuedWrites(stream)) chunk.fill(0);
+    };
+  }
+
+  /** Refuses strings: a string can never be wiped from the heap (write Buffers or Uint8Arrays). */
+  override write(chunk: unknown, encoding?: unknown, callback?: unknown): boolean {
+    if (typeof chunk === 'string') throw stringRefused();
+    return super.write(chunk, encoding as BufferEncoding, callback as (error: Error | null | undefined) => void);
+  }
+
+  override end(chunk?: unknown, encoding?: unknown, callback?: unknown): this {
+    if (typeof chunk === 'string') throw stringRefused();
+    return super.end(chunk as never, encoding as BufferEncoding, callback as () => void);
+  }
+
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    // Writes still queued (behind backpressure or cork()) hold plaintext: wipe them.
+    wipeQueued(this);
     this.#staging?.destroy();
     this.#staging = undefined;
     this.#chunks.length = 0;

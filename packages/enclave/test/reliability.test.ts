@@ -89,3 +89,39 @@ describe('every package under RLIMIT_MEMLOCK 0 (without CAP_IPC_LOCK)', () => {
     });
   });
 });
+
+describe('EnclaveStream and what it has not staged yet', () => {
+  it('destroy() wipes writes still queued (cork()); purge() wipes those of every stream', async () => {
+    const { purge } = await import('../src/index.js');
+    for (const end of ['destroy', 'purge'] as const) {
+      const stream = new EnclaveStream({ chunkSize: 4 });
+      stream.on('error', () => {});
+      stream.cork();
+      const queued = [Buffer.from([1, 2, 3]), Buffer.from([4, 5, 6])];
+      for (const chunk of queued) stream.write(chunk);
+      if (end === 'destroy') stream.destroy();
+      else purge();
+      expect(queued.map((chunk) => Array.from(chunk)), end).toEqual([
+        [0, 0, 0],
+        [0, 0, 0],
+      ]);
+      stream.destroy();
+    }
+  });
+
+  it('a control: with { wipeSource: false } destroy() leaves the queued writes alone', () => {
+    const stream = new EnclaveStream({ chunkSize: 4, wipeSource: false });
+    stream.cork();
+    const chunk = Buffer.from([1, 2, 3]);
+    stream.write(chunk);
+    stream.destroy();
+    expect(Array.from(chunk)).toEqual([1, 2, 3]);
+  });
+
+  it('strings are refused with ERR_INVALID_ARG: they can never be wiped', () => {
+    const stream = new EnclaveStream();
+    expect(() => stream.write('secret')).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG' }));
+    expect(() => stream.end('secret')).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG' }));
+    stream.destroy();
+  });
+});
