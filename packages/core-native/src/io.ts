@@ -85,10 +85,22 @@ export function readFd(fd: number, options?: ReadFdOptions): Region {
  * The value of an environment variable (its bytes, not decoded). With `remove` (the
  * default) the value is overwritten with zeros in the process environment and the
  * variable is unset, so process.env[name] is undefined afterwards. A copy that JS made
- * before (anything that read process.env[name]) is a JS string and cannot be wiped.
+ * before (anything that read process.env[name]) is a JS string and cannot be wiped; so are
+ * the copies a Worker, a child_process call or --env-file made (warned once for --env-file).
  */
+let warnedEnvFile = false;
+
 export function readEnv(name: string, options?: ReadEnvOptions): Region {
   checkArgs(arguments.length, 2, 'readEnv()');
+  if (!warnedEnvFile && process.execArgv.some((flag) => /^--env-file(-if-exists)?(=|$)/.test(flag))) {
+    warnedEnvFile = true;
+    process.emitWarning(
+      'this process was started with --env-file: Node read that file into JS strings, which strongroom cannot wipe; ' +
+        'readEnv() removes the variable from the environment, not those copies. Keep secrets out of --env-file ' +
+        '(read them from a file with readFile, or from the environment set by the service manager).',
+      { code: 'STRONGROOM_ENV_FILE' },
+    );
+  }
   const variable = checkText(name, 'an environment variable name', '=');
   const given = checkOptions(options, 'readEnv()', READ_ENV_KEYS);
   const remove = given.remove === undefined ? true : checkBoolean(given.remove, 'remove');

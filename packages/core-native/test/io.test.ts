@@ -16,6 +16,7 @@ import {
   expectResidue,
   makeMarker,
   openFileDescriptors,
+  runNode,
   startChild,
   startTerminal,
   terminalSupport,
@@ -690,6 +691,27 @@ describe('promptSecret', () => {
   it('bad arguments reject (not throw) with ERR_INVALID_ARG', async () => {
     for (const call of [() => promptSecret(42 as never), () => promptSecret('x', { maxSize: 0 }), () => promptSecret('x', 'y' as never)]) {
       expect(await asyncErrorCode(call)).toBe('ERR_INVALID_ARG'); // fails on a synchronous throw or a non-promise
+    }
+  });
+});
+
+describe('readEnv() and --env-file', () => {
+  it('warns once (STRONGROOM_ENV_FILE) when Node was started with --env-file, and not without it (control)', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'strongroom-envfile-'));
+    try {
+      const envFile = path.join(dir, 'app.env');
+      fs.writeFileSync(envFile, 'STRONGROOM_FROM_FILE=abc\n');
+      const body = `${PREAMBLE}
+        process.on('warning', (w) => console.log('warning', w.code));
+        process.env.STRONGROOM_ENV_A = 'x'; process.env.STRONGROOM_ENV_B = 'y';
+        sr.readEnv('STRONGROOM_ENV_A').free(); sr.readEnv('STRONGROOM_ENV_B').free();
+        await new Promise((resolve) => setImmediate(resolve));`;
+      const withFile = await runNode(body, { ...CHILD, args: [`--env-file=${envFile}`] });
+      expect(withFile.stdout.trim().split('\n'), withFile.stderr).toEqual(['warning STRONGROOM_ENV_FILE']);
+      const without = await runNode(body, CHILD);
+      expect(without.stdout.trim()).toBe('');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 });
