@@ -18,6 +18,17 @@ import nacl from 'tweetnacl';
 
 import type { FileSealer, Sealer } from './sealer.js';
 
+// NaCl's padding: crypto_secretbox takes 32 zero bytes before the message, and gives 16
+// zero bytes before the box (mac || ciphertext).
+const ZERO_BYTES = 32;
+const BOX_ZERO_BYTES = 16;
+
+// tweetnacl's low-level functions exist at run time but are not in its type declarations.
+interface NaclLowLevel {
+  crypto_secretbox(c: Uint8Array, m: Uint8Array, length: number, nonce: Uint8Array, key: Uint8Array): number;
+}
+const lowlevel = (nacl as unknown as { lowlevel: NaclLowLevel }).lowlevel;
+
 function hash(half: Uint8Array): Uint8Array {
   return blake2b(half, { dkLen: KEY });
 }
@@ -83,12 +94,22 @@ export class JsSealer implements Sealer {
     };
   }
 
+  // NaCl's padded form, in buffers this sealer owns: m = 32 zero bytes || plaintext, and
+  // c = 16 zero bytes || mac || ciphertext. nacl.secretbox() would make its own padded
+  // plaintext copy and leave it to the garbage collector; m is wiped here on every path.
   sealBytes(bytes: Uint8Array, length = bytes.length): Uint8Array {
     const nonce = randomBytes(NONCE);
-    const box = this.#withKey((key) => nacl.secretbox(bytes.subarray(0, length), nonce, key));
-    const sealed = new Uint8Array(NONCE + box.length);
+    const m = new Uint8Array(ZERO_BYTES + length);
+    const c = new Uint8Array(m.length);
+    try {
+      m.set(bytes.subarray(0, length), ZERO_BYTES);
+      this.#withKey((key) => lowlevel.crypto_secretbox(c, m, m.length, nonce, key));
+    } finally {
+      m.fill(0);
+    }
+    const sealed = new Uint8Array(NONCE + c.length - BOX_ZERO_BYTES);
     sealed.set(nonce);
-    sealed.set(box, NONCE);
+    sealed.set(c.subarray(BOX_ZERO_BYTES), NONCE);
     return sealed;
   }
 

@@ -189,3 +189,31 @@ describe('the two backends interoperate', () => {
     expect(out).toEqual(['1,2,3,4', '9,8,7', 'ERR_AUTH']);
   });
 });
+
+describe('the portable backend leaves no plaintext copy per seal', () => {
+  it('after Enclave.from() the marker is nowhere in the heap (control: present before)', async () => {
+    const { expectResidue, makeMarker, maskMarker, startChild } = await import('@strongroom/testkit');
+    const marker = makeMarker(32);
+    const { masked, mask } = maskMarker(marker);
+    // The marker is put together in a 'heap' region by XOR, so no heap string ever holds it.
+    const child = await startChild(
+      `import * as sr from '@strongroom/core-native';
+       import { Enclave } from '@strongroom/enclave';
+       const region = sr.allocate(32, { backend: 'heap' });
+       sr.copyIn(region, Buffer.from('${masked}', 'hex'));
+       const maskRegion = sr.allocate(32, { backend: 'heap' });
+       sr.copyIn(maskRegion, Buffer.from('${mask}', 'hex'));
+       sr.xor(region, maskRegion);
+       await checkpoint('planted');
+       const enclave = Enclave.from(region.view()); // seals, then wipes the view's bytes
+       region.free();
+       for (let i = 0; i < 3; i++) Enclave.from(new Uint8Array(64).fill(i + 1)); // churn
+       await checkpoint('sealed', enclave.size);`,
+      JS,
+    );
+    await expectResidue(child, marker, [
+      { at: 'planted', present: true },
+      { at: 'sealed', data: 32, present: false },
+    ]);
+  });
+});
