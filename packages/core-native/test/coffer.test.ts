@@ -8,7 +8,18 @@ import os from 'node:os';
 import path from 'node:path';
 
 import { describe, expect, it } from 'vitest';
-import { bytesOf, errorCode, expectResidue, hammerSealing, makeMarker, runNode, startChild, type ChildHandle } from '@strongroom/testkit';
+import {
+  bytesOf,
+  errorCode,
+  expectResidue,
+  hammerSealing,
+  makeMarker,
+  runNode,
+  startChild,
+  strongroomMatchers,
+  type ChildHandle,
+} from '@strongroom/testkit';
+import '@strongroom/testkit/vitest';
 
 import {
   allocate,
@@ -26,6 +37,8 @@ import {
   type Region,
 } from '../src/index.js';
 import { CHILD, plantMarker, PREAMBLE } from './helpers.js';
+
+expect.extend(strongroomMatchers);
 
 function regionWith(bytes: Uint8Array): Region {
   const region = allocate(bytes.length, { backend: 'mmap' });
@@ -275,7 +288,7 @@ describe('the halves in a child process', () => {
     // own (noaccess) pages, where its left half is (a positive control).
     const noWholeKey = async (): Promise<void> => {
       const halves = halvesOf(child.pid, address);
-      expect((await child.scan(keyOf(halves))).matches).toEqual([]);
+      await expect(child).toLeaveNoResidue(keyOf(halves));
       const left = await child.scan(halves.left);
       expect(left.matches.some((m) => m.address === BigInt(address))).toBe(true);
     };
