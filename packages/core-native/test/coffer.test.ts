@@ -8,7 +8,18 @@ import os from 'node:os';
 import path from 'node:path';
 
 import { describe, expect, it } from 'vitest';
-import { bytesOf, errorCode, expectResidue, hammerSealing, makeMarker, runNode, startChild, type ChildHandle } from '@strongroom/testkit';
+import {
+  bytesOf,
+  errorCode,
+  expectResidue,
+  hammerSealing,
+  makeMarker,
+  runNode,
+  startChild,
+  strongroomMatchers,
+  type ChildHandle,
+} from '@strongroom/testkit';
+import '@strongroom/testkit/vitest';
 
 import {
   allocate,
@@ -26,6 +37,8 @@ import {
   type Region,
 } from '../src/index.js';
 import { BACKENDS, CHILD, plantMarker, PREAMBLE } from './helpers.js';
+
+expect.extend(strongroomMatchers);
 
 function regionWith(bytes: Uint8Array): Region {
   const region = allocate(bytes.length, { backend: 'mmap' });
@@ -282,10 +295,10 @@ describe('the halves in a child process', () => {
     // own (noaccess) pages, where its left half is (a positive control).
     const noWholeKey = async (): Promise<void> => {
       const halves = halvesOf(child.pid, address);
-      expect((await child.scan(keyOf(halves))).matches).toEqual([]);
+      await expect(child).toLeaveNoResidue(keyOf(halves));
       // Nor H(left), which a rekey computes (libsodium's own hashing leaves it on the stack
       // unless strongroom scrubs): with the right half it would give the key.
-      expect((await child.scan(digestOf(halves.left))).matches).toEqual([]);
+      await expect(child).toLeaveNoResidue(digestOf(halves.left));
       const left = await child.scan(halves.left);
       expect(left.matches.some((m) => m.address === BigInt(address))).toBe(true);
     };

@@ -2,7 +2,8 @@
 // fault on the guard pages, a short underflow is caught by the canary on free, and JS
 // access through a view faults whenever the page protection forbids it.
 import { describe, expect, it } from 'vitest';
-import { expectCrash } from '@strongroom/testkit';
+import { expectCrash, strongroomMatchers } from '@strongroom/testkit';
+import '@strongroom/testkit/vitest';
 
 import { BACKENDS, CHILD, PREAMBLE, SECRETMEM_SKIP_REASON } from './helpers.js';
 
@@ -10,8 +11,16 @@ const PAGE = 4096;
 // Distance from the first data page to the data: the region ends flush against the guard.
 const slack = (size: number) => Math.ceil((size + 16) / PAGE) * PAGE - size;
 
+expect.extend(strongroomMatchers);
+
+/** A child's code: the body, then a line that a crash must never let it reach. */
+function snippet(body: string): string {
+  return `${PREAMBLE}\n${body}\nconsole.log('survived');`;
+}
+
+/** Runs the body in a child, expects the signal, and gives its output for further checks. */
 function crash(body: string, signal: 'SIGSEGV' | 'SIGABRT') {
-  return expectCrash(`${PREAMBLE}\n${body}\nconsole.log('survived');`, { ...CHILD, signal });
+  return expectCrash(snippet(body), { ...CHILD, signal });
 }
 
 describe.each(BACKENDS)('$backend backend', ({ backend, available }) => {
@@ -31,11 +40,10 @@ describe.each(BACKENDS)('$backend backend', ({ backend, available }) => {
     });
 
     test(`a one-byte native read past the end of a ${size}-byte region faults`, async () => {
-      await crash(
-        `const r = sr.allocate(${size}, { backend: '${backend}' });
-         poke.readAt(poke.addressOf(r.view()), ${size});`,
-        'SIGSEGV',
-      );
+      await expect(
+        snippet(`const r = sr.allocate(${size}, { backend: '${backend}' });
+                 poke.readAt(poke.addressOf(r.view()), ${size});`),
+      ).toCrashWith('SIGSEGV', CHILD);
     });
 
     test(`a native underflow past the canary of a ${size}-byte region faults on the leading guard`, async () => {
@@ -118,22 +126,20 @@ describe.each(BACKENDS)('$backend backend', ({ backend, available }) => {
   });
 
   test('a JS write through a leaked view while noaccess kills the process', async () => {
-    await crash(
-      `const r = sr.allocate(16, { backend: '${backend}' });
-       const at = poke.addressOf(r.view());
-       r.protect('noaccess');
-       poke.leakedView(at, 16)[0] = 1;`,
-      'SIGSEGV',
-    );
+    await expect(
+      snippet(`const r = sr.allocate(16, { backend: '${backend}' });
+               const at = poke.addressOf(r.view());
+               r.protect('noaccess');
+               poke.leakedView(at, 16)[0] = 1;`),
+    ).toCrashWith('SIGSEGV', CHILD);
   });
 
   test('a native read of a noaccess region faults', async () => {
-    await crash(
-      `const r = sr.allocate(16, { backend: '${backend}' });
-       const at = poke.addressOf(r.view());
-       r.protect('noaccess');
-       poke.readAt(at, 0);`,
-      'SIGSEGV',
-    );
+    await expect(
+      snippet(`const r = sr.allocate(16, { backend: '${backend}' });
+               const at = poke.addressOf(r.view());
+               r.protect('noaccess');
+               poke.readAt(at, 0);`),
+    ).toCrashWith('SIGSEGV', CHILD);
   });
 });

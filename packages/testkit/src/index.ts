@@ -2,7 +2,9 @@
 // Crash assertions and checkpointed children run snippets in fresh Node processes; residue
 // checks scan those processes through /proc/PID/mem and their core files; the /proc counters
 // catch leaked descriptors and mappings; expectResidue runs a residue test from a table of
-// stages, and hammerSealing a sealing layer from several threads. Each concept lives in its own module.
+// stages, and hammerSealing a sealing layer from several threads; baseline() snapshots what a
+// process holds, and the vitest matchers (toCrashWith, toLeaveNoResidue, toRestoreBaseline) wrap
+// these helpers. Each concept lives in its own module.
 
 export { runNode, startChild, type ChildHandle, type ChildOptions, type ChildResult } from './child.js';
 export { expectCrash, type CrashResult, type CrashSignal } from './crash.js';
@@ -33,3 +35,25 @@ export { FAULT_CALLS, faultShim, faultsEnv, faultsPreamble, type FaultCall } fro
 export { bytesOf, type ByteSource } from './bytes.js';
 export { expectResidue, MIN_SCANNED_BYTES, type ResidueOptions, type ResidueStage } from './residue.js';
 export { hammerSealing, type HammerOptions, type HammerResult, type HammerThread } from './hammer.js';
+export {
+  baseline,
+  compareBaselines,
+  PROC_FIGURES,
+  STATS_FIGURES,
+  type Baseline,
+  type BaselineFigure,
+  type BaselineTolerance,
+  type FigureChange,
+  type StrongroomFigures,
+} from './baseline.js';
+export {
+  strongroomMatchers,
+  toCrashWith,
+  toLeaveNoResidue,
+  toRestoreBaseline,
+  type CrashSignalName,
+  type CrashSubject,
+  type MatcherResult,
+  type ScannableChild,
+  type StrongroomMatchers,
+} from './matchers.js';

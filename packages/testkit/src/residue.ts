@@ -40,7 +40,7 @@ export const MIN_SCANNED_BYTES = 1 << 20;
 const MAX_LISTED = 5;
 
 /** "0x7f3a… in ---p (anonymous)" for up to five matches. */
-function describeMatches(matches: readonly MemoryMatch[]): string {
+export function describeMatches(matches: readonly MemoryMatch[]): string {
   const listed = matches
     .slice(0, MAX_LISTED)
     .map(({ address, mapping }) => `0x${address.toString(16)} in ${mapping.perms} ${mapping.path === '' ? '(anonymous)' : mapping.path}`);
@@ -48,7 +48,7 @@ function describeMatches(matches: readonly MemoryMatch[]): string {
   return listed.join(', ');
 }
 
-function times(n: number): string {
+export function times(n: number): string {
   return n === 1 ? 'once' : `${n} times`;
 }
 
