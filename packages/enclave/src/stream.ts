@@ -334,11 +334,16 @@ export class EnclaveStream extends Duplex {
   }
 
   /** Refuses strings: a string can never be wiped from the heap (write Buffers or Uint8Arrays). */
+  override write(chunk: unknown, callback?: (error: Error | null | undefined) => void): boolean;
+  override write(chunk: unknown, encoding: BufferEncoding, callback?: (error: Error | null | undefined) => void): boolean;
   override write(chunk: unknown, encoding?: unknown, callback?: unknown): boolean {
     if (typeof chunk === 'string') throw stringRefused();
     return super.write(chunk, encoding as BufferEncoding, callback as (error: Error | null | undefined) => void);
   }
 
+  override end(callback?: () => void): this;
+  override end(chunk: unknown, callback?: () => void): this;
+  override end(chunk: unknown, encoding: BufferEncoding, callback?: () => void): this;
   override end(chunk?: unknown, encoding?: unknown, callback?: unknown): this {
     if (typeof chunk === 'string') throw stringRefused();
     return super.end(chunk as never, encoding as BufferEncoding, callback as () => void);
