@@ -41,10 +41,16 @@ enum class SealStatus {
 
 // Writes nonce || mac || ciphertext of `size` bytes at `plain` into `sealed`, which holds
 // size + kSealOverhead bytes. Returns 0, or the errno of drawing the nonce or of the key source.
+//
+// Both scrub the stack below them afterwards: libsodium 1.0.18's secretbox keeps the first
+// 32 bytes of the message (and the one-time key) in stack locals it does not wipe
+// (`block0`), which would leave up to 32 plaintext bytes in ordinary memory after an open.
 template <typename KeySource>
 int SealInto(uint8_t* sealed, const uint8_t* plain, size_t size, KeySource&& source) {
   if (int err = SystemRandom(sealed, kNonceBytes)) return err;
-  return source([&](const uint8_t* key) { crypto_secretbox_easy(sealed + kNonceBytes, plain, size, sealed, key); });
+  int err = source([&](const uint8_t* key) { crypto_secretbox_easy(sealed + kNonceBytes, plain, size, sealed, key); });
+  ScrubStack();
+  return err;
 }
 
 // Opens `length` (>= kSealOverhead) sealed bytes into `target`, which holds exactly
@@ -59,6 +65,7 @@ SealStatus OpenFrom(uint8_t* target, const uint8_t* sealed, size_t length, KeySo
   *err = source([&](const uint8_t* key) {
     verified = crypto_secretbox_open_easy(out, sealed + kNonceBytes, length - kNonceBytes, sealed, key);
   });
+  ScrubStack();
   if (*err != 0) return SealStatus::kSystem;
   if (verified != 0) {
     if (size > 0) sodium_memzero(target, size);

@@ -401,3 +401,28 @@ describe('a bare fork() child', () => {
     expect(result.stdout.trim(), result.stderr).toBe('0 1');
   });
 });
+
+describe('opening leaves no plaintext on the stack', () => {
+  // libsodium 1.0.18 decrypts the first 32 bytes of a message in a stack buffer it never
+  // wipes; called deep in the stack, nothing overwrites that spot before the scan.
+  it.each(['cofferOpen', 'open'] as const)('%s: the first 32 bytes of the secret are not left behind', async (how) => {
+    const marker = makeMarker(64);
+    const child = await startChild(
+      `${PREAMBLE}
+       ${plantMarker('secret', marker, 'mmap')}
+       const key = sr.allocate(32, { backend: 'mmap' });
+       sr.randomFill(key);
+       const sealed = '${how}' === 'cofferOpen' ? sr.cofferSeal(secret) : sr.seal(key, secret);
+       await checkpoint('planted');
+       secret.free();
+       const deep = (n) => (n === 0 ? ('${how}' === 'cofferOpen' ? sr.cofferOpen(sealed) : sr.open(key, sealed)).free() : deep(n - 1));
+       deep(300);
+       await checkpoint('opened');`,
+      CHILD,
+    );
+    await expectResidue(child, marker.subarray(0, 32), [
+      { at: 'planted', count: 1 }, // positive control: in its region
+      { at: 'opened', present: false },
+    ]);
+  });
+});
