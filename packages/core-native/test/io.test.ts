@@ -606,6 +606,35 @@ function terminalFlags(tty: string): string[] {
 }
 
 describe('promptSecret', () => {
+  it.skipIf(!SCRIPT_OK)('a prompt pending in a worker that is terminated: no abort, the process goes on', async () => {
+    // The prompt's completion used to throw from OnOK while the worker's environment was
+    // torn down, and the uncaught Napi::Error aborted the process (SIGABRT).
+    const terminal = startTerminal(
+      `${TERMINAL_PRELUDE}
+       import { Worker } from 'node:worker_threads';
+       const worker = new Worker(\`
+         import * as sr from \${JSON.stringify(${JSON.stringify(DIST)})};
+         import { parentPort } from 'node:worker_threads';
+         parentPort.postMessage('prompting');
+         await sr.promptSecret('Worker password: ');\`, { eval: true });
+       await new Promise((resolve) => worker.once('message', resolve));
+       await new Promise((resolve) => setTimeout(resolve, 200));
+       const stopping = worker.terminate(); // waits for the read on the thread pool
+       say('terminating', true);
+       await stopping;
+       say('terminated', true);
+       await new Promise((resolve) => setTimeout(resolve, 200));
+       say('alive', sr.stats().regions >= 0);`,
+    );
+    await terminal.shown('Worker password: ');
+    expect(await terminal.report('terminating')).toBe(true);
+    terminal.type('late\n'); // the read completes while the worker's environment is torn down
+    expect(await terminal.report('terminated')).toBe(true);
+    expect(await terminal.report('alive')).toBe(true);
+    const { output } = await terminal.exited;
+    expect(output).not.toMatch(/Aborted|core dumped|terminate called/);
+  });
+
   it.skipIf(!SCRIPT_OK)(
     'on a pty: echo off while it reads, the password never shown, the terminal restored on every path',
     async () => {
