@@ -182,7 +182,7 @@ bool PromptOn(int out, const std::string& message, Sink& sink, Failure* failure)
   }
   bool ok = WriteAll(out, message.data(), message.size()) ||
             Fail(failure, "ERR_IO", std::string("could not write the prompt: ") + strerror(errno));
-  ok = ok && ReadAll(STDIN_FILENO, '\n', sink, failure);
+  ok = ok && ReadTerminalLine(STDIN_FILENO, sink, failure);
   if (!ok && failure->code == kTooLarge) DropRestOfLine();
   if (int err = SetTerminal(saved, TCSADRAIN); err != 0 && ok) {
     ok = Fail(failure, "ERR_IO", std::string("could not restore the terminal's settings: ") + strerror(err));

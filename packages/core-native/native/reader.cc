@@ -144,4 +144,24 @@ bool Complete(Sink& sink, bool ok, Failure* failure) {
   return ok;
 }
 
+bool ReadTerminalLine(int fd, Sink& sink, Failure* failure) {
+  uint8_t* data = sink.memory->data();
+  const size_t capacity = sink.memory->size();
+  ssize_t n = ReadSome(fd, data, capacity);
+  if (n < 0) return ReadFailure(sink, errno, failure);
+  sink.length = static_cast<size_t>(n);
+  if (sink.length > 0 && data[sink.length - 1] == '\n') {
+    data[--sink.length] = 0;  // the newline is not kept
+    return true;
+  }
+  if (sink.length < capacity) return true;  // the end (Ctrl-D) before a newline
+  // Full: either exactly maxSize bytes with the newline still to come, or a longer line.
+  uint8_t byte = 0;
+  n = ReadSome(fd, &byte, 1);
+  if (n < 0) return ReadFailure(sink, errno, failure);
+  if (n == 0 || byte == '\n') return true;
+  sodium_memzero(&byte, sizeof byte);
+  return TooLarge(sink, failure);
+}
+
 }  // namespace strongroom

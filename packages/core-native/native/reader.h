@@ -51,6 +51,11 @@ ssize_t ReadSome(int fd, uint8_t* into, size_t length);
 // kept) when `until` is a byte: then one byte per read(2), so nothing after it is consumed.
 // Past max_size: ERR_TOO_LARGE, with max_size + 1 bytes consumed.
 bool ReadAll(int fd, int until, Sink& sink, Failure* failure);
+// One line of a terminal in canonical mode, in one read(2) into the sink's region (of
+// max_size bytes): the kernel returns at most one line per read, so no other reader of the
+// terminal (process.stdin, readline) can take part of it. The newline is not kept; a line
+// longer than max_size is ERR_TOO_LARGE (its rest is still unread).
+bool ReadTerminalLine(int fd, Sink& sink, Failure* failure);
 // readFd's read: a first page (or max_size, if smaller), then ReadAll.
 bool ReadDescriptor(int fd, int until, Sink& sink, Failure* failure);
 // readFile's read of an open descriptor: a regular file's size is checked against

@@ -5,6 +5,7 @@
 // any failure no region survives and a descriptor opened here is closed.
 import { native } from './binding.js';
 import { constants } from './constants.js';
+import { StrongroomError } from './errors.js';
 import {
   MAX_REGION_SIZE,
   resolveAllocation,
@@ -41,6 +42,18 @@ export interface ReadEnvOptions extends AllocateOptions {
   remove?: boolean;
 }
 
+// process.stdin is created on first access (a paused stream that reads nothing until
+// something asks it to); asking whether it reads creates it, which changes nothing else.
+function flowingStdin(): NodeJS.ReadStream | undefined {
+  const stdin = process.stdin;
+  return stdin.readableFlowing === true ? stdin : undefined;
+}
+
+function stdinIsReading(): boolean {
+  const stdin = process.stdin;
+  return stdin.readableFlowing === true || stdin.readableLength > 0;
+}
+
 /** The default maxSize: 64 KiB. */
 export const DEFAULT_MAX_SIZE = 64 * 1024;
 
@@ -75,6 +88,13 @@ export function readFile(path: string, options?: ReadOptions): Region {
 export function readFd(fd: number, options?: ReadFdOptions): Region {
   checkArgs(arguments.length, 2, 'readFd()');
   checkInteger(fd, 'fd', 0, constants().maxFd);
+  if (fd === 0 && stdinIsReading()) {
+    throw new StrongroomError(
+      'ERR_BUSY',
+      'process.stdin is reading fd 0 (it flows, or holds bytes it read already): readFd(0) would miss what it took. ' +
+        'Read the secret with readFd(0) before anything listens to process.stdin, or take it from process.stdin itself',
+    );
+  }
   const settings = readSettings(options, 'readFd()', READ_FD_KEYS);
   const until = settings.given.until === undefined ? -1 : checkInteger(settings.given.until, 'until', 0, 255);
   const { maxSize, backendCode, mlockCode } = settings;
@@ -118,5 +138,13 @@ export async function promptSecret(message: string, options?: ReadOptions): Prom
   checkArgs(arguments.length, 2, 'promptSecret()');
   if (typeof message !== 'string') throw invalid('the prompt message must be a string');
   const settings = readSettings(options, 'promptSecret()');
-  return wrap(await native().promptSecret(message, settings.maxSize, settings.backendCode, settings.mlockCode), settings);
+  // process.stdin (readline, a 'data' listener) reads the same terminal from the main
+  // thread: it is paused while the prompt reads, so that no part of the line reaches it.
+  const stdin = flowingStdin();
+  stdin?.pause();
+  try {
+    return wrap(await native().promptSecret(message, settings.maxSize, settings.backendCode, settings.mlockCode), settings);
+  } finally {
+    stdin?.resume();
+  }
 }

@@ -605,6 +605,67 @@ function terminalFlags(tty: string): string[] {
   return execFileSync('stty', ['-a', '-F', tty]).toString().split(/[\s;]+/);
 }
 
+describe('promptSecret beside another reader of the terminal', () => {
+  // readline (left open after its question) and a 'data' listener read fd 0 from the main
+  // thread. The prompt pauses process.stdin while it reads, and reads the line in one
+  // read(2), which in canonical mode returns at most one line: no part of it reaches them.
+  const password = 'p'.repeat(30) + 'q'.repeat(34); // 64 bytes, pasted at once
+
+  it.skipIf(!SCRIPT_OK)('readline left open after rl.question(): the whole line goes to the prompt, none to readline', async () => {
+    const terminal = startTerminal(
+      `${TERMINAL_PRELUDE}
+       import readline from 'node:readline';
+       const rl = readline.createInterface({ input: process.stdin, output: process.stdout });
+       const lines = [];
+       const user = await new Promise((resolve) => rl.question('User: ', resolve));
+       rl.on('line', (line) => lines.push(line.length));
+       const secret = await sr.promptSecret('Password: ', { backend: 'mmap' });
+       const same = sr.equals(secret, Buffer.from(process.env.EXPECTED));
+       say('read', { user, size: secret.size, same, lines, echo: echo() });
+       rl.close();`,
+      { env: { EXPECTED: password } },
+    );
+    await terminal.shown('User: ');
+    terminal.type('alice\n');
+    await terminal.shown('Password: ');
+    terminal.type(`${password}\n`);
+    expect(await terminal.report('read')).toEqual({ user: 'alice', size: 64, same: true, lines: [], echo: false });
+    const { output } = await terminal.exited;
+    expect(output).not.toContain('pppp'); // never echoed
+  });
+
+  it.skipIf(!SCRIPT_OK)("a 'data' listener on process.stdin gets nothing of the line", async () => {
+    const terminal = startTerminal(
+      `${TERMINAL_PRELUDE}
+       let received = 0;
+       process.stdin.on('data', (chunk) => { received += chunk.length; });
+       const sizes = [];
+       for (let i = 1; i <= 4; i++) sizes.push((await sr.promptSecret('Password ' + i + ': ', { backend: 'mmap' })).size);
+       say('read', { sizes, received, flowing: process.stdin.readableFlowing });
+       process.stdin.pause();`,
+    );
+    // Four pasted lines: before the fix, the listener took part of a line in about one run of four.
+    for (let i = 1; i <= 4; i++) {
+      await terminal.shown(`Password ${i}: `);
+      terminal.type(`${password}\n`);
+    }
+    expect(await terminal.report('read')).toEqual({ sizes: [64, 64, 64, 64], received: 0, flowing: true });
+  });
+
+  it('readFd(0) while process.stdin flows is ERR_BUSY, and reads the pipe when it does not (control)', async () => {
+    const busy = await runNode(
+      `${PREAMBLE}
+       process.stdin.on('data', () => {});
+       let code; try { sr.readFd(0, { until: 10 }); code = 'none'; } catch (e) { code = e.code; }
+       console.log(code); process.stdin.pause();`,
+      { ...CHILD, input: 'secret\n' },
+    );
+    expect(busy.stdout.trim(), busy.stderr).toBe('ERR_BUSY');
+    const quiet = await runNode(`${PREAMBLE} console.log(sr.readFd(0, { until: 10 }).size);`, { ...CHILD, input: 'secret\n' });
+    expect(quiet.stdout.trim(), quiet.stderr).toBe('6');
+  });
+});
+
 describe('promptSecret', () => {
   it.skipIf(!SCRIPT_OK)('a prompt pending in a worker that is terminated: no abort, the process goes on', async () => {
     // The prompt's completion used to throw from OnOK while the worker's environment was
