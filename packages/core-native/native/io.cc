@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sodium.h>
+#include <signal.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -166,13 +167,67 @@ void DropRestOfLine() {
   sodium_memzero(&byte, sizeof byte);
 }
 
+// The terminal's settings from before the prompt, for the signal handler below.
+struct termios g_prompt_saved {};
+
+// Signals whose default action ends the process (or dumps core) and that Node leaves at
+// that default: killed by one during the prompt, the process would leave the terminal
+// with echo off. (Node restores the terminal itself on SIGINT and SIGTERM.)
+constexpr int kFatalSignals[] = {SIGHUP, SIGQUIT, SIGALRM, SIGUSR2, SIGVTALRM, SIGXCPU, SIGXFSZ};
+
+// OpenSSH's readpassphrase does the same: restore the terminal, then die by the signal.
+// tcsetattr and raise are async-signal-safe; SA_RESETHAND put the default action back.
+extern "C" void RestoreTerminalAndDie(int signal_number) {
+  tcsetattr(STDIN_FILENO, TCSANOW, &g_prompt_saved);
+  raise(signal_number);
+}
+
+// For the length of a prompt, a default-fatal signal restores the terminal before it ends
+// the process. Only signals still at their default action are taken (a JS listener, or
+// any other handler, is left alone), and each is given back unless something replaced
+// ours meanwhile.
+class FatalSignalGuard {
+ public:
+  explicit FatalSignalGuard(const struct termios& saved) {
+    g_prompt_saved = saved;
+    struct sigaction ours {};
+    ours.sa_handler = RestoreTerminalAndDie;
+    ours.sa_flags = SA_RESETHAND | SA_NODEFER;
+    sigemptyset(&ours.sa_mask);
+    for (size_t i = 0; i < kCount; i++) {
+      struct sigaction before {};
+      taken_[i] = sigaction(kFatalSignals[i], nullptr, &before) == 0 && before.sa_handler == SIG_DFL &&
+                  sigaction(kFatalSignals[i], &ours, nullptr) == 0;
+    }
+  }
+  ~FatalSignalGuard() {
+    struct sigaction fallback {};
+    fallback.sa_handler = SIG_DFL;
+    sigemptyset(&fallback.sa_mask);
+    for (size_t i = 0; i < kCount; i++) {
+      struct sigaction now {};
+      if (taken_[i] && sigaction(kFatalSignals[i], nullptr, &now) == 0 && now.sa_handler == RestoreTerminalAndDie) {
+        sigaction(kFatalSignals[i], &fallback, nullptr);
+      }
+    }
+  }
+  FatalSignalGuard(const FatalSignalGuard&) = delete;
+  FatalSignalGuard& operator=(const FatalSignalGuard&) = delete;
+
+ private:
+  static constexpr size_t kCount = sizeof kFatalSignals / sizeof kFatalSignals[0];
+  bool taken_[kCount] = {};
+};
+
 // Echo off (line editing kept) before the prompt is shown, one line read, the settings
-// restored on every path. Runs on a worker thread; `out` gets the prompt and a newline.
+// restored on every path, a default-fatal signal included. Runs on a worker thread;
+// `out` gets the prompt and a newline.
 bool PromptOn(int out, const std::string& message, Sink& sink, Failure* failure) {
   struct termios saved {};
   if (tcgetattr(STDIN_FILENO, &saved) != 0) {
     return Fail(failure, "ERR_IO", std::string("could not read the terminal's settings: ") + strerror(errno));
   }
+  FatalSignalGuard guard(saved);
   struct termios quiet = saved;
   quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO | ECHOE | ECHOK | ECHONL);
   quiet.c_lflag |= ICANON;  // line editing, and Enter ends the line even after setRawMode()

@@ -754,6 +754,30 @@ describe('promptSecret', () => {
     },
   );
 
+  it.skipIf(!SCRIPT_OK).each([
+    ['Ctrl-\\ (SIGQUIT)', 'SIGQUIT', 131],
+    ['SIGHUP', 'SIGHUP', 129],
+  ] as const)('%s while it waits: the process dies by it and the terminal has its echo back', async (_, signal, status) => {
+    const terminal = startTerminal(
+      `${TERMINAL_PRELUDE}
+       say('start', { tty: fs.readlinkSync('/proc/self/fd/0'), pid: process.pid });
+       await sr.promptSecret('Password: ');
+       say('resolved', true);`,
+      { shell: (node) => `trap '' QUIT HUP; ${node}; echo "@@exit $?"; stty -a` },
+    );
+    const { tty, pid } = (await terminal.report('start')) as { tty: string; pid: number };
+    await terminal.shown('Password: ');
+    expect(terminalFlags(tty)).toContain('-echo');
+    if (signal === 'SIGQUIT') terminal.type('abc\x1c');
+    else process.kill(pid, 'SIGHUP');
+    expect(await terminal.report('exit')).toBe(status); // 128 + the signal's number
+    const { output } = await terminal.exited;
+    const after = output.slice(output.indexOf('@@exit')).split(/[\s;]+/);
+    expect(after).toContain('echo');
+    expect(after).not.toContain('-echo');
+    expect(output).not.toContain('@@resolved');
+  });
+
   it.skipIf(!SCRIPT_OK)('Ctrl-C while it waits: Node exits on SIGINT and the terminal has its echo back', async () => {
     const terminal = startTerminal(
       `${TERMINAL_PRELUDE}
