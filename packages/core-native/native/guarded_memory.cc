@@ -334,9 +334,12 @@ void GuardedMemory::VerifyCanaryOrAbort() const {
     errno = 0;
     Die("canary before a region was overwritten (buffer underflow into guarded memory)");
   }
+  // The slack holds no secret, so a plain (fast) OR over it will do.
   const uint8_t* slack = pages_.inner;
   const size_t slack_len = static_cast<size_t>(data_ - kCanarySize - pages_.inner);
-  if (slack_len > 0 && !sodium_is_zero(slack, slack_len)) {
+  uint8_t any = 0;
+  for (size_t i = 0; i < slack_len; i++) any |= slack[i];
+  if (any != 0) {
     errno = 0;
     Die("the slack below a region's canary was written (a stray write below the data)");
   }

@@ -25,12 +25,21 @@ export interface RegionState {
   backend: NativeBackend;
 }
 
+// The names of the codes, indexed by code: built once (decodeState runs on every
+// protect() and every allocation).
+let names: { protections: Protection[]; backends: NativeBackend[] } | undefined;
+
+function byCode<T extends string>(table: Readonly<Record<T, number>>): T[] {
+  const out: T[] = [];
+  for (const name of Object.keys(table) as T[]) out[table[name]] = name;
+  return out;
+}
+
 export function decodeState(bits: number): RegionState {
   const { state, protections, backends } = constants();
-  return {
-    protection: nameOf(protections, bits & state.protectionMask),
-    freed: (bits & state.freed) !== 0,
-    locked: (bits & state.locked) !== 0,
-    backend: nameOf(backends, bits >> state.backendShift),
-  };
+  names ??= { protections: byCode(protections), backends: byCode(backends) };
+  const protection = names.protections[bits & state.protectionMask];
+  const backend = names.backends[bits >> state.backendShift];
+  if (protection === undefined || backend === undefined) throw new RangeError(`the addon reported an unknown state ${bits}`);
+  return { protection, freed: (bits & state.freed) !== 0, locked: (bits & state.locked) !== 0, backend };
 }
