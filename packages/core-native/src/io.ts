@@ -43,15 +43,23 @@ export interface ReadEnvOptions extends AllocateOptions {
 }
 
 // process.stdin is created on first access (a paused stream that reads nothing until
-// something asks it to); asking whether it reads creates it, which changes nothing else.
+// something asks it to). promptSecret needs a terminal on fd 0, and for a terminal Node
+// reopens the tty for its stream, so asking creates nothing that changes fd 0.
 function flowingStdin(): NodeJS.ReadStream | undefined {
   const stdin = process.stdin;
   return stdin.readableFlowing === true ? stdin : undefined;
 }
 
+// Whether a process.stdin that already exists reads fd 0 from the event loop (a pipe or a
+// terminal: a flowing stream is an active handle). Asked without touching process.stdin:
+// creating it would put a piped fd 0 in non-blocking mode for good, which a child process
+// inheriting it would then meet.
 function stdinIsReading(): boolean {
-  const stdin = process.stdin;
-  return stdin.readableFlowing === true || stdin.readableLength > 0;
+  const active = (process as unknown as { _getActiveHandles?: () => unknown[] })._getActiveHandles?.() ?? [];
+  return active.some((handle) => {
+    const stream = handle as { fd?: unknown; readableFlowing?: unknown; readableLength?: unknown } | null;
+    return stream?.fd === 0 && (stream.readableFlowing === true || (stream.readableLength as number) > 0);
+  });
 }
 
 /** The default maxSize: 64 KiB. */

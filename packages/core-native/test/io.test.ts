@@ -664,6 +664,21 @@ describe('promptSecret beside another reader of the terminal', () => {
     const quiet = await runNode(`${PREAMBLE} console.log(sr.readFd(0, { until: 10 }).size);`, { ...CHILD, input: 'secret\n' });
     expect(quiet.stdout.trim(), quiet.stderr).toBe('6');
   });
+
+  it('readFd(0) does not create process.stdin to ask: a piped fd 0 stays blocking for what inherits it', async () => {
+    const result = await runNode(
+      `${PREAMBLE}
+       import fs from 'node:fs';
+       const nonBlocking = () => (parseInt(/^flags:\\s+(\\d+)/m.exec(fs.readFileSync('/proc/self/fdinfo/0', 'utf8'))[1], 8) & 0o4000) !== 0;
+       const before = nonBlocking();
+       sr.readFd(0, { until: 10 }).free();
+       const after = nonBlocking();
+       process.stdin; // a control: creating process.stdin for a pipe makes fd 0 non-blocking
+       console.log(JSON.stringify({ before, after, control: nonBlocking() }));`,
+      { ...CHILD, input: 'secret\n' },
+    );
+    expect(JSON.parse(result.stdout.trim()), result.stderr).toEqual({ before: false, after: false, control: true });
+  });
 });
 
 describe('promptSecret', () => {
