@@ -28,7 +28,6 @@
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { setImmediate as tick } from 'node:timers/promises';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
@@ -546,7 +545,9 @@ async function main() {
   core.configure({ backend: 'mmap' });
   configureCoffer({ rekeyInterval });
   const cofferRegions = core.stats().regions;
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'strongroom-soak-'));
+  // The folder is the driver's (scripts/soak.mjs), which removes it whatever happens here.
+  const dir = process.env.SOAK_DIR;
+  if (!dir) throw new Error('SOAK_DIR is not set: soak-child.mjs runs under scripts/soak.mjs');
   const tmpFile = { path: path.join(dir, 'data'), bytes: randomBytes(40_000) };
   fs.writeFileSync(tmpFile.path, tmpFile.bytes);
   await fs.promises.readFile(tmpFile.path);
@@ -596,7 +597,7 @@ async function main() {
   marker.destroy();
   purge();
   core.releaseSpareRegions();
-  fs.rmSync(dir, { recursive: true, force: true });
+  fs.rmSync(tmpFile.path, { force: true });
   globalThis.gc?.();
   await tick();
   globalThis.gc?.();

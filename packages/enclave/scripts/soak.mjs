@@ -19,6 +19,9 @@
 //   pnpm soak                          10 seconds, 3 workers
 //   pnpm soak -- --seconds 600         ten minutes, by hand
 //   node scripts/soak.mjs --seconds 6 --json    (the test: one JSON report on stdout)
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { baseline, makeMarker, maskMarker, readMappings, startChild, toLeaveNoResidue, toRestoreBaseline } from '@strongroom/testkit';
@@ -91,6 +94,16 @@ async function soak(options) {
   const marker = makeMarker(32);
   const { masked, mask } = maskMarker(marker);
   const started = Date.now();
+  // The child's file for fromFile lives here; removed below whatever becomes of the child.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'strongroom-soak-'));
+  try {
+    return await soakIn(dir, options, { check, checks, marker, masked, mask, started });
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function soakIn(dir, options, { check, checks, marker, masked, mask, started }) {
   const child = await startChild(`await import(${JSON.stringify(CHILD_URL)});`, {
     cwd: PACKAGE_DIR,
     args: ['--expose-gc'],
@@ -100,6 +113,7 @@ async function soak(options) {
       SOAK_MASKED: masked,
       SOAK_MASK: mask,
       SOAK_SABOTAGE: options.sabotage.join(','),
+      SOAK_DIR: dir,
     },
     timeoutMs: (options.seconds + 120) * 1000,
   });
