@@ -5,6 +5,8 @@ import { defineConfig } from 'vitest/config';
 // runtimes that refuse external ArrayBuffers: the same suite must pass in both.
 export default defineConfig({
   test: {
+    // Fails the run when a test leaves a strongroom-* folder in the temp directory.
+    globalSetup: ['./tools/repo-checks/temp-folders.ts'],
     projects: [
       'packages/*',
       'tools/repo-checks',
