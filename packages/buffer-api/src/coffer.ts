@@ -3,7 +3,7 @@
 // view. These are the two operations @strongroom/enclave needs; they replace the
 // '@strongroom/buffer/internal' entry point, which handed any caller a buffer's raw Region.
 import { cofferOpen, cofferSeal, type AllocateOptions } from '@strongroom/core-native';
-import { checkArgs } from '@strongroom/core-native/validate';
+import { ALLOCATE_KEYS, checkArgs, checkOptions } from '@strongroom/core-native/validate';
 
 import { internals, type SecretBuffer } from './secret-buffer.js';
 
@@ -24,5 +24,6 @@ export function cofferSealBuffer(buffer: SecretBuffer, length?: number): Uint8Ar
  */
 export function cofferOpenBuffer(sealed: Uint8Array, options?: AllocateOptions): SecretBuffer {
   checkArgs(arguments.length, 2, 'cofferOpenBuffer()');
-  return internals.adopt(cofferOpen(sealed, options), true);
+  const given = checkOptions(options, 'cofferOpenBuffer()', ALLOCATE_KEYS) as AllocateOptions;
+  return internals.adopt(cofferOpen(sealed, given), true);
 }

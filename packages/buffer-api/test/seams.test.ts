@@ -8,7 +8,7 @@ import { bytesOf, errorCode, extraArgumentFailures } from '@strongroom/testkit';
 import { SecretBuffer } from '../src/index.js';
 
 describe('the check vocabulary of @strongroom/buffer', () => {
-  it("an unknown option names the SecretBuffer function, not core-native's", () => {
+  it("an unknown option names the SecretBuffer function, not core-native's", async () => {
     expect(() => SecretBuffer.from(new Uint8Array(1), { nonce: 1 } as never)).toThrow(
       /^SecretBuffer\.from\(\) has no option 'nonce'; its options are: backend, mlock, wipeSource$/,
     );
@@ -17,6 +17,11 @@ describe('the check vocabulary of @strongroom/buffer', () => {
     expect(() => SecretBuffer.fromFile('/x', { maxsize: 1 } as never)).toThrow(/^SecretBuffer\.fromFile\(\) has no option 'maxsize'/);
     expect(() => SecretBuffer.fromFd(0, { delimiter: 10 } as never)).toThrow(/^SecretBuffer\.fromFd\(\) has no option 'delimiter'/);
     expect(() => SecretBuffer.fromEnv('X', { wipe: true } as never)).toThrow(/^SecretBuffer\.fromEnv\(\) has no option 'wipe'/);
+    const { cofferOpenBuffer, cofferSealBuffer } = await import('../src/index.js');
+    const secret = SecretBuffer.alloc(1);
+    const sealed = cofferSealBuffer(secret);
+    secret.destroy();
+    expect(() => cofferOpenBuffer(sealed, { frozen: false } as never)).toThrow(/^cofferOpenBuffer\(\) has no option 'frozen'/);
     expect(errorCode(() => SecretBuffer.from(new Uint8Array(1), 'mmap' as never))).toBe('ERR_INVALID_ARG');
     expect(errorCode(() => SecretBuffer.from(new Uint8Array(1), { wipeSource: 'no' as never }))).toBe('ERR_INVALID_ARG');
     expect(SecretBuffer.live().buffers).toBe(0);

@@ -72,7 +72,7 @@ export function cofferOpenInto(sealed: Uint8Array, target: Region): void {
  */
 export function cofferOpen(sealed: Uint8Array, options?: AllocateOptions): Region {
   checkArgs(arguments.length, 2, 'cofferOpen()');
-  return openWith(sealed, options, (t) => coffer().cofferOpen(sealed, t));
+  return openWith(sealed, options, 'cofferOpen()', (t) => coffer().cofferOpen(sealed, t));
 }
 
 /**

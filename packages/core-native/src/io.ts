@@ -42,23 +42,22 @@ export interface ReadEnvOptions extends AllocateOptions {
   remove?: boolean;
 }
 
-// process.stdin is created on first access (a paused stream that reads nothing until
-// something asks it to). promptSecret needs a terminal on fd 0, and for a terminal Node
-// reopens the tty for its stream, so asking creates nothing that changes fd 0.
-function flowingStdin(): NodeJS.ReadStream | undefined {
-  const stdin = process.stdin;
-  return stdin.readableFlowing === true ? stdin : undefined;
+// process.stdin when it exists and reads fd 0 from the event loop (a pipe or a terminal: a
+// flowing stream is an active handle), found without touching process.stdin: creating it
+// would put a piped fd 0 in non-blocking mode for good, which a child process inheriting
+// it would then meet.
+interface StdinStream {
+  readableFlowing: boolean | null;
+  readableLength: number;
+  pause(): void;
+  resume(): void;
 }
 
-// Whether a process.stdin that already exists reads fd 0 from the event loop (a pipe or a
-// terminal: a flowing stream is an active handle). Asked without touching process.stdin:
-// creating it would put a piped fd 0 in non-blocking mode for good, which a child process
-// inheriting it would then meet.
-function stdinIsReading(): boolean {
+function stdinReading(): StdinStream | undefined {
   const active = (process as unknown as { _getActiveHandles?: () => unknown[] })._getActiveHandles?.() ?? [];
-  return active.some((handle) => {
-    const stream = handle as { fd?: unknown; readableFlowing?: unknown; readableLength?: unknown } | null;
-    return stream?.fd === 0 && (stream.readableFlowing === true || (stream.readableLength as number) > 0);
+  return active.find((handle): handle is StdinStream => {
+    const stream = handle as Partial<StdinStream> & { fd?: unknown };
+    return stream?.fd === 0 && typeof stream.pause === 'function' && stream.readableFlowing === true;
   });
 }
 
@@ -96,10 +95,10 @@ export function readFile(path: string, options?: ReadOptions): Region {
 export function readFd(fd: number, options?: ReadFdOptions): Region {
   checkArgs(arguments.length, 2, 'readFd()');
   checkInteger(fd, 'fd', 0, constants().maxFd);
-  if (fd === 0 && stdinIsReading()) {
+  if (fd === 0 && stdinReading() !== undefined) {
     throw new StrongroomError(
       'ERR_BUSY',
-      'process.stdin is reading fd 0 (it flows, or holds bytes it read already): readFd(0) would miss what it took. ' +
+      'process.stdin is reading fd 0 (it flows): readFd(0) would miss what it takes. ' +
         'Read the secret with readFd(0) before anything listens to process.stdin, or take it from process.stdin itself',
     );
   }
@@ -148,7 +147,7 @@ export async function promptSecret(message: string, options?: ReadOptions): Prom
   const settings = readSettings(options, 'promptSecret()');
   // process.stdin (readline, a 'data' listener) reads the same terminal from the main
   // thread: it is paused while the prompt reads, so that no part of the line reaches it.
-  const stdin = flowingStdin();
+  const stdin = stdinReading();
   stdin?.pause();
   try {
     return wrap(await native().promptSecret(message, settings.maxSize, settings.backendCode, settings.mlockCode), settings);

@@ -270,9 +270,12 @@ export function wrapHandle(handle: NativeRegion, size: number, { mlock }: Pick<A
  * cofferOpen): an explicit 'heap' is ERR_INVALID_ARG, and a 'heap' default stands for 'auto',
  * as for the readers.
  */
-export function allocateNative(size: number, options: AllocateOptions | undefined): Region {
+export function allocateNative(size: number, options: AllocateOptions | undefined, fn: string): Region {
   checkInteger(size, 'size', 1, MAX_REGION_SIZE);
-  const allocation = resolveAllocation(checkOptions(options, 'the allocation options', ALLOCATE_KEYS));
+  return newNativeRegion(size, resolveAllocation(checkOptions(options, fn, ALLOCATE_KEYS)));
+}
+
+function newNativeRegion(size: number, allocation: Allocation): Region {
   return wrapHandle(native().regionNew(size, allocation.backendCode, allocation.mlockCode), size, allocation);
 }
 
@@ -286,6 +289,5 @@ export function allocate(size: number, options?: AllocateOptions): Region {
   checkInteger(size, 'size', 1, MAX_REGION_SIZE);
   const { backend, mlock } = allocationChoices(checkOptions(options, 'allocate()', ALLOCATE_KEYS));
   if ((backend ?? defaults.backend) === 'heap') return new Region(TOKEN, new HeapMemory(size), size, 'heap');
-  const allocation = nativeAllocation(backend, mlock);
-  return wrapHandle(native().regionNew(size, allocation.backendCode, allocation.mlockCode), size, allocation);
+  return newNativeRegion(size, nativeAllocation(backend, mlock));
 }

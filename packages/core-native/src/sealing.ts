@@ -81,13 +81,13 @@ export function openIntoWith(sealed: Uint8Array, target: Region, fill: Fill): vo
  * @internal Opens sealed bytes into a new region through `fill`: the one shape of every
  * open. ERR_AUTH (or ERR_EMPTY) leaves no region behind.
  */
-export function openWith(sealed: Uint8Array, options: AllocateOptions | undefined, fill: Fill): Region {
+export function openWith(sealed: Uint8Array, options: AllocateOptions | undefined, fn: string, fill: Fill): Region {
   const size = sealedSize(sealed);
   if (size === 0) {
     fill(undefined); // throws ERR_EMPTY, or ERR_AUTH
     throw new StrongroomError('ERR_EMPTY', 'the sealed bytes hold an empty message; there is nothing to open');
   }
-  const target = allocateNative(size, options); // native memory, also under a 'heap' default
+  const target = allocateNative(size, options, fn); // native memory, also under a 'heap' default
   try {
     fill(nativeOf(target, 'target'));
     return target;
@@ -111,5 +111,5 @@ export function openInto(key: Region, sealed: Uint8Array, target: Region): void 
 export function open(key: Region, sealed: Uint8Array, options?: AllocateOptions): Region {
   checkArgs(arguments.length, 3, 'open()');
   const k = checkKey(key);
-  return openWith(sealed, options, (t) => native().open(k, sealed, t));
+  return openWith(sealed, options, 'open()', (t) => native().open(k, sealed, t));
 }

@@ -121,6 +121,10 @@ describe('one check vocabulary', () => {
     expect(() => harden({ hard: true } as never)).toThrow(/^harden\(\) has no option 'hard'/);
     expect(() => copy(region(1), region(1), { offset: 0 } as never)).toThrow(/^copy\(\) has no option 'offset'/);
     expect(() => allocate(1, 'mmap' as never)).toThrow(/^the options of allocate\(\) must be an object, got string$/);
+    const key = region(32);
+    const sealed = seal(key, key);
+    expect(() => open(key, sealed, { nonce: 1 } as never)).toThrow(/^open\(\) has no option 'nonce'/);
+    expect(() => cofferOpen(cofferSeal(new Uint8Array(1)), { nonce: 1 } as never)).toThrow(/^cofferOpen\(\) has no option 'nonce'/);
   });
 
   it('every function rejects arguments beyond those it takes, naming itself', () => {
