@@ -65,15 +65,13 @@ export function allocateUnderPressure<T>(allocation: () => T, retry = true): T {
     return allocation();
   } catch (error) {
     if (!isLimit(error)) throw error;
-    if (reclaimCollected() > 0 && retry) {
-      try {
-        return allocation();
-      } catch (again) {
-        if (!isLimit(again)) throw again;
-        throw explained(again);
-      }
-    }
-    throw explained(error);
+    const reclaimed = reclaimCollected();
+    if (!retry || reclaimed === 0) throw explained(error);
+  }
+  try {
+    return allocation();
+  } catch (again) {
+    throw isLimit(again) ? explained(again) : again;
   }
 }
 
@@ -96,13 +94,7 @@ function explained(error: StrongroomError): StrongroomError {
 /** Destroys every live buffer; returns how many there were. */
 export function destroyEverything(): number {
   const count = regions.size;
-  for (const [region, owner] of [...regions]) {
-    const buffer = owner.deref();
-    if (buffer) buffer.destroy();
-    else {
-      regions.delete(region);
-      region.free();
-    }
-  }
+  reclaimCollected(); // the collected ones: their regions are freed, nothing to destroy
+  for (const owner of [...regions.values()]) owner.deref()?.destroy();
   return count;
 }
