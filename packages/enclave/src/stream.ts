@@ -40,10 +40,14 @@ export interface EnclaveStreamOptions {
 
 const OPTION_KEYS = ['chunkSize', 'wipeSource'] as const;
 
-function streamOptions(options: unknown, fn: string, keys: readonly string[] = OPTION_KEYS): Required<EnclaveStreamOptions> {
-  const given = checkOptions(options, fn, keys);
+function chunkSizeOf(value: unknown): number {
+  return value === undefined ? DEFAULT_CHUNK_SIZE : checkInteger(value, 'chunkSize', 1, MAX_CHUNK_SIZE);
+}
+
+function streamOptions(options: unknown, fn: string): Required<EnclaveStreamOptions> {
+  const given = checkOptions(options, fn, OPTION_KEYS);
   return {
-    chunkSize: given.chunkSize === undefined ? DEFAULT_CHUNK_SIZE : checkInteger(given.chunkSize, 'chunkSize', 1, MAX_CHUNK_SIZE),
+    chunkSize: chunkSizeOf(given.chunkSize),
     wipeSource: given.wipeSource === undefined ? true : checkBoolean(given.wipeSource, 'wipeSource'),
   };
 }
@@ -137,7 +141,7 @@ export class EnclaveStream extends Duplex {
   static async fromFile(path: string, options?: FromFileOptions): Promise<EnclaveStream> {
     checkArgs(arguments.length, 2, 'EnclaveStream.fromFile()');
     const given = checkOptions(options, 'EnclaveStream.fromFile()', ['chunkSize', 'maxSize']);
-    const { chunkSize } = streamOptions({ chunkSize: given.chunkSize }, 'EnclaveStream.fromFile()', ['chunkSize']);
+    const chunkSize = chunkSizeOf(given.chunkSize);
     const maxSize =
       given.maxSize === undefined ? DEFAULT_FILE_MAX_SIZE : checkInteger(given.maxSize, 'maxSize', 1, Number.MAX_SAFE_INTEGER);
     const fd = openForReading(path);
