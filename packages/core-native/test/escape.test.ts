@@ -17,6 +17,13 @@ async function childReport(body: string, options: Parameters<typeof runNode>[1] 
     `import * as sr from '@strongroom/core-native';
      const codeOf = (fn) => { try { fn(); return 'none'; } catch (e) { return e.code ?? String(e); } };
      const head = (bytes) => Array.from(bytes.subarray(0, 4));
+     // Moves a view out through a byte stream's enqueue(); returns the chunk it became.
+     const moveOut = async (view) => {
+       let ctrl;
+       const stream = new ReadableStream({ type: 'bytes', start(c) { ctrl = c; } });
+       ctrl.enqueue(view);
+       return (await stream.getReader().read()).value;
+     };
      ${body}`,
     { ...CHILD, ...options },
   );
@@ -31,10 +38,7 @@ const WAYS_OUT = [
   {
     name: "a byte stream's enqueue()",
     available: true,
-    code: `let ctrl;
-      const stream = new ReadableStream({ type: 'bytes', start(c) { ctrl = c; } });
-      ctrl.enqueue(view);
-      const moved = (await stream.getReader().read()).value;`,
+    code: `const moved = await moveOut(view);`,
   },
   {
     name: 'a BYOB read',
@@ -91,10 +95,7 @@ describe.each(BACKENDS)('a view moved out of its scope ($backend)', ({ backend, 
     const report = await childReport(
       `let r = sr.allocate(32, { backend: '${backend}' });
        r.view().fill(0x42);
-       let ctrl;
-       const stream = new ReadableStream({ type: 'bytes', start(c) { ctrl = c; } });
-       ctrl.enqueue(r.view());
-       let moved = (await stream.getReader().read()).value;
+       let moved = await moveOut(r.view());
        const code = codeOf(() => r.free());
        const after = head(moved);
        const orphaned = sr.stats().orphanedRegions;
@@ -128,10 +129,7 @@ describe('a view moved out of its scope when no fresh pages can be had', () => {
     const report = await childReport(
       `const r = sr.allocate(32, { backend: 'mmap' });
        r.view().fill(0x42);
-       let ctrl;
-       const stream = new ReadableStream({ type: 'bytes', start(c) { ctrl = c; } });
-       ctrl.enqueue(r.view());
-       const moved = (await stream.getReader().read()).value;
+       const moved = await moveOut(r.view());
        let message = '';
        const code = codeOf(() => { try { r.protect('noaccess'); } catch (e) { message = e.message; throw e; } });
        console.log(JSON.stringify({ code, wiped: /wiped and the region freed/.test(message), freed: r.freed, after: head(moved) }));`,
