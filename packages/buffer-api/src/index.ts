@@ -1,5 +1,5 @@
 // @strongroom/buffer: SecretBuffer, the everyday handle for one secret in guarded memory.
-export { SecretBuffer, type FromFdOptions, type FromOptions, type ScopedView } from './secret-buffer.js';
+export { SecretBuffer, type CopyRange, type FromFdOptions, type FromOptions, type ScopedView } from './secret-buffer.js';
 export { cofferOpenBuffer, cofferSealBuffer } from './coffer.js';
 export type { LiveStats } from './live.js';
 export type { ViewMode } from './scope.js';

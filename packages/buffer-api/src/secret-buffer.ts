@@ -45,6 +45,12 @@ export interface FromOptions extends AllocateOptions {
   wipeSource?: boolean;
 }
 
+/** Which bytes of a SecretBuffer source copyFrom() copies (default: all of them). */
+export interface CopyRange {
+  sourceOffset?: number;
+  length?: number;
+}
+
 export interface FromFdOptions extends ReadOptions {
   /** Stop at this delimiter byte (a one-character string such as '\n', or 0-255); it is not kept. */
   until?: string | number;
@@ -385,20 +391,29 @@ export class SecretBuffer {
     return region;
   }
 
-  /** Copies src (a SecretBuffer or bytes) into this buffer at offset. */
-  copyFrom(src: SecretBuffer | Uint8Array, offset = 0): this {
-    checkArgs(arguments.length, 2, 'copyFrom()');
+  /**
+   * Copies src (a SecretBuffer or bytes) into this buffer at offset; from a SecretBuffer,
+   * `range` picks `length` bytes from `sourceOffset` (default: all of it), natively.
+   */
+  copyFrom(src: SecretBuffer | Uint8Array, offset = 0, range?: CopyRange): this {
+    checkArgs(arguments.length, 3, 'copyFrom()');
     const target = this.#mutable();
     if (src instanceof SecretBuffer) {
       const source = regionOf(src);
-      copy(target, source, { targetOffset: checkOffset(offset, source.size, this.#size) });
+      const given = checkOptions(range, 'copyFrom()', ['sourceOffset', 'length']);
+      const sourceOffset = given.sourceOffset === undefined ? 0 : checkInteger(given.sourceOffset, 'sourceOffset', 0, source.size);
+      const length =
+        given.length === undefined ? source.size - sourceOffset : checkInteger(given.length, 'length', 0, source.size - sourceOffset);
+      copy(target, source, { targetOffset: checkOffset(offset, length, this.#size), sourceOffset, length });
     } else if (src instanceof Uint8Array) {
+      if (range !== undefined) throw invalid('copyFrom() takes a range only with a SecretBuffer source; pass a subarray of the bytes instead');
       copyIn(target, src, checkOffset(offset, src.length, this.#size));
     } else {
       throw invalid('copyFrom() takes a SecretBuffer or a Uint8Array');
     }
     return this;
   }
+
 
   /** Copies src in, then wipes src (a SecretBuffer's bytes, or the Uint8Array). */
   moveFrom(src: SecretBuffer | Uint8Array, offset = 0): this {

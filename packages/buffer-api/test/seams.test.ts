@@ -45,7 +45,7 @@ describe('the check vocabulary of @strongroom/buffer', () => {
       ['reader()', call(buffer.reader, buffer, 1)],
       ['writer()', call(buffer.writer, buffer, 1)],
       ['equals()', call(buffer.equals, buffer, other, 1)],
-      ['copyFrom()', call(buffer.copyFrom, buffer, other, 0, 1)],
+      ['copyFrom()', call(buffer.copyFrom, buffer, other, 0, {}, 1)],
       ['moveFrom()', call(buffer.moveFrom, buffer, other, 0, 1)],
       ['scramble()', call(buffer.scramble, buffer, 1)],
       ['wipe()', call(buffer.wipe, buffer, 1)],

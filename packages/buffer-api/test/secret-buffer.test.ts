@@ -249,6 +249,24 @@ describe('state and operations', () => {
     for (const x of [target, source]) x.destroy();
   });
 
+  it('copyFrom with a range copies part of a SecretBuffer, and checks the range', () => {
+    const target = SecretBuffer.alloc(4);
+    const source = SecretBuffer.from(new Uint8Array([1, 2, 3, 4, 5]));
+    target.copyFrom(source, 1, { sourceOffset: 2 });
+    expect(bytesOf(target)).toEqual([0, 3, 4, 5]);
+    target.copyFrom(source, 0, { sourceOffset: 4, length: 1 });
+    expect(bytesOf(target)).toEqual([5, 3, 4, 5]);
+    target.copyFrom(source, 3, { length: 0 });
+    expect(bytesOf(target)).toEqual([5, 3, 4, 5]);
+    expect(errorCode(() => target.copyFrom(source, 0, { sourceOffset: 6 }))).toBe('ERR_INVALID_ARG');
+    expect(errorCode(() => target.copyFrom(source, 0, { sourceOffset: 1, length: 5 }))).toBe('ERR_INVALID_ARG');
+    expect(errorCode(() => target.copyFrom(source, 2, { sourceOffset: 2 }))).toBe('ERR_INVALID_ARG');
+    expect(errorCode(() => target.copyFrom(source, 0, { from: 1 } as never))).toBe('ERR_INVALID_ARG');
+    expect(errorCode(() => target.copyFrom(new Uint8Array(1), 0, { length: 1 }))).toBe('ERR_INVALID_ARG');
+    expect(bytesOf(target)).toEqual([5, 3, 4, 5]);
+    for (const x of [target, source]) x.destroy();
+  });
+
   it('mutations and native reads refuse to run across an open scope', () => {
     const buffer = SecretBuffer.from(new Uint8Array([1]));
     const other = SecretBuffer.alloc(1);

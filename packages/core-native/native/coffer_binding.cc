@@ -89,16 +89,18 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// Reads from fd until `staging` is full or end of file. Returns the count, or -1 with
-// *err set (the bytes read so far wiped).
-ssize_t FillFrom(int fd, GuardedMemory& staging, int* err) {
+// Reads from fd into staging[from, size) until it is full or at end of file. Returns the
+// count read, or -1 with *err set (the bytes read so far wiped).
+ssize_t FillFrom(int fd, GuardedMemory& staging, size_t from, int* err) {
   size_t filled = 0;
-  while (filled < staging.size()) {
-    ssize_t n = read(fd, staging.data() + filled, staging.size() - filled);
+  uint8_t* start = staging.data() + from;
+  size_t room = staging.size() - from;
+  while (filled < room) {
+    ssize_t n = read(fd, start + filled, room - filled);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       *err = errno;
-      sodium_memzero(staging.data(), filled);
+      sodium_memzero(start, filled);
       return -1;
     }
     if (n == 0) break;
@@ -107,15 +109,20 @@ ssize_t FillFrom(int fd, GuardedMemory& staging, int* err) {
   return static_cast<ssize_t>(filled);
 }
 
-// (fd, staging Region): reads the next chunk (staging.size bytes, fewer at the end)
-// into the guarded staging region, seals it and wipes the staging region. Returns the
-// sealed chunk, or null at end of file. The sealed Buffer is allocated before the
-// staging region is raised.
+// (fd, staging Region, header Uint8Array): sealed = seal(header || next file bytes). The
+// header (public bytes, shorter than the staging region) is copied to the front of the
+// guarded staging region and the file is read into the rest (fewer bytes at the end);
+// the whole is sealed and the staging region wiped. Returns the sealed chunk, or null at
+// end of file (nothing read). The sealed Buffer is allocated before the staging region
+// is raised.
 Napi::Value SealFromFd(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Coffer& coffer = CofferOrThrow(env);
   int fd = FdArg(info, 0);
   GuardedMemory& staging = RegionArg(info, 1, "staging");
+  Napi::Uint8Array header = BytesArg(info, 2, "header");
+  size_t prefix = header.ByteLength();
+  if (prefix >= staging.size()) Throw(env, "ERR_INVALID_ARG", "the header must be shorter than the staging region");
   Napi::Buffer<uint8_t> sealed = Napi::Buffer<uint8_t>::New(env, staging.size() + kSealOverhead);
   int read_err = 0;
   int seal_err = 0;
@@ -123,16 +130,18 @@ Napi::Value SealFromFd(const Napi::CallbackInfo& info) {
   {
     AccessScope write(staging, Protection::kReadWrite);
     seal_err = write.error();
-    if (seal_err == 0) filled = FillFrom(fd, staging, &read_err);
+    if (seal_err == 0) filled = FillFrom(fd, staging, prefix, &read_err);
     if (seal_err == 0 && filled > 0) {
-      seal_err = SealInto(sealed.Data(), staging.data(), static_cast<size_t>(filled), CofferKey(coffer));
-      sodium_memzero(staging.data(), static_cast<size_t>(filled));
+      size_t length = prefix + static_cast<size_t>(filled);
+      std::memcpy(staging.data(), header.Data(), prefix);
+      seal_err = SealInto(sealed.Data(), staging.data(), length, CofferKey(coffer));
+      sodium_memzero(staging.data(), length);
     }
   }
   if (read_err != 0) Throw(env, "ERR_IO", std::string("could not read the file: ") + strerror(read_err));
   ThrowIfFailed(env, seal_err == 0 ? SealStatus::kOk : SealStatus::kSystem, seal_err, kAuthMessage);
   if (filled == 0) return env.Null();
-  size_t length = static_cast<size_t>(filled) + kSealOverhead;
+  size_t length = prefix + static_cast<size_t>(filled) + kSealOverhead;
   // The last chunk is shorter: its sealed bytes (not secret) move to a Buffer of their size.
   return length == sealed.Length() ? sealed : Napi::Buffer<uint8_t>::Copy(env, sealed.Data(), length);
 }

@@ -62,7 +62,7 @@ export interface NativeBinding {
   /** target undefined only for sealed bytes of exactly the overhead. */
   cofferOpen(sealed: Uint8Array, target: NativeRegion | undefined): void;
   /** null at end of file */
-  cofferSealFromFd(fd: number, staging: NativeRegion): Uint8Array | null;
+  cofferSealFromFd(fd: number, staging: NativeRegion, header: Uint8Array): Uint8Array | null;
   cofferRekey(): void;
   cofferPurge(): void;
   cofferSetInterval(intervalMs: number): void;

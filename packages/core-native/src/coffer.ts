@@ -15,7 +15,7 @@ import { constants, nameOf } from './constants.js';
 import { nativeOf, resolveAllocation, type AllocateOptions, type Region } from './region.js';
 import { openIntoWith, openWith } from './sealing.js';
 import type { CofferOptions, CofferStats } from './types.js';
-import { checkArgs, checkInteger, checkOptions, invalid } from './validate.js';
+import { checkArgs, checkBytes, checkInteger, checkOptions, invalid } from './validate.js';
 
 export type { CofferOptions, CofferStats } from './types.js';
 
@@ -75,15 +75,24 @@ export function cofferOpen(sealed: Uint8Array, options?: AllocateOptions): Regio
   return openWith(sealed, options, 'cofferOpen()', (t) => coffer().cofferOpen(sealed, t));
 }
 
+const NO_HEADER = new Uint8Array(0);
+
 /**
- * Reads the next staging.size bytes (fewer at the end) of an open file descriptor into
- * the guarded `staging` region, seals them and wipes the region: the plaintext never
- * enters ordinary memory. Returns null at end of file.
+ * Reads the next bytes of an open file descriptor into the guarded `staging` region,
+ * seals them and wipes the region: the plaintext never enters ordinary memory. With a
+ * `header` (public bytes, shorter than the region), what is sealed is header || the next
+ * staging.size - header.length bytes of the file, so a caller can bind each chunk to its
+ * place (EnclaveStream does). Fewer bytes at the end; null at end of file.
  */
-export function cofferSealFromFd(fd: number, staging: Region): Uint8Array | null {
-  checkArgs(arguments.length, 2, 'cofferSealFromFd()');
+export function cofferSealFromFd(fd: number, staging: Region, header?: Uint8Array): Uint8Array | null {
+  checkArgs(arguments.length, 3, 'cofferSealFromFd()');
   checkInteger(fd, 'fd', 0, constants().maxFd);
-  return coffer().cofferSealFromFd(fd, nativeOf(staging, 'staging'));
+  const region = nativeOf(staging, 'staging');
+  const prefix = header === undefined ? NO_HEADER : checkBytes(header, 'header');
+  if (prefix.length >= staging.size) {
+    throw invalid(`the header (${prefix.length} bytes) must be shorter than the staging region (${staging.size} bytes)`);
+  }
+  return coffer().cofferSealFromFd(fd, region, prefix);
 }
 
 /** Re-randomises the halves now; the key does not change. */

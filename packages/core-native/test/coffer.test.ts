@@ -211,6 +211,33 @@ describe('cofferSealFromFd', () => {
     expect(opened).toEqual(Array.from(content));
   });
 
+  it('with a header, seals header || the next file bytes, and refuses a header that fills the region', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'strongroom-coffer-'));
+    const file = path.join(dir, 'secret');
+    writeFileSync(file, Buffer.from([1, 2, 3, 4, 5, 6, 7]));
+    const staging = allocate(6, { backend: 'mmap' });
+    const header = Uint8Array.of(0xa0, 0xa1);
+    const fd = openSync(file, 'r');
+    const opened: number[][] = [];
+    try {
+      expect(errorCode(() => cofferSealFromFd(fd, staging, new Uint8Array(6)))).toBe('ERR_INVALID_ARG');
+      expect(errorCode(() => cofferSealFromFd(fd, staging, 'ab' as unknown as Uint8Array))).toBe('ERR_INVALID_ARG');
+      for (let chunk = cofferSealFromFd(fd, staging, header); chunk !== null; chunk = cofferSealFromFd(fd, staging, header)) {
+        expect(bytesOf(staging)).toEqual([0, 0, 0, 0, 0, 0]);
+        const out = allocate(sealedSize(chunk));
+        cofferOpenInto(chunk, out);
+        opened.push(bytesOf(out));
+      }
+    } finally {
+      closeSync(fd);
+      rmSync(dir, { recursive: true, force: true });
+    }
+    expect(opened).toEqual([
+      [0xa0, 0xa1, 1, 2, 3, 4],
+      [0xa0, 0xa1, 5, 6, 7],
+    ]);
+  });
+
   it('a bad descriptor gives ERR_IO', () => {
     const staging = allocate(4);
     const fd = openSync('/dev/null', 'r');

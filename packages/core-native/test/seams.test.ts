@@ -151,7 +151,7 @@ describe('one check vocabulary', () => {
       ['cofferSeal()', () => (cofferSeal as (...args: unknown[]) => unknown)(new Uint8Array(1), 1, 1)],
       ['cofferOpenInto()', () => (cofferOpenInto as (...args: unknown[]) => unknown)(sealed, b, 1)],
       ['cofferOpen()', () => (cofferOpen as (...args: unknown[]) => unknown)(sealed, {}, 1)],
-      ['cofferSealFromFd()', () => (cofferSealFromFd as (...args: unknown[]) => unknown)(0, a, 1)],
+      ['cofferSealFromFd()', () => (cofferSealFromFd as (...args: unknown[]) => unknown)(0, a, new Uint8Array(0), 1)],
       ['rekeyCoffer()', () => (rekeyCoffer as (...args: unknown[]) => unknown)(1)],
       ['purgeCoffer()', () => (purgeCoffer as (...args: unknown[]) => unknown)(1)],
       ['configureCoffer()', () => (configureCoffer as (...args: unknown[]) => unknown)({}, 1)],

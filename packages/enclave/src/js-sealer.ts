@@ -76,16 +76,18 @@ export class JsSealer implements Sealer {
     return buffer.read((view) => this.sealBytes(view, length));
   }
 
-  fileSealer(fd: number, chunkSize: number): FileSealer {
-    const staging = Buffer.alloc(chunkSize);
+  fileSealer(fd: number, size: number): FileSealer {
+    const staging = Buffer.alloc(size);
     return {
-      next: () => {
-        const filled = readFully(fd, staging);
+      next: (header) => {
+        const filled = readFully(fd, staging.subarray(header.length));
         if (filled === 0) return null;
+        const length = header.length + filled;
         try {
-          return this.sealBytes(staging, filled);
+          staging.set(header, 0);
+          return this.sealBytes(staging, length);
         } finally {
-          staging.fill(0, 0, filled);
+          staging.fill(0, 0, length);
         }
       },
       close: () => {

@@ -30,10 +30,10 @@ export class NativeSealer implements Sealer {
   }
 
   // read(2) into a guarded staging region, sealed there: the plaintext never reaches the heap.
-  fileSealer(fd: number, chunkSize: number): FileSealer {
-    const staging = allocate(chunkSize, this.bufferOptions);
+  fileSealer(fd: number, size: number): FileSealer {
+    const staging = allocate(size, this.bufferOptions);
     return {
-      next: () => cofferSealFromFd(fd, staging),
+      next: (header) => cofferSealFromFd(fd, staging, header),
       close: () => staging.free(),
     };
   }

@@ -15,8 +15,8 @@ export interface Sealer {
   readonly bufferOptions: AllocateOptions | undefined;
   /** Seals `length` bytes (default all) of a live SecretBuffer with no open scope; the buffer is left as it was. */
   sealBuffer(buffer: SecretBuffer, length?: number): Uint8Array;
-  /** Reads an open file chunk by chunk, each chunk sealed as it is read (see FileSealer). */
-  fileSealer(fd: number, chunkSize: number): FileSealer;
+  /** Reads an open file chunk by chunk into a staging area of `size` bytes, each chunk sealed as it is read (see FileSealer). */
+  fileSealer(fd: number, size: number): FileSealer;
   /** Seals `length` ordinary bytes (default all); the caller wipes them. */
   sealBytes(bytes: Uint8Array, length?: number): Uint8Array;
   /** Opens sealed bytes into a new frozen SecretBuffer; ERR_AUTH (ERR_EMPTY for 40 bytes) leaves nothing allocated. */
@@ -29,7 +29,10 @@ export interface Sealer {
 
 /** Seals the next chunk of a file per call; `close()` wipes and frees the staging memory (not the fd). */
 export interface FileSealer {
-  /** The next chunk sealed, or null at end of file. */
-  next(): Uint8Array | null;
+  /**
+   * seal(header || the next size - header.length bytes of the file), or null at end of
+   * file; the header is public bytes shorter than the staging area.
+   */
+  next(header: Uint8Array): Uint8Array | null;
   close(): void;
 }

@@ -12,12 +12,23 @@
 // Sealed chunks live in ordinary memory (useless without the coffer key). While a reader
 // is attached, the writer waits once a few chunks are pending, so a pipeline through the
 // stream holds a bounded amount of memory whatever the size of the secret.
+//
+// Each chunk is bound to its stream and its place (age's STREAM construction, carried in
+// the sealed plaintext since the one sealed format has no associated data):
+//
+//   chunk_i = seal(streamId(16) || i (u64, big-endian) || flag(1) || data_i)
+//
+// streamId is random per stream; flag is 0 for data and 1 for the terminator, an empty
+// chunk sealed when the writable side finishes. Opening checks the id and the index and
+// that nothing follows the terminator, and the end of the stream (or a flatten() after
+// it) requires the terminator: reordered, spliced, dropped or appended chunks are ERR_AUTH.
+import { randomBytes } from 'node:crypto';
 import { closeSync, fstatSync, openSync } from 'node:fs';
 import { Duplex } from 'node:stream';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 
 import { SecretBuffer } from '@strongroom/buffer';
-import { SEAL_OVERHEAD, StrongroomError } from '@strongroom/core-native';
+import { sealedSize, StrongroomError } from '@strongroom/core-native';
 import { checkArgs, checkBoolean, checkInteger, checkOptions, checkText } from '@strongroom/core-native/validate';
 
 import { sealer } from './backend.js';
@@ -30,6 +41,25 @@ export const DEFAULT_FILE_MAX_SIZE = 256 * 1024 * 1024;
 const PENDING_LIMIT = 4;
 // fromFile() lets the event loop run after this many chunks.
 const CHUNKS_PER_TURN = 64;
+// The binding carried at the front of every chunk's plaintext (see the top of this file).
+const STREAM_ID_BYTES = 16;
+const INDEX_AT = STREAM_ID_BYTES;
+const FLAG_AT = INDEX_AT + 8;
+const HEADER_BYTES = FLAG_AT + 1;
+const DATA_FLAG = 0;
+const LAST_FLAG = 1;
+
+/** Plaintext data bytes in a sealed chunk (its sealed size less the binding header). */
+function dataSize(chunk: Uint8Array): number {
+  return sealedSize(chunk) - HEADER_BYTES;
+}
+
+function tampered(what: string): StrongroomError {
+  return new StrongroomError(
+    'ERR_AUTH',
+    `a sealed chunk of this EnclaveStream ${what}: the stream was tampered with and none of its remaining bytes are released`,
+  );
+}
 
 export interface EnclaveStreamOptions {
   /** Plaintext bytes per sealed chunk (default 16 KiB). */
@@ -71,6 +101,15 @@ function stringRefused(): StrongroomError {
 const alive = new Set<WeakRef<EnclaveStream>>();
 // Wipes a stream's queued writes unless it was made with { wipeSource: false }.
 let wipeQueued: (stream: EnclaveStream) => void;
+let chunksOf: (stream: EnclaveStream) => Uint8Array[];
+
+/**
+ * The live array of a stream's sealed chunks, for the tests that tamper with them (the
+ * package's exports map does not reach this module: users cannot call it).
+ */
+export function sealedChunksForTests(stream: EnclaveStream): Uint8Array[] {
+  return chunksOf(stream);
+}
 
 /** purge(): wipes the writes every stream of this thread holds queued. */
 export function wipeQueuedWritesOfEveryStream(): void {
@@ -112,6 +151,12 @@ export class EnclaveStream extends Duplex {
   readonly #chunkSize: number;
   readonly #wipeSource: boolean;
   readonly #chunks: Uint8Array[] = [];
+  readonly #streamId = randomBytes(STREAM_ID_BYTES);
+  // The index the next chunk sealed gets, and the index the next chunk opened must have.
+  #sealIndex = 0;
+  #openIndex = 0;
+  #terminatorSealed = false;
+  #terminatorOpened = false;
   #staging: SecretBuffer | undefined;
   #staged = 0;
   #size = 0;
@@ -155,7 +200,7 @@ export class EnclaveStream extends Duplex {
     const stream = new EnclaveStream({ chunkSize });
     const reader = (() => {
       try {
-        return sealer().fileSealer(fd, stream.#chunkSize);
+        return sealer().fileSealer(fd, HEADER_BYTES + stream.#chunkSize);
       } catch (error) {
         closeSync(fd);
         throw error;
@@ -163,8 +208,9 @@ export class EnclaveStream extends Duplex {
     })();
     try {
       for (let count = 1; ; count++) {
-        const chunk = reader.next();
+        const chunk = reader.next(stream.#header(DATA_FLAG));
         if (chunk === null) break;
+        stream.#sealIndex++;
         stream.#add(chunk);
         if (stream.#size > maxSize) throw tooLarge(maxSize);
         if (count % CHUNKS_PER_TURN === 0) await yieldToLoop();
@@ -190,7 +236,7 @@ export class EnclaveStream extends Duplex {
   #stagingBuffer(): SecretBuffer {
     if (this.#staging === undefined) {
       try {
-        this.#staging = SecretBuffer.alloc(this.#chunkSize, sealer().bufferOptions);
+        this.#staging = SecretBuffer.alloc(HEADER_BYTES + this.#chunkSize, sealer().bufferOptions);
       } catch (error) {
         if (!(error instanceof StrongroomError) || error.code !== 'ERR_MLOCK_LIMIT') throw error;
         throw new StrongroomError(
@@ -213,16 +259,59 @@ export class EnclaveStream extends Duplex {
         'the bytes staged in this stream were destroyed by purge() before they were sealed; write them to a new stream',
       );
     }
-    const chunk = sealer().sealBuffer(this.#staging, this.#staged);
+    this.#staging.copyFrom(this.#header(DATA_FLAG), 0);
+    const chunk = sealer().sealBuffer(this.#staging, HEADER_BYTES + this.#staged);
     this.#staging.wipe();
     this.#staged = 0;
+    this.#sealIndex++;
     this.#chunks.push(chunk);
     this.#pushIfWanted();
   }
 
+  // Seals the terminator (once): the chunk that says nothing was dropped at the end.
+  #sealTerminator(): void {
+    if (this.#terminatorSealed) return;
+    const chunk = sealer().sealBytes(this.#header(LAST_FLAG));
+    this.#terminatorSealed = true;
+    this.#sealIndex++;
+    this.#chunks.push(chunk);
+  }
+
+  // The binding of the next chunk sealed (public bytes).
+  #header(flag: number): Uint8Array {
+    const header = new Uint8Array(HEADER_BYTES);
+    header.set(this.#streamId, 0);
+    new DataView(header.buffer).setBigUint64(INDEX_AT, BigInt(this.#sealIndex));
+    header[FLAG_AT] = flag;
+    return header;
+  }
+
+  // Opens the chunk expected at `index`: a frozen SecretBuffer of header || data, or
+  // ERR_AUTH (nothing left allocated) when the chunk is not that one of this stream.
+  // Returns whether it is the terminator.
+  #openChunk(chunk: Uint8Array, index: number, afterTerminator: boolean): { opened: SecretBuffer; last: boolean } {
+    if (afterTerminator) throw tampered('follows the end of the stream');
+    const opened = sealer().open(chunk);
+    const check = opened.read((view) => {
+      if (view.length < HEADER_BYTES) return 'is too short to be one';
+      for (let i = 0; i < STREAM_ID_BYTES; i++) if (view[i] !== this.#streamId[i]) return 'belongs to another stream';
+      const at = new DataView(view.buffer, view.byteOffset, HEADER_BYTES).getBigUint64(INDEX_AT);
+      if (at !== BigInt(index)) return 'is out of place (reordered or a chunk before it is missing)';
+      const flag = view[FLAG_AT];
+      if (flag === LAST_FLAG && view.length !== HEADER_BYTES) return 'is a terminator that carries data';
+      if (flag !== DATA_FLAG && flag !== LAST_FLAG) return 'has an unknown flag';
+      return flag === LAST_FLAG ? 'last' : 'data';
+    });
+    if (check !== 'last' && check !== 'data') {
+      opened.destroy();
+      throw tampered(check);
+    }
+    return { opened, last: check === 'last' };
+  }
+
   #add(chunk: Uint8Array): void {
     this.#chunks.push(chunk);
-    this.#size += chunk.length - SEAL_OVERHEAD;
+    this.#size += dataSize(chunk);
     this.#pushIfWanted();
   }
 
@@ -231,7 +320,7 @@ export class EnclaveStream extends Duplex {
       const staging = this.#stagingBuffer();
       for (let at = 0; at < data.length; ) {
         const take = Math.min(this.#chunkSize - this.#staged, data.length - at);
-        staging.copyFrom(data.subarray(at, at + take), this.#staged);
+        staging.copyFrom(data.subarray(at, at + take), HEADER_BYTES + this.#staged);
         this.#staged += take;
         this.#size += take;
         at += take;
@@ -253,6 +342,7 @@ export class EnclaveStream extends Duplex {
       this.#sealStaged();
       this.#staging?.destroy();
       this.#staging = undefined;
+      this.#sealTerminator();
       this.#ended = true;
       this.#pushIfWanted();
       callback();
@@ -267,26 +357,30 @@ export class EnclaveStream extends Duplex {
   }
 
   // Opens and pushes chunks while the reader wants more; ends the readable side once
-  // the writable side has finished and every chunk was read.
+  // the writable side has finished and every chunk up to the terminator was read.
   #pushIfWanted(): void {
     while (this.#reading) {
-      const chunk = this.#chunks.shift();
+      const chunk = this.#chunks[0];
       if (chunk === undefined) {
         if (this.#ended) {
+          if (!this.#terminatorOpened) throw tampered('is missing at the end (the stream was truncated)');
           this.#reading = false;
           this.push(null);
         }
         break;
       }
-      this.#size -= chunk.length - SEAL_OVERHEAD;
-      const opened = sealer().open(chunk);
-      let copy: Buffer;
+      const { opened, last } = this.#openChunk(chunk, this.#openIndex, this.#terminatorOpened);
+      this.#chunks.shift();
+      this.#openIndex++;
+      let copy: Buffer | undefined;
       try {
-        copy = opened.read((view) => Buffer.from(view));
+        if (last) this.#terminatorOpened = true;
+        else copy = opened.read((view) => Buffer.from(view.subarray(HEADER_BYTES)));
       } finally {
         opened.destroy();
       }
-      this.#reading = this.push(copy);
+      this.#size -= dataSize(chunk);
+      if (copy !== undefined) this.#reading = this.push(copy);
     }
     this.#releaseWriter();
   }
@@ -308,30 +402,40 @@ export class EnclaveStream extends Duplex {
   flatten(): SecretBuffer {
     checkArgs(arguments.length, 0, 'flatten()');
     this.#sealStaged();
-    if (this.#size === 0) throw new StrongroomError('ERR_EMPTY', 'the stream holds no bytes to flatten; write to it first');
+    if (this.#size === 0) {
+      throw new StrongroomError('ERR_EMPTY', 'the stream holds no bytes to flatten; write to it first');
+    }
     const result = SecretBuffer.alloc(this.#size, sealer().bufferOptions);
+    let index = this.#openIndex;
+    let terminator = this.#terminatorOpened;
     try {
       let offset = 0;
       for (const chunk of this.#chunks) {
-        const opened = sealer().open(chunk);
+        const { opened, last } = this.#openChunk(chunk, index++, terminator);
         try {
-          result.copyFrom(opened, offset);
+          if (last) terminator = true;
+          else result.copyFrom(opened, offset, { sourceOffset: HEADER_BYTES });
         } finally {
           opened.destroy();
         }
-        offset += chunk.length - SEAL_OVERHEAD;
+        offset += dataSize(chunk);
       }
+      if (offset !== result.size) throw tampered('does not add up to the size written');
+      if (this.#terminatorSealed && !terminator) throw tampered('is missing at the end (the stream was truncated)');
     } catch (error) {
       result.destroy();
       throw error;
     }
     this.#chunks.length = 0;
+    this.#openIndex = index;
+    this.#terminatorOpened = terminator;
     this.#size = 0;
     this.#releaseWriter();
     return result.freeze();
   }
 
   static {
+    chunksOf = (stream) => stream.#chunks;
     wipeQueued = (stream) => {
       if (stream.#wipeSource) for (const chunk of queuedWrites(stream)) chunk.fill(0);
     };
