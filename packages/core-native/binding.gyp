@@ -16,6 +16,7 @@
         "native/io.cc",
         "native/coffer.cc",
         "native/coffer_binding.cc",
+        "native/password.cc",
         "native/random.cc"
       ],
       "include_dirs": [

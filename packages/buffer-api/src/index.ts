@@ -1,6 +1,13 @@
 // @strongroom/buffer: SecretBuffer, the everyday handle for one secret in guarded memory.
 export { SecretBuffer, type CopyRange, type FromFdOptions, type FromOptions, type ScopedView } from './secret-buffer.js';
 export { cofferOpenBuffer, cofferSealBuffer } from './coffer.js';
+export {
+  hashPassword,
+  verifyPassword,
+  needsRehash,
+  DEFAULT_PASSWORD_OPTIONS,
+  type PasswordHashOptions,
+} from './password.js';
 export type { LiveStats } from './live.js';
 export type { ViewMode } from './scope.js';
 export {

@@ -31,6 +31,7 @@ import {
   checkInteger,
   checkOptions,
   checkSecretBytes,
+  describe,
   invalid,
   READ_ENV_KEYS,
   READ_FD_KEYS,
@@ -94,9 +95,11 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
 const TOKEN = Symbol('strongroom.secret-buffer');
 let regionOf: (buffer: SecretBuffer) => Region;
 
-/** @internal This package's own modules only (coffer.ts): never exported from the package. */
+/** @internal This package's own modules only (coffer.ts, password.ts): never exported from the package. */
 export const internals = {} as {
   idleRegionOf: (buffer: SecretBuffer) => Region;
+  /** For a native read: ERR_DESTROYED after destroy(), ERR_BUSY while a write scope is open. */
+  readableRegionOf: (buffer: unknown, what: string) => Region;
   adopt: (region: Region, frozen: boolean) => SecretBuffer;
 };
 
@@ -142,6 +145,10 @@ export class SecretBuffer {
         throw new StrongroomError('ERR_BUSY', `a ${buffer.#scopes.open} scope is open on this SecretBuffer; use it after the scope ends`);
       }
       return region;
+    };
+    internals.readableRegionOf = (buffer, what) => {
+      if (!(buffer instanceof SecretBuffer)) throw invalid(`${what} must be a SecretBuffer, got ${describe(buffer)}`);
+      return buffer.#readable();
     };
     internals.adopt = (region, frozen) => {
       const buffer = new SecretBuffer(TOKEN, region);

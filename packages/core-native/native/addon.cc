@@ -9,6 +9,7 @@
 
 #include "binding.h"
 #include "coffer.h"
+#include "password.h"
 #include "sealing.h"
 
 namespace strongroom {
@@ -56,6 +57,14 @@ Napi::Object Constants(Napi::Env env) {
   out.Set("blake2bMaxBytes", number(crypto_generichash_BYTES_MAX));
   out.Set("blake2bMinKeyBytes", number(crypto_generichash_KEYBYTES_MIN));
   out.Set("blake2bMaxKeyBytes", number(crypto_generichash_KEYBYTES_MAX));
+  out.Set("argon2idMinTimeCost", number(kArgon2MinTimeCost));
+  out.Set("argon2idMaxTimeCost", number(kArgon2MaxTimeCost));
+  out.Set("argon2idMinMemoryCost", number(kArgon2MinMemoryCost));
+  out.Set("argon2idMaxMemoryCost", number(kArgon2MaxMemoryCost));
+  out.Set("argon2idParallelism", number(kArgon2Parallelism));
+  out.Set("argon2idSaltBytes", number(kArgon2SaltBytes));
+  out.Set("argon2idHashBytes", number(kArgon2HashBytes));
+  out.Set("argon2idMaxEncodedLength", number(kArgon2MaxEncodedLength));
   return out;
 }
 
@@ -78,6 +87,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitHardening(env, exports);
   InitIo(env, exports);
   InitCoffer(env, exports);
+  InitPassword(env, exports);
   return exports;
 }
 

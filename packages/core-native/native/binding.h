@@ -93,7 +93,7 @@ Napi::Function Fn(Napi::Env env, const char* name) {
 void Register(Napi::Env env, Napi::Object exports, std::initializer_list<Export> table);
 
 // The addon's own numbers (backend and protection codes, state bits, HMAC algorithm ids,
-// bounds, sealed-format sizes), exported as `constants`: the TypeScript layer maps them to
+// bounds, sealed-format sizes, Argon2id bounds), exported as `constants`: the TypeScript layer maps them to
 // names in one place (src/constants.ts) instead of restating them.
 Napi::Object Constants(Napi::Env env);
 
@@ -105,5 +105,6 @@ void InitHashing(Napi::Env env, Napi::Object exports);
 void InitHardening(Napi::Env env, Napi::Object exports);
 void InitIo(Napi::Env env, Napi::Object exports);
 void InitCoffer(Napi::Env env, Napi::Object exports);
+void InitPassword(Napi::Env env, Napi::Object exports);
 
 }  // namespace strongroom

@@ -57,6 +57,11 @@ export interface NativeBinding {
   readFd(fd: number, maxSize: number, until: number, backend: number, mlockPolicy: number): NativeRegion;
   readEnv(name: string, remove: boolean, backend: number, mlockPolicy: number): NativeRegion;
   promptSecret(message: string, maxSize: number, backend: number, mlockPolicy: number): Promise<NativeRegion>;
+  /** memoryCost in KiB; resolves with the encoded hash. */
+  hashPassword(password: NativeRegion, timeCost: number, memoryCost: number): Promise<string>;
+  /** Throws (before any work) for an encoded hash it cannot verify. */
+  verifyPassword(password: NativeRegion, encoded: string): Promise<boolean>;
+  needsRehash(encoded: string, timeCost: number, memoryCost: number): boolean;
   cofferInit(backend: number, mlockPolicy: number, intervalMs: number): void;
   cofferSeal(source: NativeRegion | Uint8Array, length: number): Uint8Array;
   /** target undefined only for sealed bytes of exactly the overhead. */

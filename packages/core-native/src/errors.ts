@@ -20,6 +20,8 @@ export type StrongroomErrorCode =
   | 'ERR_EMPTY'
   | 'ERR_IO'
   | 'ERR_NOT_A_TTY'
+  // An encoded password hash libsodium 1.0.18 cannot verify (argon2i/argon2d, p > 1, another version).
+  | 'ERR_UNSUPPORTED_HASH'
   // Used by the higher packages (@strongroom/buffer, @strongroom/enclave, ...).
   | 'ERR_DESTROYED'
   | 'ERR_FROZEN'

@@ -32,6 +32,13 @@ export {
 } from './coffer.js';
 export { blake2b, hmac, hmacVerify } from './hashing.js';
 export {
+  hashPassword,
+  verifyPassword,
+  needsRehash,
+  DEFAULT_PASSWORD_OPTIONS,
+  type PasswordHashOptions,
+} from './password.js';
+export {
   readFile,
   readFd,
   readEnv,

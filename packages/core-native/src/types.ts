@@ -100,4 +100,16 @@ export interface AddonConstants {
   blake2bMaxBytes: number;
   blake2bMinKeyBytes: number;
   blake2bMaxKeyBytes: number;
+  /** Argon2id (password.ts): timeCost in passes, memoryCost in KiB, libsodium's bounds. */
+  argon2idMinTimeCost: number;
+  argon2idMaxTimeCost: number;
+  argon2idMinMemoryCost: number;
+  argon2idMaxMemoryCost: number;
+  /** The only parallelism libsodium 1.0.18 computes (1). */
+  argon2idParallelism: number;
+  /** The salt and hash lengths hashPassword() writes. */
+  argon2idSaltBytes: number;
+  argon2idHashBytes: number;
+  /** The longest encoded hash accepted, in characters. */
+  argon2idMaxEncodedLength: number;
 }

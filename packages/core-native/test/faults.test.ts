@@ -110,6 +110,14 @@ const PATHS: Path[] = [
     aborts: ['mprotect'],
   },
   {
+    name: 'hashPassword() and verifyPassword() (the private copy, the salt, Argon2 on a worker)',
+    prepare: `const password = sr.allocate(16, { backend: 'mmap' }); password.protect('noaccess');`,
+    op: `const encoded = await sr.hashPassword(password, { timeCost: 1, memoryCost: 64 });
+         if (!(await sr.verifyPassword(password, encoded))) throw new Error('the hash did not verify');`,
+    codes: [...ALLOCATION, 'ERR_SYSTEM'],
+    aborts: ['mprotect'],
+  },
+  {
     name: 'readFile()',
     prepare: `const file = path.join(os.tmpdir(), 'strongroom-faults-' + process.pid);
               fs.writeFileSync(file, Buffer.alloc(9000, 1)); process.on('exit', () => fs.rmSync(file, { force: true }));`,

@@ -16,6 +16,13 @@ export {
   type FromFileOptions,
 } from './stream.js';
 export { purge, type PurgeResult } from './purge.js';
+export {
+  hashPassword,
+  verifyPassword,
+  needsRehash,
+  DEFAULT_PASSWORD_OPTIONS,
+  type PasswordHashOptions,
+} from './password.js';
 export { safeExit, safePanic, catchSignals, describeSafely, type CatchSignalsOptions } from './exit.js';
 export { DEFAULT_REKEY_INTERVAL } from './backend.js';
 export type { EnclaveBackend } from './sealer.js';

@@ -11,7 +11,7 @@
 //   faults.stop()                     count nothing, fail nothing
 //   faults.selfTest(name)             one call of name made from this module (for testkit's own tests)
 //
-// Interposed: mmap, mprotect, mlock, madvise, ftruncate, read, getrandom, pthread_create and
+// Interposed: mmap (and mmap64, which libsodium's Argon2 calls, counted as mmap), mprotect, mlock, madvise, ftruncate, read, getrandom, pthread_create and
 // syscall (for memfd_secret and getrandom made through it). pthread_create is attributed to
 // the module when the caller is the module or libstdc++ (std::thread starts threads there).
 // Test-only code: never built into or shipped with a strongroom package.
@@ -68,6 +68,15 @@ void* mmap(void* addr, size_t length, int prot, int flags, int fd, off_t offset)
   static void* (*real)(void*, size_t, int, int, int, off_t);
   if (ShouldFail(MMAP, CALLER)) return MAP_FAILED;
   if (real == NULL) real = (void* (*)(void*, size_t, int, int, int, off_t))Next("mmap");
+  return real(addr, length, prot, flags, fd, offset);
+}
+
+// Code built with large-file support (libsodium) links mmap64, which glibc does not route
+// through mmap: interposed too, and counted as mmap.
+void* mmap64(void* addr, size_t length, int prot, int flags, int fd, off64_t offset) {
+  static void* (*real)(void*, size_t, int, int, int, off64_t);
+  if (ShouldFail(MMAP, CALLER)) return MAP_FAILED;
+  if (real == NULL) real = (void* (*)(void*, size_t, int, int, int, off64_t))Next("mmap64");
   return real(addr, length, prot, flags, fd, offset);
 }
 
