@@ -1,0 +1,14 @@
+// @strongroom/express: Express 4 and 5 middleware that keeps secrets out of the JS heap.
+// sensitiveBody() parses request bodies with the listed fields decoded straight into
+// SecretBuffers; keep() keeps one past its response. Every middleware factory here checks
+// its options when it is called (a misspelt option is a StrongroomError at start-up),
+// returns a named function, and passes errors to next() as HttpErrors.
+// See README.md for what is protected and what is not.
+export { sensitiveBody, type SensitiveBodyOptions } from './sensitive-body.js';
+export { keep } from './secrets.js';
+export { HttpError } from './http-error.js';
+export { DEFAULT_LIMIT } from './limit.js';
+export type { TypeOption } from './media-type.js';
+export type { Middleware, NextFunction } from './types.js';
+export { SecretBuffer } from '@strongroom/buffer';
+export { StrongroomError, isStrongroomError, type StrongroomErrorCode } from '@strongroom/core-native';
