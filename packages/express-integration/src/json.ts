@@ -7,7 +7,8 @@
 //
 // Paths descend objects only: arrays are left as they are. A key seen twice in one object
 // keeps its last value, as with JSON.parse; the secrets under the earlier value are
-// destroyed at once.
+// destroyed at once. A listed field whose (last) value is not a string is a 400, once the
+// whole body has been found to be JSON.
 import type { SecretBuffer } from '@strongroom/buffer';
 
 import type { FieldTrie } from './fields.js';
@@ -15,8 +16,11 @@ import { httpError, type HttpError } from './http-error.js';
 import { decodeSecret, destroyAll } from './secrets.js';
 import type { Utf8Writer } from './utf8.js';
 
-/** What the scan found at a listed path: an object on the way to a field, or the field's secret. */
-type Entry = ObjectEntry | SecretEntry;
+/**
+ * What the scan found at a listed path: an object on the way to a field, the field's
+ * secret, or a field that is not a string (an error, unless a later duplicate replaces it).
+ */
+type Entry = ObjectEntry | SecretEntry | InvalidEntry;
 interface ObjectEntry {
   readonly kind: 'object';
   readonly entries: Map<string, Entry>;
@@ -25,6 +29,10 @@ interface SecretEntry {
   readonly kind: 'secret';
   /** undefined for an empty string: a SecretBuffer holds at least one byte. */
   readonly secret: SecretBuffer | undefined;
+}
+interface InvalidEntry {
+  readonly kind: 'invalid';
+  readonly field: string;
 }
 
 interface Frame {
@@ -162,10 +170,19 @@ function scanScalar(raw: Buffer, pos: number, start: number): number {
 function destroyEntry(entry: Entry, created: Set<SecretBuffer>): void {
   if (entry.kind === 'object') {
     for (const child of entry.entries.values()) destroyEntry(child, created);
-  } else if (entry.secret !== undefined) {
+  } else if (entry.kind === 'secret' && entry.secret !== undefined) {
     created.delete(entry.secret);
     entry.secret.destroy();
   }
+}
+
+/** The first listed field that holds something other than a string, if any. */
+function invalidField(entry: ObjectEntry): string | undefined {
+  for (const child of entry.entries.values()) {
+    const field = child.kind === 'object' ? invalidField(child) : child.kind === 'invalid' ? child.field : undefined;
+    if (field !== undefined) return field;
+  }
+  return undefined;
 }
 
 /** Puts the secrets in the parsed value, where the scan found them (and JSON.parse put zeros). */
@@ -177,6 +194,7 @@ function place(target: unknown, entry: ObjectEntry): void {
   for (const [key, child] of entry.entries) {
     if (!Object.hasOwn(object, key)) throw new Error('strongroom: JSON.parse disagreed with the scan of the body about a key');
     if (child.kind === 'object') place(object[key], child);
+    else if (child.kind === 'invalid') throw new Error('strongroom: a field that is not a string was about to be placed');
     else if (child.secret === undefined) delete object[key];
     else Object.defineProperty(object, key, { value: child.secret, writable: true, enumerable: true, configurable: true });
   }
@@ -211,9 +229,11 @@ export function parseJson(raw: Buffer, start: number, fields: FieldTrie, strict:
         const c = raw[pos];
         if (c === undefined) throw syntaxError(raw, pos, start);
         const field = slot?.field;
-        if (field !== undefined && c !== QUOTE) {
-          if (c !== 0x7b && c !== 0x5b) scanScalar(raw, pos, start); // bad JSON is reported as such
-          throw fieldError(field);
+        if (field !== undefined && parent !== undefined && c !== QUOTE) {
+          // Not a string: an error once the whole body is known to be JSON, unless the key
+          // comes again with a string. The value itself is scanned as any other.
+          parent.entries.set(key, { kind: 'invalid', field });
+          slot = undefined;
         }
         if (c === 0x7b || c === 0x5b) { // { [
           const array = c === 0x5b;
@@ -237,7 +257,7 @@ export function parseJson(raw: Buffer, start: number, fields: FieldTrie, strict:
           }
         } else if (c === QUOTE) {
           const close = scanString(raw, pos, start);
-          if (field !== undefined && parent !== undefined) {
+          if (slot?.field !== undefined && parent !== undefined) {
             const secret = decodeSecret((writer) => decodeString(raw, pos + 1, close - 1, writer));
             if (secret !== undefined) created.add(secret);
             parent.entries.set(key, { kind: 'secret', secret });
@@ -292,6 +312,8 @@ export function parseJson(raw: Buffer, start: number, fields: FieldTrie, strict:
         }
       }
     }
+    const invalid = root === undefined ? undefined : invalidField(root);
+    if (invalid !== undefined) throw fieldError(invalid);
     let value: unknown;
     try {
       value = JSON.parse(raw.toString('utf8', start));

@@ -54,7 +54,7 @@ export function sensitiveBody(options: SensitiveBodyOptions): Middleware {
   const given = checkOptions(options, FN, KEYS);
   const fields = parseFields(given['fields'], `the fields option of ${FN}`);
   const limit = parseLimit(given['limit'], `the limit option of ${FN}`);
-  const shouldParse = typeTest(given['type'] ?? DEFAULT_TYPE, `the type option of ${FN}`);
+  const shouldParse = typeTest(given['type'] === undefined ? DEFAULT_TYPE : given['type'], `the type option of ${FN}`);
   const strict = given['strict'] === undefined ? true : checkBoolean(given['strict'], `the strict option of ${FN}`);
 
   return function sensitiveBodyParser(req, res, next) {

@@ -155,6 +155,12 @@ describe.each(MAJORS)('sensitiveBody on $name', (major) => {
       expect(reply.json).toEqual({ body: { password: secretOf('second'), card: { other: 3 } }, live: 1 });
       const again = await postJson(app.url, '/secret', '{"password":"one","password":""}');
       expect(again.json).toEqual({ body: {}, live: 0 });
+      // The type is judged on the value JSON.parse keeps, too.
+      const fixed = await postJson(app.url, '/secret', '{"password":1,"card":{"number":[]},"password":"s","card":{"number":"n"}}');
+      expect(fixed.json).toEqual({ body: { password: secretOf('s'), card: { number: secretOf('n') } }, live: 2 });
+      const broken = await postJson(app.url, '/secret', '{"password":"s","password":{"a":"b"}}');
+      expect(broken.status).toBe(400);
+      expect(liveSecrets()).toBe(0);
     });
 
     it.each([
