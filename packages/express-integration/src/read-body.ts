@@ -94,13 +94,7 @@ export function readBody(req: IncomingMessage, res: ServerResponse, limit: numbe
     }
     chunks.push(chunk);
   };
-  const onEnd = (): void => {
-    if (declared !== undefined && received !== declared) {
-      settle(httpError(400, 'request.size.invalid', 'request size did not match content length', { expected: declared, length: declared, received }));
-    } else {
-      settle(undefined);
-    }
-  };
+  const onEnd = (): void => settle(undefined); // Node's parser has held the body to its Content-Length
   const aborted = (): void => {
     settle(httpError(400, 'request.aborted', 'request aborted', { code: 'ECONNABORTED', expected: declared, received }));
   };

@@ -36,6 +36,8 @@ export interface RunningApp {
   /** 'http://127.0.0.1:PORT' */
   url: string;
   port: number;
+  /** Every error the app's error handler was given, in order. */
+  errors: unknown[];
   close(): Promise<void>;
 }
 
@@ -62,7 +64,9 @@ export interface ErrorReply {
 export async function startApp(major: ExpressMajor, setup: (app: Express) => void): Promise<RunningApp> {
   const app = major.express();
   setup(app);
+  const errors: unknown[] = [];
   const onError: ErrorRequestHandler = (error: unknown, _req, res, _next) => {
+    errors.push(error);
     const fields = error !== null && typeof error === 'object' ? { ...(error as Record<string, unknown>) } : {};
     const err = error as { name?: unknown; message?: unknown; status?: unknown };
     const status = typeof err.status === 'number' ? err.status : 500;
@@ -78,6 +82,7 @@ export async function startApp(major: ExpressMajor, setup: (app: Express) => voi
   return {
     url: `http://127.0.0.1:${port}`,
     port,
+    errors,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

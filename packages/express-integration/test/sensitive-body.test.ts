@@ -69,6 +69,10 @@ describe.each(MAJORS)('sensitiveBody on $name', (major) => {
         req.on('data', (chunk: Buffer) => parts.push(chunk));
         req.on('end', () => res.json({ body: req.body === undefined ? 'undefined' : req.body, raw: Buffer.concat(parts).toString('utf8') }));
       });
+      server.post('/encoded', (req, _res, next) => {
+        req.setEncoding('utf8');
+        next();
+      }, sensitiveBody({ fields: ['password'] }), answer);
       server.post('/hold', sensitiveBody({ fields: ['password'] }), (req, res) => {
         const secret = (req.body as { password: SecretBuffer }).password;
         held.push(secret);
@@ -313,6 +317,12 @@ describe.each(MAJORS)('sensitiveBody on $name', (major) => {
       expect(form.status).toBe(415);
     });
 
+    it('a request whose stream has an encoding set is 500 stream.encoding.set, as raw-body says', async () => {
+      const reply = await postJson(app.url, '/encoded', '{"password":"x"}');
+      expect(reply.status).toBe(500);
+      expect((reply.json as ErrorReply).error).toMatchObject({ type: 'stream.encoding.set', expose: false, name: 'InternalServerError' });
+    });
+
     it('a compressed body is 415 encoding.unsupported: a decompressor keeps what it inflated', async () => {
       const reply = await request(app.url, { path: '/secret', body: 'x', headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' } });
       expect(reply.status).toBe(415);
@@ -352,6 +362,19 @@ describe.each(MAJORS)('sensitiveBody on $name', (major) => {
       await answer.socketClosed; // the server hung up rather than read on
       expect(liveSecrets()).toBe(0);
       req.destroy();
+    });
+
+    it('a client that goes away mid-body: 400 request.aborted reaches the error handler, and nothing is kept', async () => {
+      const before = app.errors.length;
+      const { req, reply } = openPost(app.url, '/secret', { 'content-type': 'application/json', 'content-length': '100' });
+      reply.catch(() => undefined); // there is no reply to a request that was abandoned
+      req.write('{"password":"half of it');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      req.destroy();
+      await vi.waitFor(() => expect(app.errors.length).toBe(before + 1));
+      expect(app.errors.at(-1)).toMatchObject({ status: 400, type: 'request.aborted', code: 'ECONNABORTED', expected: 100, received: 23 });
+      expect(app.errors.at(-1)).toBeInstanceOf(HttpError);
+      expect(liveSecrets()).toBe(0);
     });
 
     it('the default limit is 100kb, as express.json()', async () => {
