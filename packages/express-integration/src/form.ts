@@ -9,20 +9,13 @@ import type { SecretBuffer } from '@strongroom/buffer';
 
 import { httpError } from './http-error.js';
 import { decodeSecret, destroyAll } from './secrets.js';
-import { Utf8Writer, type ByteSink } from './utf8.js';
+import { hexValue, Utf8Writer, type ByteSink } from './utf8.js';
 
 /** body-parser's parameterLimit: more parameters than this is 413 'parameters.too.many'. */
 export const PARAMETER_LIMIT = 1000;
 
 const AMPERSAND = 0x26;
 const EQUALS = 0x3d;
-
-function hexValue(b: number | undefined): number {
-  if (b === undefined) return -1;
-  if (b >= 0x30 && b <= 0x39) return b - 0x30;
-  const lower = b | 0x20;
-  return lower >= 0x61 && lower <= 0x66 ? lower - 0x61 + 10 : -1;
-}
 
 /**
  * One name or value, raw[from..to), into out: the raw text's UTF-8 is repaired first (as

@@ -7,7 +7,6 @@
 export { sensitiveBody, type SensitiveBodyOptions } from './sensitive-body.js';
 export { keep } from './secrets.js';
 export { HttpError } from './http-error.js';
-export { DEFAULT_LIMIT } from './limit.js';
 export type { TypeOption } from './media-type.js';
 export type { Middleware, NextFunction } from './types.js';
 export { SecretBuffer } from '@strongroom/buffer';

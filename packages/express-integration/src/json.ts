@@ -14,7 +14,7 @@ import type { SecretBuffer } from '@strongroom/buffer';
 import type { FieldTrie } from './fields.js';
 import { httpError, type HttpError } from './http-error.js';
 import { decodeSecret, destroyAll } from './secrets.js';
-import type { Utf8Writer } from './utf8.js';
+import { hexValue, type Utf8Writer } from './utf8.js';
 
 /**
  * What the scan found at a listed path: an object on the way to a field, the field's
@@ -67,13 +67,6 @@ function skipSpace(raw: Buffer, pos: number): number {
     pos++;
   }
   return pos;
-}
-
-function hexValue(b: number | undefined): number {
-  if (b === undefined) return -1;
-  if (b >= 0x30 && b <= 0x39) return b - 0x30;
-  const lower = b | 0x20;
-  return lower >= 0x61 && lower <= 0x66 ? lower - 0x61 + 10 : -1;
 }
 
 /** The position after the string token that starts at pos (a '"'); throws on a bad token. */

@@ -34,6 +34,14 @@ export class ViewSink implements ByteSink {
 
 const REPLACEMENT = 0xfffd;
 
+/** The value of an ASCII hex digit (either case), or -1: the decoders' %XX and \uXXXX. */
+export function hexValue(b: number | undefined): number {
+  if (b === undefined) return -1;
+  if (b >= 0x30 && b <= 0x39) return b - 0x30;
+  const lower = b | 0x20;
+  return lower >= 0x61 && lower <= 0x66 ? lower - 0x61 + 10 : -1;
+}
+
 export class Utf8Writer {
   readonly #sink: ByteSink;
   // The UTF-8 decoder's state (WHATWG Encoding, "UTF-8 decoder").
