@@ -1,8 +1,9 @@
 import { defineConfig } from 'vitest/config';
 
 // One vitest run covers every package: each package folder is a project with its own
-// config; tools/repo-checks checks the repository's structure and design document. @strongroom/buffer runs a second time in 'copy' view mode, the mode of
-// runtimes that refuse external ArrayBuffers: the same suite must pass in both.
+// config; tools/repo-checks checks the repository's structure and design document. @strongroom/buffer and
+// @strongroom/express run a second time in 'copy' view mode, the mode of runtimes that refuse external
+// ArrayBuffers: the same suites must pass in both.
 export default defineConfig({
   test: {
     // Fails the run when a test leaves a strongroom-* folder in the temp directory.
@@ -15,6 +16,14 @@ export default defineConfig({
         root: './packages/buffer-api',
         test: {
           name: 'buffer (copy mode)',
+          env: { STRONGROOM_NO_EXTERNAL_BUFFERS: '1' },
+        },
+      },
+      {
+        extends: './packages/express-integration/vitest.config.ts',
+        root: './packages/express-integration',
+        test: {
+          name: 'express (copy mode)',
           env: { STRONGROOM_NO_EXTERNAL_BUFFERS: '1' },
         },
       },

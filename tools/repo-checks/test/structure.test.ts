@@ -2,20 +2,24 @@
 // any package, packages import only the layers below them, and every test the design
 // document cites as proof of an invariant exists.
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { describe, expect, it } from 'vitest';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const PACKAGES = ['core-native', 'buffer-api', 'enclave', 'testkit'];
+const PACKAGES = ['core-native', 'buffer-api', 'enclave', 'express-integration', 'testkit'];
 // What each package's src/ may import of ours (ARCHITECTURE.md, "Layers").
 const MAY_IMPORT: Record<string, string[]> = {
   'core-native': [],
   'buffer-api': ['@strongroom/core-native'],
   enclave: ['@strongroom/buffer', '@strongroom/core-native'],
+  'express-integration': ['@strongroom/buffer', '@strongroom/core-native', '@strongroom/enclave'],
   testkit: [],
 };
+// The top layer: an adapter that no package of ours may depend on.
+const TOP = '@strongroom/express';
 
 function sources(pkg: string): string[] {
   const dir = path.join(ROOT, 'packages', pkg, 'src');
@@ -74,6 +78,47 @@ describe('the import graph', () => {
       .filter((s) => s.startsWith('@strongroom/'))
       .map((s) => s.split('/').slice(0, 2).join('/'));
     expect([...new Set(ours)].filter((s) => !(MAY_IMPORT[pkg] as string[]).includes(s))).toEqual([]);
+  });
+});
+
+describe('the top layer', () => {
+  /** Every package.json of the workspace (pnpm-workspace.yaml: packages/*, bench, examples, tools/*). */
+  function manifests(): string[] {
+    const folders = ['packages', 'tools'].flatMap((dir) =>
+      fs.readdirSync(path.join(ROOT, dir)).map((name) => path.join(ROOT, dir, name)),
+    );
+    return [...folders, path.join(ROOT, 'bench'), path.join(ROOT, 'examples')]
+      .map((folder) => path.join(folder, 'package.json'))
+      .filter((file) => fs.existsSync(file));
+  }
+
+  function dependents(files: string[]): string[] {
+    return files.filter((file) => {
+      const manifest = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, Record<string, string> | string | undefined>;
+      if (manifest['name'] === TOP) return false;
+      return ['dependencies', 'devDependencies', 'peerDependencies', 'optionalDependencies'].some((field) => {
+        const deps = manifest[field];
+        return typeof deps === 'object' && deps !== null && Object.hasOwn(deps, TOP);
+      });
+    });
+  }
+
+  it(`no package depends on ${TOP}, not even for its tests`, () => {
+    const files = manifests();
+    expect(files.length).toBeGreaterThan(5);
+    expect(files.map((file) => path.relative(ROOT, file))).toContain('packages/express-integration/package.json');
+    expect(dependents(files).map((file) => path.relative(ROOT, file))).toEqual([]);
+  });
+
+  it('the dependents search finds a dependent when there is one (positive control)', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'strongroom-repo-checks-'));
+    try {
+      const file = path.join(dir, 'package.json');
+      fs.writeFileSync(file, JSON.stringify({ name: 'x', devDependencies: { [TOP]: 'workspace:*' } }));
+      expect(dependents([file])).toEqual([file]);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

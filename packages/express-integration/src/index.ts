@@ -1,0 +1,18 @@
+// @strongroom/express: Express 4 and 5 middleware that keeps secrets out of the JS heap.
+// sensitiveBody() parses request bodies with the listed fields decoded straight into
+// SecretBuffers; keep() keeps one past its response. Every middleware factory here checks
+// its options when it is called (a misspelt option is a StrongroomError at start-up),
+// returns a named function, and passes errors to next() as HttpErrors.
+// See README.md for what is protected and what is not.
+//
+// The shared pieces each middleware builds on: types.ts (Middleware, NextFunction),
+// http-error.ts (HttpError, httpError), limit.ts (parseLimit), media-type.ts (typeTest,
+// contentTypeOf, hasBody), read-body.ts (readBody: a raw body under a limit, chunks wiped;
+// discardRest), secrets.ts (releaseWithResponse, keep, decodeSecret), utf8.ts (Utf8Writer).
+export { sensitiveBody, type SensitiveBodyOptions } from './sensitive-body.js';
+export { keep } from './secrets.js';
+export { HttpError } from './http-error.js';
+export type { TypeOption } from './media-type.js';
+export type { Middleware, NextFunction } from './types.js';
+export { SecretBuffer } from '@strongroom/buffer';
+export { StrongroomError, isStrongroomError, type StrongroomErrorCode } from '@strongroom/core-native';
