@@ -8,12 +8,13 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const PACKAGES = ['core-native', 'buffer-api', 'enclave', 'testkit'];
+const PACKAGES = ['core-native', 'buffer-api', 'enclave', 'express-integration', 'testkit'];
 // What each package's src/ may import of ours (ARCHITECTURE.md, "Layers").
 const MAY_IMPORT: Record<string, string[]> = {
   'core-native': [],
   'buffer-api': ['@strongroom/core-native'],
   enclave: ['@strongroom/buffer', '@strongroom/core-native'],
+  'express-integration': ['@strongroom/enclave', '@strongroom/buffer', '@strongroom/core-native'],
   testkit: [],
 };
 
