@@ -25,7 +25,9 @@ export type StrongroomErrorCode =
   // Used by the higher packages (@strongroom/buffer, @strongroom/enclave, ...).
   | 'ERR_DESTROYED'
   | 'ERR_FROZEN'
-  | 'ERR_BUSY';
+  | 'ERR_BUSY'
+  // A named secret that a store (@strongroom/express, @strongroom/kms-loaders) does not hold.
+  | 'ERR_SECRET_NOT_FOUND';
 
 export class StrongroomError extends Error {
   readonly code: StrongroomErrorCode;

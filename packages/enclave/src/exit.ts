@@ -5,8 +5,11 @@
 //   safePanic(error)     purge(), print the error without its message (it may carry
 //                        secret content; StrongroomError messages never do), exit 1
 //   catchSignals(opts)   on SIGINT/SIGTERM/SIGHUP: purge(), the handler, exit 128+signo;
-//                        optionally purge when an uncaught exception or unhandled
-//                        rejection is about to end the process
+//                        or, with { purge: 'last' }, the handler first (a server
+//                        draining its requests still needs its secrets), then purge()
+//                        and exit, forced by a second signal or the timeout; optionally
+//                        purge when an uncaught exception or unhandled rejection is
+//                        about to end the process
 import { constants } from 'node:os';
 
 import { isStrongroomError, StrongroomError } from '@strongroom/core-native';
@@ -15,6 +18,7 @@ import {
   checkBoolean,
   checkFunction,
   checkInteger,
+  checkOneOf,
   checkOptions,
   describe,
   invalid,
@@ -99,9 +103,19 @@ export interface CatchSignalsOptions {
   handler?: (signal: NodeJS.Signals) => void | Promise<void>;
   /** Also purge when an uncaught exception or unhandled rejection is about to end the process. */
   purgeOnUncaught?: boolean;
+  /**
+   * 'first' (default): purge, then run the handler. 'last': run the handler first (it can
+   * still open secrets, e.g. to finish in-flight requests), then purge; a second signal or
+   * the timeout purges and exits without waiting for it.
+   */
+  purge?: 'first' | 'last';
+  /** The most milliseconds the handler may take before the purge and exit are forced (default: no limit). */
+  timeout?: number;
 }
 
 const DEFAULT_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+// The longest timeout a timer honours (setTimeout's own limit, about 24.8 days).
+const MAX_TIMEOUT = 2 ** 31 - 1;
 const UNCATCHABLE = new Set(['SIGKILL', 'SIGSTOP']);
 
 function checkSignals(signals: unknown): NodeJS.Signals[] {
@@ -126,18 +140,25 @@ function exitCodeOf(signal: NodeJS.Signals): number {
  */
 export function catchSignals(options?: CatchSignalsOptions): () => void {
   checkArgs(arguments.length, 1, 'catchSignals()');
-  const given = checkOptions(options, 'catchSignals()', ['signals', 'handler', 'purgeOnUncaught']);
+  const given = checkOptions(options, 'catchSignals()', ['signals', 'handler', 'purgeOnUncaught', 'purge', 'timeout']);
   const signals = checkSignals(given.signals ?? DEFAULT_SIGNALS);
   const handler =
     given.handler === undefined ? undefined : checkFunction<NonNullable<CatchSignalsOptions['handler']>>(given.handler, 'handler');
   const purgeOnUncaught = given.purgeOnUncaught === undefined ? false : checkBoolean(given.purgeOnUncaught, 'purgeOnUncaught');
+  const purgeLast = given.purge === undefined ? false : checkOneOf(given.purge, 'purge', ['first', 'last'] as const) === 'last';
+  const timeout = given.timeout === undefined ? undefined : checkInteger(given.timeout, 'timeout', 1, MAX_TIMEOUT);
 
   let exiting = false;
+  const finish = (code: number): never => {
+    if (purgeLast) purgeBeforeExit();
+    process.exit(code);
+  };
   const onSignal = (signal: NodeJS.Signals): void => {
     const code = exitCodeOf(signal);
-    if (exiting) process.exit(code);
+    if (exiting) finish(code);
     exiting = true;
-    purgeBeforeExit();
+    if (!purgeLast) purgeBeforeExit();
+    if (timeout !== undefined) setTimeout(() => finish(code), timeout).unref();
     let pending: unknown;
     try {
       pending = handler?.(signal);
@@ -146,14 +167,14 @@ export function catchSignals(options?: CatchSignalsOptions): () => void {
     }
     if (pending instanceof Promise) {
       pending.then(
-        () => process.exit(code),
+        () => finish(code),
         (error: unknown) => {
           say(`strongroom: the signal handler failed: ${describeSafely(error)}`);
-          process.exit(code);
+          finish(code);
         },
       );
     } else {
-      process.exit(code);
+      finish(code);
     }
   };
   // Only when nothing else handles it, i.e. when the process is about to die.

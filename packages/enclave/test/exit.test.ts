@@ -591,6 +591,91 @@ describe('catchSignals()', () => {
     }
   });
 
+  describe("{ purge: 'last' }: the handler first, with the secrets still there; then purge and exit", () => {
+    it('the handler can open secrets; the purge happens after it, before the exit', async () => {
+      const result = await signalWhenReady(
+        `${PREAMBLE}${REPORT}
+         catchSignals({
+           purge: 'last',
+           handler: async (signal) => {
+             await new Promise((resolve) => setTimeout(resolve, 50));
+             say('handler', { signal, live: SecretBuffer.live().buffers, enclave: opens(reportEnclave) });
+           },
+         });
+         ${KEEP_ALIVE}
+         await checkpoint('ready');`,
+        'SIGTERM',
+      );
+      expect({ code: result.code, signal: result.signal }, result.stderr).toEqual({ code: 143, signal: null });
+      expect(report(result, 'handler')).toEqual({ signal: 'SIGTERM', live: 1, enclave: 'ok' });
+      expect(report(result, 'exit')).toEqual({ code: 143, ...PURGED });
+      expect(result.stderr).toBe('');
+    });
+
+    it('control: the default purges before the handler', async () => {
+      const result = await signalWhenReady(
+        `${PREAMBLE}${REPORT}
+         catchSignals({ handler: (signal) => say('handler', { signal, live: SecretBuffer.live().buffers, enclave: opens(reportEnclave) }) });
+         ${KEEP_ALIVE}
+         await checkpoint('ready');`,
+        'SIGINT',
+      );
+      expect(report(result, 'handler')).toEqual({ signal: 'SIGINT', live: 0, enclave: 'ERR_AUTH' });
+      expect(report(result, 'exit')).toEqual({ code: 130, ...PURGED });
+    });
+
+    it('the timeout purges and exits while the handler is still running', async () => {
+      const started = Date.now();
+      const result = await signalWhenReady(
+        `${PREAMBLE}${REPORT}
+         catchSignals({
+           purge: 'last',
+           timeout: 300,
+           handler: async () => {
+             say('handler', 'started');
+             await new Promise(() => {});   // never settles
+           },
+         });
+         ${KEEP_ALIVE}
+         await checkpoint('ready');`,
+        'SIGTERM',
+      );
+      expect({ code: result.code, signal: result.signal }, result.stderr).toEqual({ code: 143, signal: null });
+      expect(report(result, 'handler')).toBe('started');
+      expect(report(result, 'exit')).toEqual({ code: 143, ...PURGED });
+      expect(Date.now() - started).toBeLessThan(10_000);
+    });
+
+    it('a second signal purges and exits at once, with its own code', async () => {
+      const child = await startChild(
+        `${PREAMBLE}${REPORT}
+         catchSignals({
+           purge: 'last',
+           handler: async () => {
+             say('handler', { live: SecretBuffer.live().buffers });
+             await checkpoint('in handler');   // never resumed
+           },
+         });
+         ${KEEP_ALIVE}
+         await checkpoint('ready');`,
+        CHILD,
+      );
+      try {
+        await child.waitFor('ready');
+        child.resume();
+        child.kill('SIGTERM');
+        await child.waitFor('in handler');
+        child.kill('SIGINT');
+        const result = await child.exited;
+        expect({ code: result.code, signal: result.signal }, result.stderr).toEqual({ code: 130, signal: null });
+        expect(report(result, 'handler')).toEqual({ live: 1 });
+        expect(report(result, 'exit')).toEqual({ code: 130, ...PURGED });
+      } finally {
+        child.kill();
+      }
+    });
+  });
+
   describe('option validation (ERR_INVALID_ARG, and no listener left behind)', () => {
     // Runs here: it sends no signal. If catchSignals wrongly accepts, its listeners are removed.
     function codeFor(options: unknown): string | undefined {
@@ -614,6 +699,12 @@ describe('catchSignals()', () => {
       ['a non-function handler', { handler: 'exit' }],
       ['a null handler', { handler: null }],
       ['a non-boolean purgeOnUncaught', { purgeOnUncaught: 'yes' }],
+      ["purge: 'never'", { purge: 'never' }],
+      ['purge: true', { purge: true }],
+      ['timeout: 0', { timeout: 0 }],
+      ['timeout: 1.5', { timeout: 1.5 }],
+      ['timeout: a string', { timeout: '10s' }],
+      ['timeout: past what a timer can wait', { timeout: 2 ** 31 }],
       ['null options', null],
       ['string options', 'SIGTERM'],
     ])('%s', (_, options) => {
@@ -629,6 +720,8 @@ describe('catchSignals()', () => {
         { signals: ['SIGTERM'] },
         { signals: ['SIGUSR2', 'SIGHUP'], handler: () => {}, purgeOnUncaught: true },
         { handler: async () => {}, purgeOnUncaught: false },
+        { purge: 'last', timeout: 1 },
+        { purge: 'first', timeout: 2 ** 31 - 1 },
       ];
       for (const options of valid) expect(codeFor(options)).toBeUndefined();
     });

@@ -1,6 +1,7 @@
 // @strongroom/express: Express 4 and 5 middleware that keeps secrets out of the JS heap.
 // sensitiveBody() parses request bodies with the listed fields decoded straight into
-// SecretBuffers; keep() keeps one past its response. Every middleware factory here checks
+// SecretBuffers; keep() keeps one past its response. strongroom() puts a store of named
+// Enclaves on the app; gracefulShutdown() drains, purges and exits. Every middleware factory here checks
 // its options when it is called (a misspelt option is a StrongroomError at start-up),
 // returns a named function, and passes errors to next() as HttpErrors.
 // See README.md for what is protected and what is not.
@@ -11,6 +12,16 @@
 // discardRest), secrets.ts (releaseWithResponse, keep, decodeSecret), utf8.ts (Utf8Writer).
 export { sensitiveBody, type SensitiveBodyOptions } from './sensitive-body.js';
 export { keep } from './secrets.js';
+export {
+  strongroom,
+  Secrets,
+  type SecretSource,
+  type SecretsInput,
+  type SecretsRequest,
+  type StrongroomMiddleware,
+  type StrongroomOptions,
+} from './store.js';
+export { gracefulShutdown, DEFAULT_SHUTDOWN_TIMEOUT, type GracefulShutdownOptions } from './shutdown.js';
 export { HttpError } from './http-error.js';
 export type { TypeOption } from './media-type.js';
 export type { Middleware, NextFunction } from './types.js';
