@@ -24,6 +24,7 @@ export {
   isStrongroomError,
   type CofferOptions,
   type CofferStats,
+  type HmacAlgorithm,
   type StrongroomErrorCode,
 } from '@strongroom/core-native';
 export { SecretBuffer } from '@strongroom/buffer';
