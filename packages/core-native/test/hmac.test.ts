@@ -189,6 +189,9 @@ describe('cofferHmac', () => {
       expect(errorCode(() => cofferHmacVerify(forged, 'sha256', 'm', new Uint8Array(32)))).toBe('ERR_AUTH');
     }
     expect(errorCode(() => cofferHmac(new Uint8Array(39), 'sha256', 'm'))).toBe('ERR_AUTH');
+    // 40 bytes would be a sealed empty message: authenticated first (ERR_AUTH here, as it is
+    // not one of this coffer's), never keyed with nothing.
+    expect(errorCode(() => cofferHmacVerify(new Uint8Array(40), 'sha256', 'm', new Uint8Array(32)))).toBe('ERR_AUTH');
     expect(errorCode(() => cofferHmac('sealed' as never, 'sha256', 'm'))).toBe('ERR_INVALID_ARG');
     const sealed = cofferSeal(Uint8Array.from(key));
     expect(hex(cofferHmac(sealed, 'sha256', 'm', { backend: 'mmap', mlock: 'require' }))).toBe(oracle('sha256', key, 'm').toString('hex'));
