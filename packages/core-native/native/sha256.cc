@@ -11,6 +11,7 @@
 
 #include <sodium.h>
 
+#include <cstdlib>
 #include <cstring>
 
 #if defined(__x86_64__)
@@ -79,7 +80,8 @@ bool DetectShaNi() {
   return ssse3 && sse41 && (ebx & bit_SHA) != 0;
 }
 #else
-void Compress(uint32_t*, const uint8_t*, size_t) {}
+// Never called: ShaNiAvailable() is false here, so hashing.cc never builds an HmacSha256NiState.
+[[noreturn]] void Compress(uint32_t*, const uint8_t*, size_t) { std::abort(); }
 bool DetectShaNi() { return false; }
 #endif
 
@@ -90,6 +92,7 @@ void ShaInit(Sha256State& s) {
 }
 
 void ShaUpdate(Sha256State& s, const uint8_t* in, size_t n) {
+  if (n == 0) return;  // an empty message's data pointer may be null
   s.length += n;
   if (s.used > 0) {
     size_t take = n < 64 - s.used ? n : 64 - s.used;
