@@ -11,6 +11,7 @@
         "native/constant_time.cc",
         "native/sealing.cc",
         "native/hashing.cc",
+        "native/sha256.cc",
         "native/hardening.cc",
         "native/reader.cc",
         "native/io.cc",

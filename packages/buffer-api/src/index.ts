@@ -15,6 +15,7 @@ export {
   isStrongroomError,
   type StrongroomErrorCode,
   type AllocateOptions,
+  type HmacAlgorithm,
   type ReadOptions,
   type ReadEnvOptions,
 } from '@strongroom/core-native';

@@ -11,6 +11,8 @@ import {
   copy,
   copyIn,
   equals,
+  hmac,
+  hmacVerify,
   promptSecret,
   randomFill,
   readEnv,
@@ -19,6 +21,7 @@ import {
   zero,
   StrongroomError,
   type AllocateOptions,
+  type HmacAlgorithm,
   type ReadEnvOptions,
   type ReadOptions,
   type Region,
@@ -387,6 +390,27 @@ export class SecretBuffer {
     if (other instanceof SecretBuffer) return equals(region, regionOf(other));
     if (other instanceof Uint8Array) return equals(region, other);
     throw invalid('equals() takes a SecretBuffer or a Uint8Array');
+  }
+
+  /**
+   * The HMAC tag (32 bytes for 'sha256', 64 for 'sha512') of a message (bytes, or a string
+   * as UTF-8) keyed by this buffer's bytes, computed natively on the guarded memory: no
+   * view is made and the key never enters the JS heap or OpenSSL. Works on a frozen buffer
+   * and inside a read scope; ERR_BUSY inside a write scope.
+   */
+  hmac(algorithm: HmacAlgorithm, message: Uint8Array | string): Uint8Array {
+    checkArgs(arguments.length, 2, 'hmac()');
+    return hmac(algorithm, this.#readable(), message);
+  }
+
+  /**
+   * Whether `tag` is the HMAC of the message under this buffer's bytes, compared in constant
+   * time. A truncated tag (16 bytes up to the full length) is checked against the start of
+   * the computed tag; a tag of any other length is false, never an error.
+   */
+  hmacVerify(algorithm: HmacAlgorithm, message: Uint8Array | string, tag: Uint8Array): boolean {
+    checkArgs(arguments.length, 3, 'hmacVerify()');
+    return hmacVerify(algorithm, this.#readable(), message, tag);
   }
 
   #mutable(): Region {

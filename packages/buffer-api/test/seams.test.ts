@@ -45,6 +45,8 @@ describe('the check vocabulary of @strongroom/buffer', () => {
       ['reader()', call(buffer.reader, buffer, 1)],
       ['writer()', call(buffer.writer, buffer, 1)],
       ['equals()', call(buffer.equals, buffer, other, 1)],
+      ['hmac()', call(buffer.hmac, buffer, 'sha256', 'm', 1)],
+      ['hmacVerify()', call(buffer.hmacVerify, buffer, 'sha256', 'm', new Uint8Array(32), 1)],
       ['copyFrom()', call(buffer.copyFrom, buffer, other, 0, {}, 1)],
       ['moveFrom()', call(buffer.moveFrom, buffer, other, 0, 1)],
       ['scramble()', call(buffer.scramble, buffer, 1)],

@@ -45,6 +45,7 @@ Napi::Object Constants(Napi::Env env) {
                                {"locked", kStateLocked},
                                {"backendShift", kStateBackendShift}}));
   out.Set("hmacAlgorithms", Codes(env, {{"sha256", kHmacSha256}, {"sha512", kHmacSha512}}));
+  out.Set("hmacMinTagBytes", number(kHmacMinTagBytes));
   out.Set("maxFd", number(kMaxFd));
   out.Set("maxRegionSize", number(kMaxRegionSize));
   out.Set("maxRekeyInterval", number(kMaxInterval));

@@ -35,6 +35,10 @@ constexpr int kStateBackendShift = 4;
 // The HMAC algorithm ids hashing.cc takes.
 constexpr int kHmacSha256 = 0;
 constexpr int kHmacSha512 = 1;
+// The shortest truncated HMAC tag hmacVerify accepts, for both algorithms: 128 bits, the
+// length of RFC 4231 test case 5 (RFC 2104 section 5 allows no less than 80 bits and
+// recommends at least half the hash output).
+constexpr size_t kHmacMinTagBytes = 16;
 
 // A file descriptor: 0 to kMaxFd.
 constexpr size_t kMaxFd = 0x7fffffff;

@@ -21,7 +21,8 @@ constexpr size_t kLeft = 0;
 constexpr size_t kRight = kKeyBytes;
 constexpr size_t kWork = 2 * kKeyBytes;
 constexpr size_t kNext = 3 * kKeyBytes;
-constexpr size_t kHalvesBytes = 4 * kKeyBytes;
+constexpr size_t kScratch = 4 * kKeyBytes;  // Coffer::kScratchBytes for WithOpened, zero when unused
+constexpr size_t kHalvesBytes = kScratch + Coffer::kScratchBytes;
 
 std::mutex g_create_mutex;
 std::atomic<Coffer*> g_coffer{nullptr};
@@ -93,6 +94,8 @@ uint8_t* Coffer::DeriveKeyLocked() {
 }
 
 void Coffer::WipeKeyLocked() { sodium_memzero(halves_->data() + kWork, kKeyBytes); }
+
+uint8_t* Coffer::ScratchLocked() { return halves_->data() + kScratch; }
 
 int Coffer::RekeyLocked() {
   if (poisoned_) return ENOTRECOVERABLE;

@@ -72,6 +72,36 @@ class Coffer {
     WipeKeyLocked();
     return 0;
   }
+  // The largest secret WithOpened takes: it is opened into the scratch slot of the coffer's
+  // own region, which shares the page of the halves (one page holds both).
+  static constexpr size_t kScratchBytes = 1024;
+
+  // Opens `length` (> kSealOverhead) sealed bytes, whose plaintext is at most kScratchBytes,
+  // into the scratch slot under the lock, runs use(plain, size) there, then wipes the slot.
+  // The key is wiped before `use` runs; `use` must not throw and should be short (it holds
+  // the lock). Raises no region but the coffer's own, once. Returns the open's status
+  // (*err set on kSystem: a failed mprotect, or a poisoned coffer).
+  template <typename Use>
+  SealStatus WithOpened(const uint8_t* sealed, size_t length, Use&& use, int* err) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (poisoned_) {
+      *err = ENOTRECOVERABLE;
+      return SealStatus::kSystem;
+    }
+    AccessScope write(*halves_, Protection::kReadWrite);
+    if ((*err = write.error()) != 0) return SealStatus::kSystem;
+    uint8_t* plain = ScratchLocked();
+    const size_t size = length - kSealOverhead;
+    auto derived_key = [this](auto&& use_key) -> int {
+      use_key(static_cast<const uint8_t*>(DeriveKeyLocked()));
+      WipeKeyLocked();
+      return 0;
+    };
+    SealStatus status = OpenFrom(plain, sealed, length, derived_key, err);
+    if (status == SealStatus::kOk) use(static_cast<const uint8_t*>(plain), size);
+    sodium_memzero(plain, size);
+    return status;
+  }
   int Rekey();
   int Purge();
   // 0 stops automatic rekeying.
@@ -92,13 +122,14 @@ class Coffer {
   Coffer(std::shared_ptr<GuardedMemory> halves, MlockPolicy policy, uint32_t interval_ms);
   uint8_t* DeriveKeyLocked();
   void WipeKeyLocked();
+  uint8_t* ScratchLocked();
   int RekeyLocked();
   void RunRekeyer();
   void RekeyUntilExit();
 
   std::mutex mutex_;
   std::condition_variable wake_;
-  std::shared_ptr<GuardedMemory> halves_;  // left | right | work | next
+  std::shared_ptr<GuardedMemory> halves_;  // left | right | work | next | scratch
   Backend backend_;
   MlockPolicy policy_;
   uint32_t interval_ms_;

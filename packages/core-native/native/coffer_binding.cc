@@ -1,5 +1,6 @@
 // N-API face of the Coffer (coffer.h): sealing and opening under the process-wide key,
-// rekey, purge, the rekey interval and stats. The JS layer (src/coffer.ts) creates
+// HMAC under a sealed key (opened into a temporary guarded region for one call), rekey,
+// purge, the rekey interval and stats. The JS layer (src/coffer.ts) creates
 // the coffer with the process defaults before the first call.
 //
 //   sealed = nonce(24) || mac(16) || ciphertext      (sealing.h: the one format)
@@ -10,9 +11,11 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 
 #include "binding.h"
 #include "coffer.h"
+#include "hashing.h"
 #include "region.h"
 #include "sealing.h"
 
@@ -146,6 +149,92 @@ Napi::Value SealFromFd(const Napi::CallbackInfo& info) {
   return length == sealed.Length() ? sealed : Napi::Buffer<uint8_t>::Copy(env, sealed.Data(), length);
 }
 
+// The HMAC of a message under the secret sealed in `sealed`, for cofferHmac and
+// cofferHmacVerify, into `out` (HmacTagLength bytes). The secret is opened for this call only:
+// - up to Coffer::kScratchBytes, into the scratch slot of the coffer's own region, under its
+//   lock, where only the HMAC state is keyed (a few compressions); the slot is wiped before
+//   the lock is released, and the message is hashed afterwards from the state alone;
+// - longer, into a temporary guarded region of the given allocation choice, wiped and
+//   released before this returns.
+// On every path the plaintext is nowhere else, and the key-derived state (on the stack, as
+// for every HMAC here) is wiped and the stack scrubbed. Errors are thrown after every scope
+// has closed: ERR_AUTH, ERR_EMPTY, an allocation error or ERR_SYSTEM.
+void HmacUnderSealed(Napi::Env env, Coffer& coffer, const Napi::Uint8Array& sealed, AllocationChoice choice,
+                     HmacAlgorithm algorithm, const Napi::Uint8Array& message, uint8_t* out) {
+  const size_t size = sealed.ByteLength() - kSealOverhead;
+  int err = 0;
+  SealStatus status = SealStatus::kOk;
+  if (size == 0) {
+    // A sealed empty message holds no key: authenticate it for the right error (ERR_EMPTY or ERR_AUTH).
+    status = OpenIntoRegion(nullptr, sealed.Data(), sealed.ByteLength(), CofferKey(coffer), &err);
+  } else if (size <= Coffer::kScratchBytes) {
+    std::optional<HmacState> state;
+    status = coffer.WithOpened(
+        sealed.Data(), sealed.ByteLength(),
+        [&](const uint8_t* key, size_t key_length) { state.emplace(algorithm, key, key_length); }, &err);
+    if (state) {
+      state->Update(message.Data(), message.ByteLength());
+      state->Final(out);
+      state.reset();
+    }
+    ScrubStack();
+  } else {
+    Failure failure;
+    std::shared_ptr<GuardedMemory> key = GuardedMemory::Allocate(size, choice.backend, choice.policy, &failure);
+    if (!key) Throw(env, failure.code, failure.message);
+    {
+      AccessScope write(*key, Protection::kReadWrite);
+      err = write.error();
+      if (err != 0) {
+        status = SealStatus::kSystem;
+      } else {
+        status = OpenFrom(key->data(), sealed.Data(), sealed.ByteLength(), CofferKey(coffer), &err);
+        if (status == SealStatus::kOk) {
+          HmacBytes(algorithm, key->data(), key->size(), message.Data(), message.ByteLength(), out);
+        }
+      }
+    }
+    key->Release();  // verifies the canary, wipes, and keeps the pages as a spare or unmaps them
+  }
+  ThrowIfFailed(env, status, err, kAuthMessage);
+}
+
+// (sealed, algorithm, message, backend, mlockPolicy) -> Uint8Array tag (32 or 64 bytes).
+// The tag is allocated before anything is opened.
+Napi::Value Hmac(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Coffer& coffer = CofferOrThrow(env);
+  Napi::Uint8Array sealed = SealedArg(info, 0);
+  HmacAlgorithm algorithm = HmacAlgorithmArg(info, 1);
+  Napi::Uint8Array message = BytesArg(info, 2, "message");
+  AllocationChoice choice = AllocationArgs(info, 3);
+  Napi::Uint8Array tag = Napi::Uint8Array::New(env, HmacTagLength(algorithm));
+  HmacUnderSealed(env, coffer, sealed, choice, algorithm, message, tag.Data());
+  return tag;
+}
+
+// (sealed, algorithm, message, tag, backend, mlockPolicy) -> boolean: as hashing.cc's
+// hmacVerify (truncated tags from kHmacMinTagBytes; any other length is false).
+Napi::Value HmacVerify(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Coffer& coffer = CofferOrThrow(env);
+  Napi::Uint8Array sealed = SealedArg(info, 0);
+  HmacAlgorithm algorithm = HmacAlgorithmArg(info, 1);
+  Napi::Uint8Array message = BytesArg(info, 2, "message");
+  Napi::Uint8Array tag = BytesArg(info, 3, "tag");
+  AllocationChoice choice = AllocationArgs(info, 4);
+  uint8_t expected[crypto_auth_hmacsha512_BYTES];
+  try {
+    HmacUnderSealed(env, coffer, sealed, choice, algorithm, message, expected);
+  } catch (...) {
+    sodium_memzero(expected, sizeof expected);
+    throw;
+  }
+  bool ok = HmacTagMatches(algorithm, expected, tag.Data(), tag.ByteLength());
+  sodium_memzero(expected, sizeof expected);
+  return Napi::Boolean::New(env, ok);
+}
+
 Napi::Value Rekey(const Napi::CallbackInfo& info) {
   CheckErrno(info.Env(), CofferOrThrow(info.Env()).Rekey(), "could not rekey the coffer");
   return info.Env().Undefined();
@@ -207,6 +296,8 @@ void InitCoffer(Napi::Env env, Napi::Object exports) {
       {"cofferSeal", Fn<Seal>},
       {"cofferOpen", Fn<Open>},
       {"cofferSealFromFd", Fn<SealFromFd>},
+      {"cofferHmac", Fn<Hmac>},
+      {"cofferHmacVerify", Fn<HmacVerify>},
       {"cofferRekey", Fn<Rekey>},
       {"cofferPurge", Fn<Purge>},
       {"cofferSetInterval", Fn<SetInterval>},

@@ -68,6 +68,15 @@ export interface NativeBinding {
   cofferOpen(sealed: Uint8Array, target: NativeRegion | undefined): void;
   /** null at end of file */
   cofferSealFromFd(fd: number, staging: NativeRegion, header: Uint8Array): Uint8Array | null;
+  cofferHmac(sealed: Uint8Array, algorithm: number, message: Uint8Array, backend: number, mlock: number): Uint8Array;
+  cofferHmacVerify(
+    sealed: Uint8Array,
+    algorithm: number,
+    message: Uint8Array,
+    tag: Uint8Array,
+    backend: number,
+    mlock: number,
+  ): boolean;
   cofferRekey(): void;
   cofferPurge(): void;
   cofferSetInterval(intervalMs: number): void;

@@ -12,10 +12,21 @@
 //   sealed = nonce(24) || mac(16) || ciphertext      (the one format: sealing.ts)
 import { native } from './binding.js';
 import { constants, nameOf } from './constants.js';
+import { algorithmCode } from './hashing.js';
 import { nativeOf, resolveAllocation, type AllocateOptions, type Region } from './region.js';
 import { openIntoWith, openWith } from './sealing.js';
-import type { CofferOptions, CofferStats } from './types.js';
-import { checkArgs, checkBytes, checkInteger, checkOptions, invalid } from './validate.js';
+import type { CofferOptions, CofferStats, HmacAlgorithm } from './types.js';
+import {
+  ALLOCATE_KEYS,
+  checkArgs,
+  checkBytes,
+  checkInteger,
+  checkMessage,
+  checkOneOf,
+  checkOptions,
+  HMAC_ALGORITHMS,
+  invalid,
+} from './validate.js';
 
 export type { CofferOptions, CofferStats } from './types.js';
 
@@ -93,6 +104,47 @@ export function cofferSealFromFd(fd: number, staging: Region, header?: Uint8Arra
     throw invalid(`the header (${prefix.length} bytes) must be shorter than the staging region (${staging.size} bytes)`);
   }
   return coffer().cofferSealFromFd(fd, region, prefix);
+}
+
+/**
+ * The HMAC tag (32 or 64 bytes) of a message under the secret sealed in `sealed` (as
+ * cofferSeal made it), in one native call: the sealed bytes are opened into a temporary
+ * guarded region (allocated with `options`, as cofferOpen's), the tag is computed there, and
+ * the region is wiped and released before the call returns. ERR_AUTH as cofferOpen().
+ */
+export function cofferHmac(
+  sealed: Uint8Array,
+  algorithm: HmacAlgorithm,
+  message: Uint8Array | string,
+  options?: AllocateOptions,
+): Uint8Array {
+  checkArgs(arguments.length, 4, 'cofferHmac()');
+  checkBytes(sealed, 'sealed');
+  const a = algorithmCode(checkOneOf(algorithm, 'algorithm', HMAC_ALGORITHMS));
+  const m = checkMessage(message, 'message');
+  const { backendCode, mlockCode } = resolveAllocation(checkOptions(options, 'cofferHmac()', ALLOCATE_KEYS));
+  return coffer().cofferHmac(sealed, a, m, backendCode, mlockCode);
+}
+
+/**
+ * Whether `tag` is the HMAC of the message under the sealed secret, as hmacVerify(): a
+ * truncated tag of 16 bytes up to the full length compares with the start of the computed
+ * tag in constant time; any other length is false. One native call, as cofferHmac().
+ */
+export function cofferHmacVerify(
+  sealed: Uint8Array,
+  algorithm: HmacAlgorithm,
+  message: Uint8Array | string,
+  tag: Uint8Array,
+  options?: AllocateOptions,
+): boolean {
+  checkArgs(arguments.length, 5, 'cofferHmacVerify()');
+  checkBytes(sealed, 'sealed');
+  const a = algorithmCode(checkOneOf(algorithm, 'algorithm', HMAC_ALGORITHMS));
+  const m = checkMessage(message, 'message');
+  const t = checkBytes(tag, 'tag');
+  const { backendCode, mlockCode } = resolveAllocation(checkOptions(options, 'cofferHmacVerify()', ALLOCATE_KEYS));
+  return coffer().cofferHmacVerify(sealed, a, m, t, backendCode, mlockCode);
 }
 
 /** Re-randomises the halves now; the key does not change. */

@@ -7,10 +7,10 @@
 // copy), so a stale view has length 0 as over native memory; 'readonly' is a label only,
 // JS cannot make a Uint8Array read-only. The operations below mirror the native ones in
 // ops.cc and work whatever the emulated protection, as native operations raise it.
-import { randomFillSync } from 'node:crypto';
+import { createHmac, randomFillSync } from 'node:crypto';
 
 import { StrongroomError } from './errors.js';
-import type { Protection } from './types.js';
+import type { HmacAlgorithm, Protection } from './types.js';
 
 function freedError(what: string): StrongroomError {
   return new StrongroomError('ERR_FREED', `${what} was freed; allocate a new region`);
@@ -153,4 +153,10 @@ export function copyBytes(region: HeapMemory, bytes: Uint8Array, offset: number,
   const inRegion = region.bytes(toRegion ? 'target' : 'source');
   if (toRegion) inRegion.set(bytes, offset);
   else bytes.set(inRegion.subarray(offset, offset + bytes.length));
+}
+
+/** The full HMAC tag of message under the region's bytes (node:crypto; OpenSSL copies the key for the call). */
+export function hmac(algorithm: HmacAlgorithm, key: HeapMemory, message: Uint8Array): Uint8Array {
+  const digest = createHmac(algorithm, key.bytes('key')).update(message).digest();
+  return new Uint8Array(digest.buffer, digest.byteOffset, digest.byteLength);
 }

@@ -23,6 +23,8 @@ export {
   cofferOpen,
   cofferOpenInto,
   cofferSealFromFd,
+  cofferHmac,
+  cofferHmacVerify,
   rekeyCoffer,
   purgeCoffer,
   configureCoffer,
@@ -30,7 +32,7 @@ export {
   DEFAULT_REKEY_INTERVAL,
   MAX_REKEY_INTERVAL,
 } from './coffer.js';
-export { blake2b, hmac, hmacVerify } from './hashing.js';
+export { blake2b, hmac, hmacVerify, HMAC_MIN_TAG_BYTES } from './hashing.js';
 export {
   hashPassword,
   verifyPassword,

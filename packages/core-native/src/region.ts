@@ -197,7 +197,7 @@ export function nativeOf(region: unknown, what: string): NativeRegion {
     throw invalid(
       `${what} is a 'heap' region, which is not accepted here: this function works on native guarded memory ` +
         "only. Allocate it with backend 'auto', 'mmap' or 'secretmem' (a 'heap' region serves view() and " +
-        'randomFill, zero, copy, xor, equals, copyIn, copyOut)',
+        'randomFill, zero, copy, xor, equals, copyIn, copyOut, hmac, hmacVerify)',
     );
   }
   return memory;

@@ -88,6 +88,8 @@ export interface AddonConstants {
   /** regionState() = protection | freed | locked | backend << backendShift */
   state: Readonly<{ protectionMask: number; freed: number; locked: number; backendShift: number }>;
   hmacAlgorithms: Readonly<Record<HmacAlgorithm, number>>;
+  /** The shortest truncated tag hmacVerify accepts (HMAC_MIN_TAG_BYTES in hashing.ts; a test checks they agree). */
+  hmacMinTagBytes: number;
   maxFd: number;
   maxRegionSize: number;
   maxRekeyInterval: number;

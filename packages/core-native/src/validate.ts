@@ -8,6 +8,7 @@
 //   checkArgs(arguments.length, 2, 'seal()')            extra arguments are an error
 //   checkOptions(given, 'allocate()', ALLOCATE_KEYS)  own keys only, unknown keys an error
 import { StrongroomError } from './errors.js';
+import type { HmacAlgorithm } from './types.js';
 
 export function invalid(message: string): StrongroomError {
   return new StrongroomError('ERR_INVALID_ARG', message);
@@ -156,3 +157,5 @@ export const READ_FD_KEYS = [...READ_KEYS, 'until'] as const;
 export const READ_ENV_KEYS = [...ALLOCATE_KEYS, 'remove'] as const;
 /** The options of hashPassword() and needsRehash(). */
 export const PASSWORD_HASH_KEYS = ['timeCost', 'memoryCost', 'parallelism'] as const;
+/** The algorithms of hmac() and hmacVerify(), and of every method built on them. */
+export const HMAC_ALGORITHMS: readonly HmacAlgorithm[] = ['sha256', 'sha512'];

@@ -344,6 +344,54 @@ describe('the halves in a child process', () => {
     ]);
   });
 
+  it('cofferHmac leaves neither the sealed marker key nor the whole coffer key anywhere; the scratch slot is zeros', async () => {
+    // The marker key goes both ways: in a 32-byte key (opened into the coffer's scratch slot)
+    // and inside a 3000-byte key (past the slot: a temporary region).
+    const marker = makeMarker();
+    const child = await startChild(
+      `${HOOKED_PREAMBLE}
+       ${plantMarker('secret', marker, 'mmap')}
+       const long = sr.allocate(3000, { backend: 'mmap' });
+       sr.copy(long, secret, { targetOffset: 1500 });
+       await checkpoint('planted');
+       const short = sr.cofferSeal(secret);
+       const sealedLong = sr.cofferSeal(long);
+       secret.free();
+       long.free();
+       await checkpoint('ready', { address: binding.cofferHalvesAddress() });
+       const tags = [];
+       for (const sealed of [short, sealedLong]) {
+         for (const algorithm of ['sha256', 'sha512']) {
+           tags.push(sr.cofferHmac(sealed, algorithm, 'message').length);
+           tags.push(sr.cofferHmacVerify(sealed, algorithm, 'message', new Uint8Array(16)));
+         }
+       }
+       await checkpoint('used', tags);`,
+      HOOKED,
+    );
+    let address = 0;
+    await expectResidue(child, marker, [
+      { at: 'planted', present: true }, // positive control
+      {
+        at: 'ready',
+        present: false,
+        check: (_, data) => {
+          address = (data as { address: number }).address;
+        },
+      },
+      {
+        at: 'used',
+        present: false,
+        data: [32, false, 64, false, 32, false, 64, false],
+        check: async () => {
+          await expect(child).toLeaveNoResidue(keyOf(halvesOf(child.pid, address)));
+          // The halves region: left | right | work | next | scratch (1 KiB), all zeros after.
+          expect(readMemory(child.pid, address + 64, 64 + 1024).every((b) => b === 0)).toBe(true);
+        },
+      },
+    ]);
+  });
+
   it('a rekey leaves no H(left) of the halves it replaced anywhere in memory', async () => {
     // A rekey computes H(next) and H(left); libsodium 1.0.18's one-shot BLAKE2b leaves its
     // state and output on the stack, where H(left) of the old halves, with the old right

@@ -7,13 +7,22 @@
 //   Enclave.from(bytes)    seals ordinary bytes and wipes them
 //   Enclave.random(size)   a fresh random secret, sealed
 //   enclave.open()         -> frozen SecretBuffer; ERR_AUTH if tampered or purged
+//   enclave.hmac(alg, msg) -> tag, the key opened only inside the call (hmacVerify too)
 //   enclave.toBytes()      nonce(24) || mac(16) || ciphertext, for another thread
 //   Enclave.fromBytes(b)   the other way; open() authenticates
 import { inspect } from 'node:util';
 
 import { SecretBuffer } from '@strongroom/buffer';
-import { SEAL_OVERHEAD, sealedSize, StrongroomError } from '@strongroom/core-native';
-import { checkArgs, checkSecretBytes, invalid } from '@strongroom/core-native/validate';
+import { SEAL_OVERHEAD, sealedSize, StrongroomError, type HmacAlgorithm } from '@strongroom/core-native';
+import {
+  checkArgs,
+  checkBytes,
+  checkMessage,
+  checkOneOf,
+  checkSecretBytes,
+  HMAC_ALGORITHMS,
+  invalid,
+} from '@strongroom/core-native/validate';
 
 import { sealer } from './backend.js';
 import type { EnclaveBackend } from './sealer.js';
@@ -100,6 +109,29 @@ export class Enclave {
   open(): SecretBuffer {
     checkArgs(arguments.length, 0, 'open()');
     return sealer().open(this.#sealed);
+  }
+
+  /**
+   * The HMAC tag (32 bytes for 'sha256', 64 for 'sha512') of a message (bytes, or a string
+   * as UTF-8) keyed by the sealed secret. The secret is opened inside the call and wiped
+   * before it returns: on the native backend into a temporary guarded region, in one native
+   * call (README). ERR_AUTH when the sealed bytes were altered or sealed before a purge().
+   */
+  hmac(algorithm: HmacAlgorithm, message: Uint8Array | string): Uint8Array {
+    checkArgs(arguments.length, 2, 'hmac()');
+    const a = checkOneOf(algorithm, 'algorithm', HMAC_ALGORITHMS);
+    return sealer().hmac(this.#sealed, a, checkMessage(message, 'message'));
+  }
+
+  /**
+   * Whether `tag` is the HMAC of the message under the sealed secret, compared in constant
+   * time. A truncated tag (16 bytes up to the full length) is checked against the start of
+   * the computed tag; a tag of any other length is false, never an error. ERR_AUTH as hmac().
+   */
+  hmacVerify(algorithm: HmacAlgorithm, message: Uint8Array | string, tag: Uint8Array): boolean {
+    checkArgs(arguments.length, 3, 'hmacVerify()');
+    const a = checkOneOf(algorithm, 'algorithm', HMAC_ALGORITHMS);
+    return sealer().hmacVerify(this.#sealed, a, checkMessage(message, 'message'), checkBytes(tag, 'tag'));
   }
 
   /** A copy of the sealed bytes: nonce(24) || mac(16) || ciphertext. */

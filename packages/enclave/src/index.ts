@@ -31,6 +31,7 @@ export {
   isStrongroomError,
   type CofferOptions,
   type CofferStats,
+  type HmacAlgorithm,
   type StrongroomErrorCode,
 } from '@strongroom/core-native';
 export { SecretBuffer } from '@strongroom/buffer';

@@ -12,7 +12,14 @@ import { randomBytes } from 'node:crypto';
 import { readSync } from 'node:fs';
 
 import { SecretBuffer, type AllocateOptions } from '@strongroom/buffer';
-import { KEY_BYTES as KEY, NONCE_BYTES as NONCE, sealedSize, StrongroomError, type CofferStats } from '@strongroom/core-native';
+import {
+  KEY_BYTES as KEY,
+  NONCE_BYTES as NONCE,
+  sealedSize,
+  StrongroomError,
+  type CofferStats,
+  type HmacAlgorithm,
+} from '@strongroom/core-native';
 import { blake2b } from '@noble/hashes/blake2.js';
 import nacl from 'tweetnacl';
 
@@ -138,6 +145,26 @@ export class JsSealer implements Sealer {
       return buffer.freeze();
     } finally {
       plain.fill(0);
+    }
+  }
+
+  // The secret opened into a 'heap' SecretBuffer for the call, keyed through core-native's
+  // heap path (node:crypto), then wiped by destroy(). No residue guarantee here (see the top).
+  hmac(sealed: Uint8Array, algorithm: HmacAlgorithm, message: Uint8Array): Uint8Array {
+    const key = this.open(sealed);
+    try {
+      return key.hmac(algorithm, message);
+    } finally {
+      key.destroy();
+    }
+  }
+
+  hmacVerify(sealed: Uint8Array, algorithm: HmacAlgorithm, message: Uint8Array, tag: Uint8Array): boolean {
+    const key = this.open(sealed);
+    try {
+      return key.hmacVerify(algorithm, message, tag);
+    } finally {
+      key.destroy();
     }
   }
 

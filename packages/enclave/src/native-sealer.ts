@@ -1,10 +1,12 @@
 // The native backend: the process-wide coffer of @strongroom/core-native. The whole key
 // exists only inside the native call that seals or opens; plaintext moves between
-// guarded regions and the cipher without ever entering the JS heap.
+// guarded regions and the cipher (or HMAC) without ever entering the JS heap.
 import { cofferOpenBuffer, cofferSealBuffer, type SecretBuffer } from '@strongroom/buffer';
 import {
   allocate,
   configure,
+  cofferHmac,
+  cofferHmacVerify,
   cofferSeal,
   cofferSealFromFd,
   cofferStats,
@@ -13,6 +15,7 @@ import {
   rekeyCoffer,
   type AllocateOptions,
   type CofferStats,
+  type HmacAlgorithm,
 } from '@strongroom/core-native';
 
 import type { FileSealer, Sealer } from './sealer.js';
@@ -44,6 +47,16 @@ export class NativeSealer implements Sealer {
 
   open(sealed: Uint8Array): SecretBuffer {
     return cofferOpenBuffer(sealed);
+  }
+
+  // One native call each: the key is opened into a temporary guarded region, used and wiped
+  // there (a 'heap' default stands for 'auto', as for bufferOptions).
+  hmac(sealed: Uint8Array, algorithm: HmacAlgorithm, message: Uint8Array): Uint8Array {
+    return cofferHmac(sealed, algorithm, message);
+  }
+
+  hmacVerify(sealed: Uint8Array, algorithm: HmacAlgorithm, message: Uint8Array, tag: Uint8Array): boolean {
+    return cofferHmacVerify(sealed, algorithm, message, tag);
   }
 
   rekey(): void {

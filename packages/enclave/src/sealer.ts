@@ -5,7 +5,7 @@
 //
 //   sealed = nonce(24) || mac(16) || ciphertext
 import type { AllocateOptions, SecretBuffer } from '@strongroom/buffer';
-import type { CofferStats } from '@strongroom/core-native';
+import type { CofferStats, HmacAlgorithm } from '@strongroom/core-native';
 
 export type EnclaveBackend = 'native' | 'js';
 
@@ -21,6 +21,10 @@ export interface Sealer {
   sealBytes(bytes: Uint8Array, length?: number): Uint8Array;
   /** Opens sealed bytes into a new frozen SecretBuffer; ERR_AUTH (ERR_EMPTY for 40 bytes) leaves nothing allocated. */
   open(sealed: Uint8Array): SecretBuffer;
+  /** The full HMAC tag under the sealed secret, which is opened for this call only; ERR_AUTH as open(). */
+  hmac(sealed: Uint8Array, algorithm: HmacAlgorithm, message: Uint8Array): Uint8Array;
+  /** Whether tag (16 bytes up to the full length) matches, in constant time; ERR_AUTH as open(). */
+  hmacVerify(sealed: Uint8Array, algorithm: HmacAlgorithm, message: Uint8Array, tag: Uint8Array): boolean;
   rekey(): void;
   purge(): void;
   setRekeyInterval(ms: number): void;

@@ -135,18 +135,21 @@ describe('the portable backend when the addon is really missing', () => {
     fs.rmSync(root, { recursive: true, force: true });
   });
 
-  it('falls back by itself, with the warning; SecretBuffer without heap says the addon is missing', async () => {
+  it('falls back by itself, with the warning (Enclave.hmac too); SecretBuffer without heap says the addon is missing', async () => {
     const out = await lines(
       `${PREAMBLE}
        import { isNativeAvailable } from '@strongroom/core-native';
        console.log(isNativeAvailable(), Enclave.backend);
        console.log(contents(Enclave.from(Uint8Array.from([6, 6, 6])).open()));
+       const { createHmac } = await import('node:crypto');
+       const tag = Enclave.from(Uint8Array.from([6, 6, 6])).hmac('sha256', 'message');
+       console.log(Buffer.from(tag).equals(createHmac('sha256', Uint8Array.from([6, 6, 6])).update('message').digest()));
        console.log(codeOf(() => SecretBuffer.alloc(4)));
        await new Promise((resolve) => setTimeout(resolve, 0));
        console.log(warnings.join('|'));`,
       { cwd: root, env: { STRONGROOM_ENCLAVE_BACKEND: undefined } },
     );
-    expect(out).toEqual(['false js', '6,6,6', 'ERR_NATIVE_UNAVAILABLE', 'STRONGROOM_JS_FALLBACK']);
+    expect(out).toEqual(['false js', '6,6,6', 'true', 'ERR_NATIVE_UNAVAILABLE', 'STRONGROOM_JS_FALLBACK']);
   });
 
   it('STRONGROOM_REQUIRE_NATIVE=1 makes it ERR_NATIVE_UNAVAILABLE', async () => {

@@ -57,3 +57,4 @@ export {
   type ScannableChild,
   type StrongroomMatchers,
 } from './matchers.js';
+export { RFC4231_VECTORS, type HmacVector } from './vectors.js';
