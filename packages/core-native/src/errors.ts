@@ -27,7 +27,13 @@ export type StrongroomErrorCode =
   | 'ERR_FROZEN'
   | 'ERR_BUSY'
   // A named secret that a store (@strongroom/express, @strongroom/kms-loaders) does not hold.
-  | 'ERR_SECRET_NOT_FOUND';
+  | 'ERR_SECRET_NOT_FOUND'
+  // A JSON Web Token refused by verifyJwt() (@strongroom/express).
+  | 'ERR_JWT_INVALID'
+  | 'ERR_JWT_SIGNATURE'
+  | 'ERR_JWT_EXPIRED'
+  | 'ERR_JWT_NOT_YET_VALID'
+  | 'ERR_JWT_CLAIM';
 
 export class StrongroomError extends Error {
   readonly code: StrongroomErrorCode;

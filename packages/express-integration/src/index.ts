@@ -22,6 +22,21 @@ export {
   type StrongroomOptions,
 } from './store.js';
 export { gracefulShutdown, DEFAULT_SHUTDOWN_TIMEOUT, type GracefulShutdownOptions } from './shutdown.js';
+export {
+  verifyWebhook,
+  stripeCryptoProvider,
+  DEFAULT_WEBHOOK_LIMIT,
+  DEFAULT_WEBHOOK_TOLERANCE,
+  type StripeCryptoProvider,
+  type VerifyWebhookOptions,
+  type WebhookInfo,
+  type WebhookScheme,
+} from './webhooks.js';
+export { signJwt, verifyJwt, MAX_JWT_LENGTH, type JwtAlgorithm, type JwtPayload, type SignJwtOptions, type VerifyJwtOptions } from './jwt.js';
+export { jwtAuth, type JwtAuthOptions } from './jwt-auth.js';
+export { signCookie, unsignCookie, signedCookies, type SignedCookiesOptions } from './cookies.js';
+export type { HmacKey, HmacKeys } from './keys.js';
+export type { TagEncoding } from './encoding.js';
 export { HttpError } from './http-error.js';
 export type { TypeOption } from './media-type.js';
 export type { Middleware, NextFunction } from './types.js';

@@ -185,7 +185,9 @@ describe.each(MAJORS)('properties on $name', (major) => {
         } else {
           parsedCount++;
           expect(reply.status).toBe(200);
-          expect(reply.json).toEqual(expected);
+          // through res.json() as the server's answer went: a number literal too large for a
+          // double (1e400) parses to Infinity, which JSON writes as null
+          expect(reply.json).toEqual(JSON.parse(JSON.stringify(expected)));
         }
         expect(liveSecrets()).toBe(0); // every secret went with its response, or with its error
       }),
