@@ -41,4 +41,7 @@ export { HttpError } from './http-error.js';
 export type { TypeOption } from './media-type.js';
 export type { Middleware, NextFunction } from './types.js';
 export { SecretBuffer } from '@strongroom/buffer';
+// The login route's tools, re-exported so an app needs one import: Argon2id on a
+// SecretBuffer or an Enclave, and the Enclave itself.
+export { Enclave, hashPassword, verifyPassword, needsRehash, type PasswordHashOptions } from '@strongroom/enclave';
 export { StrongroomError, isStrongroomError, type StrongroomErrorCode } from '@strongroom/core-native';
