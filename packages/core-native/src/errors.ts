@@ -28,6 +28,11 @@ export type StrongroomErrorCode =
   | 'ERR_BUSY'
   // A named secret that a store (@strongroom/express, @strongroom/kms-loaders) does not hold.
   | 'ERR_SECRET_NOT_FOUND'
+  // A secret source of @strongroom/kms-loaders that failed: unreachable or unreadable,
+  // refused our credentials, or gave something that is not a secret of the expected form.
+  | 'ERR_SOURCE_UNAVAILABLE'
+  | 'ERR_SOURCE_AUTH'
+  | 'ERR_SOURCE_FORMAT'
   // A JSON Web Token refused by verifyJwt() (@strongroom/express).
   | 'ERR_JWT_INVALID'
   | 'ERR_JWT_SIGNATURE'

@@ -9,13 +9,14 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const PACKAGES = ['core-native', 'buffer-api', 'enclave', 'express-integration', 'testkit'];
+const PACKAGES = ['core-native', 'buffer-api', 'enclave', 'express-integration', 'kms-loaders', 'testkit'];
 // What each package's src/ may import of ours (ARCHITECTURE.md, "Layers").
 const MAY_IMPORT: Record<string, string[]> = {
   'core-native': [],
   'buffer-api': ['@strongroom/core-native'],
   enclave: ['@strongroom/buffer', '@strongroom/core-native'],
   'express-integration': ['@strongroom/buffer', '@strongroom/core-native', '@strongroom/enclave'],
+  'kms-loaders': ['@strongroom/buffer', '@strongroom/core-native', '@strongroom/enclave'],
   testkit: [],
 };
 // The top layer: an adapter that no package of ours may depend on.
