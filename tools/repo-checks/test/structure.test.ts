@@ -83,12 +83,15 @@ describe('the import graph', () => {
 });
 
 describe('the top layer', () => {
-  /** Every package.json of the workspace (pnpm-workspace.yaml: packages/*, bench, examples, tools/*). */
+  /**
+   * Every package.json of the layers and tools (packages/*, tools/*). The benchmarks and the
+   * examples are applications: they sit above every layer and may use any of them.
+   */
   function manifests(): string[] {
     const folders = ['packages', 'tools'].flatMap((dir) =>
       fs.readdirSync(path.join(ROOT, dir)).map((name) => path.join(ROOT, dir, name)),
     );
-    return [...folders, path.join(ROOT, 'bench'), path.join(ROOT, 'examples')]
+    return folders
       .map((folder) => path.join(folder, 'package.json'))
       .filter((file) => fs.existsSync(file));
   }
