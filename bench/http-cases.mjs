@@ -11,6 +11,7 @@
 import { fork } from 'node:child_process';
 import crypto from 'node:crypto';
 import { once } from 'node:events';
+import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { SignJWT } from 'jose';
@@ -144,6 +145,8 @@ const sum = (values) => values.reduce((a, b) => a + b, 0);
  */
 export async function runHttp() {
   const settings = httpSettings();
+  // Other processes on the machine take cores from server and client alike: say how busy it was.
+  const loadBefore = os.loadavg()[0];
   const { connections, seconds, rounds, warmupSeconds } = settings;
   const secret = crypto.randomBytes(32).toString('hex'); // 64 characters: what a .env would hold
   const body = webhookBody();
@@ -261,7 +264,7 @@ export async function runHttp() {
       after,
       backToBaseline: counters.every((k) => after[k] === baseline[k]),
     };
-    return { settings, results, memory };
+    return { settings, loadAverage: { before: loadBefore, after: os.loadavg()[0] }, results, memory };
   } finally {
     await Promise.all(Object.values(servers).map((s) => s.stop()));
   }
@@ -270,7 +273,7 @@ export async function runHttp() {
 const fmt = (n, digits = 0) => n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 
 /** Prints the HTTP figures as tables. */
-export function printHttp({ settings, results, memory }) {
+export function printHttp({ settings, loadAverage, results, memory }) {
   const rows = [];
   for (const r of results) {
     const errs = (s) => `${s.errors + s.timeouts + s.resets} / ${s.non2xx}`;
@@ -279,7 +282,8 @@ export function printHttp({ settings, results, memory }) {
     rows.push(['', `usual: ${r.sides.usual}`, fmt(r.usual.requestsPerSecond), `${r.usual.p99Ms} ms`, cpu(r.usual), errs(r.usual), '', '', '', '', '']);
   }
   console.log(
-    `\nHTTP: ${settings.connections} connections, ${settings.rounds} rounds of ${settings.seconds} s per side (alternating), loopback\n` +
+    `\nHTTP: ${settings.connections} connections, ${settings.rounds} rounds of ${settings.seconds} s per side (alternating), loopback; ` +
+      `load average ${loadAverage.before.toFixed(1)} before, ${loadAverage.after.toFixed(1)} after, on ${os.cpus().length} cores\n` +
       table(['route', 'side', 'req/s', 'p99', 'CPU/req', 'errors / non-2xx', 'req/s ratio', 'p99 ratio', 'CPU ratio', 'target', 'result'], rows),
   );
   for (const r of results) console.log(`  ${r.key}: per-round req/s ratios ${r.roundRatios.map((x) => x.toFixed(3)).join(', ')}`);
