@@ -6,7 +6,8 @@
 // with zeros at once; the CRC-32C Google sends (payload.dataCrc32c, which the client does not
 // check) is computed over the guarded copy inside a read scope; a mismatch, or no checksum,
 // is ERR_SOURCE_FORMAT. The client's own retries are turned off (maxRetries 0): the store
-// retries within its deadline, and cancels the call at the deadline.
+// retries within its deadline. The client's promise cannot be cancelled: at the deadline
+// the store stops waiting, and an answer that comes later is wiped and dropped.
 import { SecretBuffer } from '@strongroom/buffer';
 import { checkArgs, checkInteger, checkOptions, checkText, describe as describeValue, invalid } from '@strongroom/core-native/validate';
 import { Enclave } from '@strongroom/enclave';
@@ -29,7 +30,7 @@ export interface GcpSecretManagerClient {
   accessSecretVersion(
     request: { name: string },
     options: { maxRetries: number },
-  ): Promise<readonly [GcpAccessSecretVersionResponse, ...unknown[]]> & { cancel?: () => void };
+  ): Promise<readonly [GcpAccessSecretVersionResponse, ...unknown[]]>;
 }
 
 export interface GcpSecretManagerOptions {
@@ -111,17 +112,17 @@ export function gcpSecretManager(options: GcpSecretManagerOptions): Source {
     remote: true,
     load: async (signal) => {
       let response: GcpAccessSecretVersionResponse;
-      const call = client.accessSecretVersion({ name }, { maxRetries: 0 });
-      const cancel = (): void => call.cancel?.();
-      signal.addEventListener('abort', cancel, { once: true });
       try {
-        [response] = await call;
+        [response] = await client.accessSecretVersion({ name }, { maxRetries: 0 });
       } catch (error) {
         throw clientError(error, spec, signal);
-      } finally {
-        signal.removeEventListener('abort', cancel);
       }
       const data = response?.payload?.data;
+      if (signal.aborted) {
+        // The client cannot cancel a call: an answer after the deadline is wiped and dropped.
+        if (data instanceof Uint8Array) data.fill(0);
+        throw sourceError('ERR_SOURCE_UNAVAILABLE', spec, 'the answer came after the deadline');
+      }
       if (!(data instanceof Uint8Array)) {
         throw sourceError('ERR_SOURCE_FORMAT', spec, typeof data === 'string' ? 'payload.data came as a string, not bytes (a client set up to return strings?)' : 'the answer has no payload.data');
       }

@@ -38,6 +38,7 @@ abstract class HttpDouble {
   readonly faults: Fault[] = [];
   protected readonly server: http.Server;
   readonly #sockets = new Set<Socket>();
+  readonly #hung: (() => void)[] = [];
   #port = 0;
 
   constructor() {
@@ -83,6 +84,13 @@ abstract class HttpDouble {
     return this.#sockets.size;
   }
 
+  /** Answers the requests held by { hang: true } faults, late; returns how many were still waiting. */
+  release(): number {
+    const hung = this.#hung.splice(0);
+    for (const answer of hung) answer();
+    return hung.length;
+  }
+
   async stop(): Promise<void> {
     for (const socket of this.#sockets) socket.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
@@ -103,7 +111,13 @@ abstract class HttpDouble {
 
   /** Serves `fault` (true), or leaves the request to handle() (false). */
   protected fault(fault: Fault, req: http.IncomingMessage, res: http.ServerResponse, url: URL, body: Buffer): boolean {
-    if ('hang' in fault) return true; // the socket stays open until the client gives up
+    if ('hang' in fault) {
+      // no answer until release() (or until the client gives up and closes the connection)
+      this.#hung.push(() => {
+        if (!res.destroyed) this.handle(req, res, url, body);
+      });
+      return true;
+    }
     if ('status' in fault) {
       const text = Buffer.from(fault.body ?? this.errorBody(fault.status));
       res.writeHead(fault.status, { 'content-type': 'application/json', 'content-length': text.length });
