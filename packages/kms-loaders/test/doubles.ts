@@ -12,6 +12,7 @@
 // Faults are queued per double: the next matching request gets it instead of its answer.
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 
 import { crc32c } from '../src/crc32c.js';
@@ -39,10 +40,12 @@ abstract class HttpDouble {
   protected readonly server: http.Server;
   readonly #sockets = new Set<Socket>();
   readonly #hung: (() => void)[] = [];
+  readonly #tls: boolean;
   #port = 0;
 
-  constructor() {
-    this.server = http.createServer((req, res) => {
+  /** With `tls` (a PEM key and certificate), an HTTPS server. */
+  constructor(tls?: { key: string; cert: string }) {
+    const listener = (req: http.IncomingMessage, res: http.ServerResponse): void => {
       const chunks: Buffer[] = [];
       req.on('data', (chunk: Buffer) => chunks.push(chunk));
       req.on('end', () => {
@@ -58,8 +61,10 @@ abstract class HttpDouble {
         if (fault !== undefined && this.fault(fault, req, res, url, Buffer.concat(chunks))) return;
         this.handle(req, res, url, Buffer.concat(chunks));
       });
-    });
-    this.server.on('connection', (socket) => {
+    };
+    this.server = tls === undefined ? http.createServer(listener) : https.createServer(tls, listener);
+    this.#tls = tls !== undefined;
+    this.server.on(tls === undefined ? 'connection' : 'secureConnection', (socket: Socket) => {
       this.#sockets.add(socket);
       socket.on('close', () => this.#sockets.delete(socket));
     });
@@ -76,7 +81,7 @@ abstract class HttpDouble {
   }
 
   get address(): string {
-    return `http://127.0.0.1:${this.#port}`;
+    return `${this.#tls ? 'https' : 'http'}://127.0.0.1:${this.#port}`;
   }
 
   /** Sockets still open on the server side (0 once every client closed its connection). */
@@ -179,6 +184,10 @@ interface Lease {
 const vaultErrors = (...errors: string[]): { errors: string[] } => ({ errors });
 
 export class VaultDouble extends HttpDouble {
+  constructor(tls?: { key: string; cert: string }) {
+    super(tls);
+  }
+
   readonly tokens = new Map<string, VaultToken>();
   /** namespace ('' for the root) -> mount/path -> versions (1-based) of field maps. */
   readonly kv = new Map<string, Map<string, Record<string, unknown>[]>>();
