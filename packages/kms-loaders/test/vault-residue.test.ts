@@ -1,12 +1,13 @@
 // Residue of vault(), in a child process: after a load through a real socket from the Vault
 // double (in this process) and a forced GC, the secret is in no readable memory of the
-// child (Node 24: but one copy in the C heap, gone after the next socket read). The controls: opening the Enclave puts it in one guarded region, where the scan
+// child (Node 22 at times, Node 24 always: but one copy in the C heap, gone after the next
+// socket read). The controls: opening the Enclave puts it in one guarded region, where the scan
 // finds it; reading the same secret the usual way (fetch and JSON.parse) leaves copies in
 // the JS heap, where the scan finds them too.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { expectResidue, makeMarker, maskMarker, startChild, textMarker, type ScanResult } from '@strongroom/testkit';
+import { expectResidue, makeMarker, maskMarker, MIN_SCANNED_BYTES, startChild, textMarker, type ScanResult } from '@strongroom/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { VaultDouble } from './doubles.js';
@@ -66,30 +67,34 @@ describe('vault() residue', () => {
       args: ['--expose-gc'],
       env: { TOKEN_MASKED: masked, TOKEN_MASK: mask, TOKEN_PLAIN: control },
     });
+    // After the load: nothing on Node 20. Node 22 (at times) and 24 (always) leave one copy
+    // in the C heap ([heap], not the JS heap) that the next socket read overwrites (the
+    // 'filler' stage): by all signs the memory Node's socket read went into, freed unwiped
+    // once the bytes were handed to JS in a new buffer. On Node 20 the buffer JS gets is the
+    // one read into, and vault() wipes it.
+    try {
+      expect(await child.waitFor('loaded')).toBe(marker.text.length);
+      const found = await child.scan(marker.bytes);
+      expect(found.scannedBytes).toBeGreaterThan(MIN_SCANNED_BYTES); // enough read to show an absence
+      if (NODE_MAJOR < 22) expect(found.matches).toHaveLength(0);
+      expect(found.matches.length).toBeLessThanOrEqual(1);
+      expect(found.matches.every((m) => m.mapping.path === '[heap]' && m.mapping.perms.startsWith('rw'))).toBe(true);
+      // The copy the README names: the token, as the header string node:http was given, is
+      // in the JS heap (and only in writable memory: never a file-backed or guarded mapping).
+      const copies = await child.scan(token.bytes);
+      expect(copies.matches.length).toBeGreaterThan(0);
+      expect(copies.matches.every((m) => m.mapping.perms.startsWith('rw'))).toBe(true);
+      child.resume();
+    } catch (error) {
+      child.kill();
+      throw error;
+    }
     await expectResidue(child, marker.bytes, [
-      {
-        at: 'loaded',
-        data: marker.text.length,
-        // Node 24 leaves one copy in the C heap ([heap], not the JS heap) that the next
-        // socket read overwrites (the 'filler' stage): by all signs the memory its socket
-        // read went into, freed unwiped once the bytes were handed to JS in a new buffer.
-        // On Node 20 and 22 the buffer JS gets is the one read into, and vault() wipes it.
-        count: NODE_MAJOR >= 24 ? 1 : 0,
-        ...(NODE_MAJOR >= 24 ? { perms: 'rw' } : {}),
-        // The copy the README names: the token, as the header string node:http was given,
-        // is in the JS heap (and only there: never in a file-backed or guarded mapping).
-        check: async (found: ScanResult) => {
-          expect(found.matches.every((m) => m.mapping.path === '[heap]')).toBe(true); // the C heap, not the JS heap
-          const copies = await child.scan(token.bytes);
-          expect(copies.matches.length).toBeGreaterThan(0);
-          expect(copies.matches.every((m) => m.mapping.perms.startsWith('rw'))).toBe(true);
-        },
-      },
       { at: 'filler', present: false },
       {
         at: 'opened', // positive control: the scan reads guarded pages (PROT_NONE ones through /proc/PID/mem)
         count: 1,
-        check: (found: ScanResult) => expect(found.matches[0]?.mapping.perms).toBe('---p'), // at rest: no scope open,
+        check: (found: ScanResult) => expect(found.matches[0]?.mapping.perms).toBe('---p'), // at rest: no scope open
       },
       { at: 'closed', present: false },
       {
