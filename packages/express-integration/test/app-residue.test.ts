@@ -19,7 +19,6 @@ import path from 'node:path';
 import { createHmac } from 'node:crypto';
 
 import {
-  expectResidue,
   makeMarker,
   MIN_SCANNED_BYTES,
   startChild,
@@ -103,14 +102,46 @@ function post(port: number, route: string, body: string, headers: Record<string,
 /** Where each copy is, for the failure messages: "rw-p [heap]", "---p (anonymous)". */
 const where = (matches: readonly MemoryMatch[]): string[] => matches.map((m) => `${m.mapping.perms} ${m.mapping.path === '' ? '(anonymous)' : m.mapping.path}`);
 
-const inHeap = (match: MemoryMatch): boolean => match.mapping.path === '[heap]' && match.mapping.perms.startsWith('rw');
-
-/** Scans the stopped child for the key marker: exactly `count` copies, each in guarded (no-access) pages. */
-async function expectKey(child: ChildHandle, key: Uint8Array, count: number): Promise<void> {
-  const found = await child.scan(key);
-  expect(found.scannedBytes).toBeGreaterThan(MIN_SCANNED_BYTES);
-  expect(where(found.matches)).toEqual(Array.from({ length: count }, () => '---p (anonymous)'));
+/**
+ * One checkpoint of the child: the data it must report, how many copies of each marker the
+ * scan must find (omitted: not scanned here), more checks, and what to send once it resumes.
+ */
+interface Stage {
+  at: string;
+  data?: unknown;
+  password?: number;
+  key?: number;
+  check?: (found: { password?: ScanResult; key?: ScanResult }, data: unknown) => void;
+  then?: () => void;
 }
+
+/**
+ * Walks the child through the stages, as testkit's expectResidue does for one marker: at each,
+ * waits for the checkpoint, scans the stopped child for each marker the stage counts, checks,
+ * resumes. A scan that finds nothing must have read more than MIN_SCANNED_BYTES.
+ */
+async function walk(child: ChildHandle, markers: { password: Uint8Array; key: Uint8Array }, stages: readonly Stage[]): Promise<void> {
+  for (const [index, stage] of stages.entries()) {
+    const label = `stage '${stage.at}' (${index + 1} of ${stages.length})`;
+    const data = await child.waitFor(stage.at);
+    if ('data' in stage) expect(data, `${label}: checkpoint data`).toEqual(stage.data);
+    const found: { password?: ScanResult; key?: ScanResult } = {};
+    for (const name of ['password', 'key'] as const) {
+      const count = stage[name];
+      if (count === undefined) continue;
+      const scan = await child.scan(markers[name]);
+      expect(scan.scannedBytes, `${label}: bytes scanned for the ${name}`).toBeGreaterThan(MIN_SCANNED_BYTES);
+      expect(where(scan.matches), `${label}: copies of the ${name}`).toHaveLength(count);
+      found[name] = scan;
+    }
+    stage.check?.(found, data);
+    child.resume();
+    stage.then?.();
+  }
+}
+
+const GUARDED = '---p (anonymous)'; // a guarded region of the mmap backend, at rest
+const READ_BUFFER = 'rw-p [heap]'; // Node's HTTP parser buffer, on the C++ heap
 
 describe.each(MAJORS)('residue of the demo service on $name', (major) => {
   it("after each response a password and a webhook key read from a file are in no readable memory but Node's socket read buffer", async () => {
@@ -126,7 +157,8 @@ describe.each(MAJORS)('residue of the demo service on $name', (major) => {
       fs.writeFileSync(hashFile, await hashPassword(secret));
       secret.destroy();
 
-      const started = await startChild(serverCode(major.module, keyFile, hashFile), { ...CHILD, args: ['--expose-gc'] });
+      // Ten checkpoints and ten scans of a whole Node process: tens of seconds on a loaded machine.
+      const started = await startChild(serverCode(major.module, keyFile, hashFile), { ...CHILD, args: ['--expose-gc'], timeoutMs: 150_000 });
       child = started;
       const json = { 'content-type': 'application/json' };
       const login = (text: string) => `{"user":"ada","password":"${text}"}`;
@@ -142,74 +174,59 @@ describe.each(MAJORS)('residue of the demo service on $name', (major) => {
       };
       let readBuffer: bigint | undefined;
 
-      await expectResidue(started, password.bytes, [
+      await walk(started, { password: password.bytes, key }, [
+        // control: the key, read from its file, is in the guarded pages of its SecretBuffer
+        { at: 'key read', data: 32, key: 1, check: (found) => expect(where(found.key?.matches ?? [])).toEqual([GUARDED]) },
+        // sealed in its Enclave (seal() destroyed the buffer): the plaintext is gone
         {
-          at: 'key read', // control: the key, read from its file, is in the guarded pages of its SecretBuffer
-          data: 32,
-          count: 0,
-          check: () => expectKey(started, key, 1),
-        },
-        {
-          at: 'listening', // sealed in its Enclave: the plaintext is gone
-          count: 0,
-          check: async (_found, data) => {
-            port = data as number;
-            await expectKey(started, key, 0);
-          },
-          afterResume: send('login', '/login', login(password.text)),
+          at: 'listening',
+          key: 0,
+          check: (_found, data) => void (port = data as number),
+          then: send('login', '/login', login(password.text)),
         },
         {
           at: 'verified', // control: the password in its guarded SecretBuffer, and in Node's read buffer
           data: true,
-          count: 2,
-          check: async (found: ScanResult) => {
-            expect(where(found.matches).sort()).toEqual(['---p (anonymous)', 'rw-p [heap]']);
-            const heap = found.matches.filter(inHeap);
-            readBuffer = heap[0]?.address;
-            await expectKey(started, key, 0);
+          password: 2,
+          check: (found) => {
+            const matches = found.password?.matches ?? [];
+            expect(where(matches).sort()).toEqual([GUARDED, READ_BUFFER]);
+            readBuffer = matches.find((m) => where([m])[0] === READ_BUFFER)?.address;
           },
         },
         {
           at: 'login', // the SecretBuffer went with the response: only the read buffer's copy is left, where it was
-          count: 1,
-          check: async (found: ScanResult) => {
-            expect(where(found.matches)).toEqual(['rw-p [heap]']);
-            expect(found.matches[0]?.address).toBe(readBuffer);
-            await expectKey(started, key, 0);
+          password: 1,
+          key: 0,
+          check: (found) => {
+            expect(where(found.password?.matches ?? [])).toEqual([READ_BUFFER]);
+            expect(found.password?.matches[0]?.address).toBe(readBuffer);
           },
-          afterResume: send('filler', '/filler', filler),
+          then: send('filler', '/filler', filler),
         },
         {
           at: 'filler', // the next read overwrote it
-          count: 0,
-          check: () => expectKey(started, key, 0),
-          afterResume: () => {
+          password: 0,
+          then: () => {
             replies['forged'] = post(port, '/webhook', delivery, signed(forgedMac)); // refused (401), no checkpoint
             replies['webhook'] = replies['forged'].then(() => post(port, '/webhook', delivery, signed(goodMac)));
           },
         },
-        {
-          at: 'webhook', // verified under the Enclave (opened natively, wiped): no copy of the key
-          data: Buffer.byteLength(delivery),
-          count: 0,
-          check: () => expectKey(started, key, 0),
-          afterResume: send('key', '/key', ''),
-        },
-        {
-          at: 'key open', // control: secrets.use() has the key open in guarded pages
-          data: 32,
-          count: 0,
-          check: () => expectKey(started, key, 1),
-        },
-        { at: 'key closed', count: 0, check: () => expectKey(started, key, 0), afterResume: send('wrong', '/login', login('not-the-password')) },
+        // verified under the Enclave (opened natively into a scratch region, wiped): no copy of the key
+        { at: 'webhook', data: Buffer.byteLength(delivery), key: 0, password: 0, then: send('key', '/key', '') },
+        // control: secrets.use() has the key open in guarded pages
+        { at: 'key open', data: 32, key: 1, check: (found) => expect(where(found.key?.matches ?? [])).toEqual([GUARDED]) },
+        { at: 'key closed', key: 0, then: send('wrong', '/login', login('not-the-password')) },
         { at: 'verified', data: false }, // the route does refuse a wrong password
-        { at: 'login', count: 0, check: () => expectKey(started, key, 0), afterResume: send('exit', '/exit', '') },
+        { at: 'login', then: send('exit', '/exit', '') },
       ]);
+      const exit = await started.exited;
+      expect(exit.code, exit.stderr).toBe(0);
       const statuses = Object.fromEntries(await Promise.all(Object.entries(replies).map(async ([name, reply]) => [name, await reply])));
       expect(statuses).toEqual({ login: 200, filler: 200, forged: 401, webhook: 202, key: 200, wrong: 401, exit: 200 });
     } finally {
       child?.kill();
       fs.rmSync(dir, { recursive: true, force: true });
     }
-  });
+  }, 180_000);
 });
