@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # The one set-up command: from a fresh Debian or Ubuntu machine with Node 20+ to a
-# built workspace, then the demo. Safe to run again (every step skips what is done).
+# built workspace, then a smoke run of the demo service. Safe to run again (every step
+# skips what is done).
 #
-#   bash scripts/setup.sh            set up and run the demo
+#   bash scripts/setup.sh            set up, then `pnpm demo:smoke`: the demo service
+#                                    (examples/express-app) started on a free loopback port with
+#                                    a temporary data folder, every route driven over HTTP, a
+#                                    SIGTERM; a few seconds, one summary line
 #   bash scripts/setup.sh --no-demo  set up only
 #
 # What it installs, and why:
@@ -101,7 +105,7 @@ STRONGROOM_REQUIRE_NATIVE=1 pnpm install --frozen-lockfile
 say "pnpm build"
 pnpm run build
 if [ "$RUN_DEMO" = 1 ]; then
-  say "demo"
-  pnpm run demo
+  say "smoke run of the demo service (pnpm demo:smoke)"
+  pnpm run demo:smoke
 fi
-say "done. Run every test with: pnpm test"
+say "done. Run every test with: pnpm test; start the demo service with: pnpm demo"
