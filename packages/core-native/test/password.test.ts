@@ -237,9 +237,10 @@ describe('running off the event loop', () => {
   it('freeing the region while its hash runs neither crashes nor changes the result', async () => {
     const password = passwordRegion('freed early');
     live.pop();
+    const oracle = await theirs(argon2id, 'freed early'); // before either starts: no await between the two
     const before = stats().regions;
     const hashing = hashPassword(password, { timeCost: 8, memoryCost: 8192 });
-    const verifying = verifyPassword(password, await theirs(argon2id, 'freed early'));
+    const verifying = verifyPassword(password, oracle);
     password.free();
     expect(stats().regions).toBe(before + 1); // the two private copies, less the freed region
     const encoded = await hashing;
