@@ -22,11 +22,17 @@ export type StrongroomErrorCode =
   | 'ERR_NOT_A_TTY'
   // An encoded password hash libsodium 1.0.18 cannot verify (argon2i/argon2d, p > 1, another version).
   | 'ERR_UNSUPPORTED_HASH'
+  // pkcs11Decrypt: the token refused the PIN (incorrect, locked, expired); a module that does
+  // not load or is not PKCS#11; any other failure a token reports (its CKR_ code in the message).
+  | 'ERR_SOURCE_AUTH'
+  | 'ERR_PKCS11_MODULE'
+  | 'ERR_PKCS11'
   // Used by the higher packages (@strongroom/buffer, @strongroom/enclave, ...).
   | 'ERR_DESTROYED'
   | 'ERR_FROZEN'
   | 'ERR_BUSY'
-  // A named secret that a store (@strongroom/express, @strongroom/kms-loaders) does not hold.
+  // A named secret that a store (@strongroom/express, @strongroom/kms-loaders) does not hold;
+  // a token or key label (pkcs11Decrypt) that a PKCS#11 module does not have.
   | 'ERR_SECRET_NOT_FOUND'
   // A secret source of @strongroom/kms-loaders that failed: unreachable or unreadable,
   // refused our credentials, or gave something that is not a secret of the expected form.
