@@ -142,7 +142,7 @@ class Exchange {
     handle_ = dlopen(request_.module.c_str(), RTLD_NOW | RTLD_LOCAL);
     if (handle_ == nullptr) {
       const char* why = dlerror();
-      return Failed("ERR_PKCS11_MODULE", "could not load the PKCS#11 module " + request_.module + ": " +
+      return Failed("ERR_SOURCE_UNAVAILABLE", "could not load the PKCS#11 module " + request_.module + ": " +
                                              (why != nullptr ? why : "dlopen failed") +
                                              ". Check the path (the vendor's .so, e.g. /usr/lib/softhsm/libsofthsm2.so)");
     }
@@ -150,7 +150,7 @@ class Exchange {
     void* symbol = dlsym(handle_, "C_GetFunctionList");
     if (symbol == nullptr) {
       const char* why = dlerror();
-      return Failed("ERR_PKCS11_MODULE", request_.module + " is not a PKCS#11 module: it has no C_GetFunctionList (" +
+      return Failed("ERR_SOURCE_UNAVAILABLE", request_.module + " is not a PKCS#11 module: it has no C_GetFunctionList (" +
                                              (why != nullptr ? why : "no such symbol") + ")");
     }
     CK_C_GetFunctionList get_list = nullptr;
@@ -161,7 +161,7 @@ class Exchange {
     if (list_ == nullptr || list_->version.major < 2) {
       std::string what = list_ == nullptr ? "missing" : "of version " + std::to_string(list_->version.major);
       list_ = nullptr;
-      return Failed("ERR_PKCS11_MODULE", request_.module + " is not a PKCS#11 v2 module (its function list is " +
+      return Failed("ERR_SOURCE_UNAVAILABLE", request_.module + " is not a PKCS#11 v2 module (its function list is " +
                                              what + ")");
     }
     if (list_->C_Initialize == nullptr || list_->C_Finalize == nullptr || list_->C_GetSlotList == nullptr ||
@@ -170,7 +170,7 @@ class Exchange {
         list_->C_FindObjects == nullptr || list_->C_FindObjectsFinal == nullptr || list_->C_DecryptInit == nullptr ||
         list_->C_Decrypt == nullptr) {
       list_ = nullptr;
-      return Failed("ERR_PKCS11_MODULE", request_.module + " lacks functions strongroom needs in its function list");
+      return Failed("ERR_SOURCE_UNAVAILABLE", request_.module + " lacks functions strongroom needs in its function list");
     }
     return true;
   }
@@ -465,7 +465,7 @@ class Exchange {
       if (dlclose(handle_) != 0) {
         const char* why = dlerror();
         if (ok && failure_->code == nullptr) {
-          Failed("ERR_PKCS11_MODULE", "could not unload the PKCS#11 module " + request_.module + ": " +
+          Failed("ERR_SOURCE_UNAVAILABLE", "could not unload the PKCS#11 module " + request_.module + ": " +
                                           (why != nullptr ? why : "dlclose failed"));
         }
         ok = false;

@@ -22,10 +22,9 @@ export type StrongroomErrorCode =
   | 'ERR_NOT_A_TTY'
   // An encoded password hash libsodium 1.0.18 cannot verify (argon2i/argon2d, p > 1, another version).
   | 'ERR_UNSUPPORTED_HASH'
-  // pkcs11Decrypt: the token refused the PIN (incorrect, locked, expired); a module that does
-  // not load or is not PKCS#11; any other failure a token reports (its CKR_ code in the message).
-  | 'ERR_SOURCE_AUTH'
-  | 'ERR_PKCS11_MODULE'
+  // pkcs11Decrypt: any failure a token reports besides those with codes of their own (a
+  // refused PIN is ERR_SOURCE_AUTH, a module that does not load ERR_SOURCE_UNAVAILABLE); its
+  // CKR_ code is in the message.
   | 'ERR_PKCS11'
   // Used by the higher packages (@strongroom/buffer, @strongroom/enclave, ...).
   | 'ERR_DESTROYED'
@@ -36,6 +35,7 @@ export type StrongroomErrorCode =
   | 'ERR_SECRET_NOT_FOUND'
   // A secret source of @strongroom/kms-loaders that failed: unreachable or unreadable,
   // refused our credentials, or gave something that is not a secret of the expected form.
+  // pkcs11Decrypt uses the first two: a PKCS#11 module that does not load, a refused PIN.
   | 'ERR_SOURCE_UNAVAILABLE'
   | 'ERR_SOURCE_AUTH'
   | 'ERR_SOURCE_FORMAT'

@@ -74,7 +74,7 @@ function sized(value: unknown, what: string, min: number, max: number): Uint8Arr
 
 /**
  * Decrypts a wrapped data key on a PKCS#11 token into a new 'readwrite' region of exactly the
- * plaintext's length. Rejects with ERR_INVALID_ARG (bad options), ERR_PKCS11_MODULE (the
+ * plaintext's length. Rejects with ERR_INVALID_ARG (bad options), ERR_SOURCE_UNAVAILABLE (the
  * module does not load: dlerror's text), ERR_SECRET_NOT_FOUND (no such token or key, named),
  * ERR_SOURCE_AUTH (the PIN was refused or is locked), ERR_AUTH (the ciphertext does not
  * decrypt: altered, truncated, another key, IV or AAD), ERR_EMPTY (an empty plaintext),

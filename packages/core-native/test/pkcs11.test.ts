@@ -221,20 +221,20 @@ describe('pkcs11Decrypt on SoftHSM2', () => {
     expect([noSlot.code, noSlot.message]).toEqual(['ERR_SECRET_NOT_FOUND', expect.stringContaining('CKR_SLOT_ID_INVALID')]);
   });
 
-  it("a module that does not load is ERR_PKCS11_MODULE with dlerror's text; a library without C_GetFunctionList too", async () => {
+  it("a module that does not load is ERR_SOURCE_UNAVAILABLE with dlerror's text; a library without C_GetFunctionList too", async () => {
     const { iv, body } = gcmWrap(crypto.randomBytes(32));
     const ct = Buffer.concat([iv, body]);
     const missing = await failure(pkcs11Decrypt(aes(ct, { module: path.join(dir, 'no-such-module.so') })));
-    expect(missing.code).toBe('ERR_PKCS11_MODULE');
+    expect(missing.code).toBe('ERR_SOURCE_UNAVAILABLE');
     expect(missing.message).toContain('cannot open shared object file: No such file or directory');
     const notSo = path.join(dir, 'not-a-library.so');
     fs.writeFileSync(notSo, 'not an ELF file');
     const garbage = await failure(pkcs11Decrypt(aes(ct, { module: notSo })));
-    expect([garbage.code, garbage.message]).toEqual(['ERR_PKCS11_MODULE', expect.stringMatching(/invalid ELF header|file too short/)]);
+    expect([garbage.code, garbage.message]).toEqual(['ERR_SOURCE_UNAVAILABLE', expect.stringMatching(/invalid ELF header|file too short/)]);
     const libz = execFileSync('/sbin/ldconfig', ['-p'], { encoding: 'utf8' }).match(/=> (\S*libz\.so\.1)$/m)?.[1];
     expect(libz).toBeDefined();
     const other = await failure(pkcs11Decrypt(aes(ct, { module: libz ?? '' })));
-    expect([other.code, other.message]).toEqual(['ERR_PKCS11_MODULE', expect.stringContaining('is not a PKCS#11 module: it has no C_GetFunctionList')]);
+    expect([other.code, other.message]).toEqual(['ERR_SOURCE_UNAVAILABLE', expect.stringContaining('is not a PKCS#11 module: it has no C_GetFunctionList')]);
   });
 
   it('a tampered or truncated ciphertext, another AAD or IV is ERR_AUTH (AES-GCM and RSA-OAEP)', async () => {
