@@ -487,11 +487,17 @@ describe('residue (a child process, scanned)', () => {
         { at: 'freed', present: false },
       ]);
       // The AES key encryption key (an RSA exchange too: SoftHSM decrypts its token's objects
-      // while it searches them): once in SoftHSM's own heap (ordinary read-write memory, not a
+      // while it searches them): in SoftHSM's own heap (ordinary read-write memory, not a
       // guarded region) while logged in; wiped by the end of the exchange (C_Logout, C_Finalize).
       await expectResidue(await start(), kek, [
         { at: 'ready', present: false },
-        { at: 'inside', count: 1, perms: 'rw', check: ({ matches }) => expect(inRegion(matches[0]!.address, 32)).toBe(false) },
+        // (twice, at times: SoftHSM copies it between its own buffers as it goes)
+        {
+          at: 'inside',
+          present: true,
+          perms: 'rw',
+          check: ({ matches }) => expect(matches.filter((m) => inRegion(m.address, 32))).toEqual([]),
+        },
         { at: 'decrypted', data: 32, present: false },
         { at: 'freed', present: false },
       ]);
