@@ -18,6 +18,9 @@
 #     scripts/fuzz.mjs, run by the tests) need clang's libFuzzer, ASan and UBSan runtimes,
 #     which Debian ships apart from clang, in libclang-rt-dev (older Ubuntu releases have no
 #     such package: their clang carries the runtimes);
+#   - softhsm2 and opensc: the PKCS#11 tests of packages/core-native (pkcs11Decrypt) run
+#     against a real SoftHSM2 token made in a temporary folder; opensc's pkcs11-tool writes
+#     its AES key (softhsm2-util imports only key pairs);
 #   - pnpm 12.21.0 (the version pinned in package.json) through npm.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -71,7 +74,7 @@ if command -v apt-get >/dev/null; then
     $SUDO apt-get update -qq
   fi
   missing=()
-  for pkg in autoconf automake libtool make g++ python3 patch xz-utils util-linux clang libclang-rt-dev; do
+  for pkg in autoconf automake libtool make g++ python3 patch xz-utils util-linux clang libclang-rt-dev softhsm2 opensc; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'ok installed' || missing+=("$pkg")
   done
   if [ ${#missing[@]} -gt 0 ]; then
@@ -88,8 +91,8 @@ if command -v apt-get >/dev/null; then
     fi
   fi
 else
-  say "not a Debian/Ubuntu system: install g++, make, python3, autotools and clang with its"
-  say "libFuzzer and sanitizer runtimes (compiler-rt) yourself, and point"
+  say "not a Debian/Ubuntu system: install g++, make, python3, autotools, clang with its"
+  say "libFuzzer and sanitizer runtimes (compiler-rt), SoftHSM2 and OpenSC yourself, and point"
   say "STRONGROOM_LIBSODIUM_TARBALL at an official libsodium-1.0.18.tar.gz"
 fi
 
