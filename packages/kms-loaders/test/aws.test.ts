@@ -19,13 +19,19 @@ import { awsKms, awsSecretsManager, loadSecrets, type StrongroomError } from '..
 import { CREDENTIALS, REGION, startMoto, type Moto } from './moto.js';
 
 let moto: Moto;
+let unavailable: unknown; // why moto could not start: every test then fails with it (never skips)
 beforeAll(async () => {
-  moto = await startMoto();
+  try {
+    moto = await startMoto();
+  } catch (error) {
+    unavailable = error;
+  }
 }, 90_000);
 afterAll(async () => {
   await moto?.stop();
 });
 beforeEach(async () => {
+  if (unavailable !== undefined) throw unavailable;
   await moto.reset();
 });
 
