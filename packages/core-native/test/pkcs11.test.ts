@@ -17,16 +17,19 @@ import {
   expectResidue,
   makeMarker,
   openFileDescriptors,
+  softHsm,
+  SOFTHSM_MODULE,
   startChild,
   type ChildHandle,
   type ScanResult,
+  type SoftHsm,
 } from '@strongroom/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 import { allocate, pkcs11Decrypt, stats, StrongroomError, type Pkcs11DecryptOptions, type Region } from '../src/index.js';
 import { CHILD, PACKAGE_DIR, plantMarker, PREAMBLE } from './helpers.js';
 
-const MODULE = '/usr/lib/softhsm/libsofthsm2.so';
+const MODULE = SOFTHSM_MODULE;
 const PAGE = Number(execFileSync('getconf', ['PAGESIZE'], { encoding: 'utf8' }).trim());
 const TOKEN = 'strongroom-test';
 const PIN = '4715-2093';
@@ -36,66 +39,27 @@ const RSA_LABEL = 'kek-rsa';
 const AES_ID = Buffer.from('a1', 'hex');
 const TWIN_LABEL = 'kek-twin';
 
+let hsm: SoftHsm;
+let slot = -1;
 let dir = '';
 let conf = '';
-let slot = -1;
 const kek = crypto.randomBytes(32);
 let rsaPublic: crypto.KeyObject;
-
-function run(file: string, args: string[]): string {
-  try {
-    return execFileSync(file, args, { env: { ...process.env, SOFTHSM2_CONF: conf }, encoding: 'utf8', stdio: 'pipe' });
-  } catch (error) {
-    const { stdout, stderr } = error as { stdout?: string; stderr?: string };
-    throw new Error(`${file} ${args[0] ?? ''} failed: ${String(stderr ?? '')}${String(stdout ?? '')}`, { cause: error });
-  }
-}
-
-/** A token of its own in a temporary folder, with a given label and PIN; returns its slot. */
-function initToken(label: string, pin: string): number {
-  const out = run('softhsm2-util', ['--init-token', '--free', '--label', label, '--pin', pin, '--so-pin', SO_PIN]);
-  const found = /reassigned to slot (\d+)/.exec(out);
-  if (found?.[1] === undefined) throw new Error(`softhsm2-util did not say which slot: ${out}`);
-  return Number(found[1]);
-}
+const TOKEN_LOGIN = { label: TOKEN, pin: PIN };
 
 beforeAll(() => {
-  for (const tool of [MODULE, '/usr/bin/softhsm2-util', '/usr/bin/pkcs11-tool']) {
-    if (!fs.existsSync(tool)) throw new Error(`${tool} is missing: run scripts/setup.sh (it installs softhsm2 and opensc)`);
-  }
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'strongroom-pkcs11-'));
-  conf = path.join(dir, 'softhsm2.conf');
-  fs.mkdirSync(path.join(dir, 'tokens'));
-  fs.writeFileSync(conf, `directories.tokendir = ${dir}/tokens\nobjectstore.backend = file\nlog.level = ERROR\n`);
-  process.env['SOFTHSM2_CONF'] = conf;
-  slot = initToken(TOKEN, PIN);
+  hsm = softHsm();
+  ({ dir, conf } = hsm);
+  slot = hsm.initToken(TOKEN, PIN, SO_PIN);
   const { privateKey, publicKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
   rsaPublic = publicKey;
-  const pem = path.join(dir, 'rsa.pem');
-  fs.writeFileSync(pem, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
-  run('softhsm2-util', ['--import', pem, '--token', TOKEN, '--label', RSA_LABEL, '--id', 'b2', '--pin', PIN]);
-  const raw = path.join(dir, 'aes.bin');
-  fs.writeFileSync(raw, kek, { mode: 0o600 });
-  run('pkcs11-tool', [
-    '--module', MODULE, '--token-label', TOKEN, '--login', '--pin', PIN, '--write-object', raw, '--type', 'secrkey',
-    '--key-type', 'AES:32', '--label', AES_LABEL, '--id', AES_ID.toString('hex'), '--usage-decrypt', '--sensitive',
-  ]);
+  hsm.addRsaKey(TOKEN_LOGIN, privateKey.export({ type: 'pkcs8', format: 'pem' }), RSA_LABEL, 'b2');
+  hsm.addAesKey(TOKEN_LOGIN, kek, AES_LABEL, AES_ID.toString('hex'));
   // Two AES keys under one label (ids c1 and c2): a label alone is ambiguous.
-  for (const id of ['c1', 'c2']) {
-    fs.writeFileSync(raw, crypto.randomBytes(32), { mode: 0o600 });
-    run('pkcs11-tool', [
-      '--module', MODULE, '--token-label', TOKEN, '--login', '--pin', PIN, '--write-object', raw, '--type', 'secrkey',
-      '--key-type', 'AES:32', '--label', TWIN_LABEL, '--id', id, '--usage-decrypt', '--sensitive',
-    ]);
-  }
-  fs.rmSync(pem);
-  fs.rmSync(raw);
+  for (const id of ['c1', 'c2']) hsm.addAesKey(TOKEN_LOGIN, crypto.randomBytes(32), TWIN_LABEL, id);
 });
 
-afterAll(() => {
-  delete process.env['SOFTHSM2_CONF'];
-  if (dir !== '') fs.rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => hsm?.close());
 
 const live: Region[] = [];
 afterEach(() => {
@@ -508,14 +472,8 @@ describe('residue (a child process, scanned)', () => {
     // A token of its own whose PIN is a marker (printable: softhsm2-util takes it as an argument).
     const marker = Buffer.from(`SRMK${crypto.randomBytes(12).toString('hex')}`);
     const label = 'strongroom-pin';
-    initToken(label, marker.toString());
-    const raw = path.join(dir, 'aes-pin.bin');
-    fs.writeFileSync(raw, kek, { mode: 0o600 });
-    run('pkcs11-tool', [
-      '--module', MODULE, '--token-label', label, '--login', '--pin', marker.toString(), '--write-object', raw,
-      '--type', 'secrkey', '--key-type', 'AES:32', '--label', AES_LABEL, '--usage-decrypt', '--sensitive',
-    ]);
-    fs.rmSync(raw);
+    hsm.initToken(label, marker.toString(), SO_PIN);
+    hsm.addAesKey({ label, pin: marker.toString() }, kek, AES_LABEL);
     const { iv, body } = gcmWrap(crypto.randomBytes(32));
     const options = `tokenLabel: '${label}', key: { label: '${AES_LABEL}' }, mechanism: 'aes-gcm', ciphertext: ${hex(Buffer.concat([iv, body]))}`;
     const pauseDir = fs.mkdtempSync(path.join(dir, 'pause-'));

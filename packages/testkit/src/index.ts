@@ -58,3 +58,4 @@ export {
   type StrongroomMatchers,
 } from './matchers.js';
 export { RFC4231_VECTORS, type HmacVector } from './vectors.js';
+export { softHsm, SOFTHSM_MODULE, type SoftHsm } from './softhsm.js';
