@@ -18,7 +18,9 @@
         "native/coffer.cc",
         "native/coffer_binding.cc",
         "native/password.cc",
-        "native/random.cc"
+        "native/random.cc",
+        "native/pkcs11.cc",
+        "native/pkcs11_binding.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
@@ -33,7 +35,7 @@
       "cflags_cc!": ["-fno-exceptions", "-std=gnu++17", "-std=gnu++20"],
       "cflags_cc": ["-std=c++17", "-fexceptions", "-O3", "-Wall", "-Wextra", "-fvisibility=hidden"],
       "ldflags": ["-Wl,--exclude-libs,ALL", "-Wl,-z,relro,-z,now"],
-      "libraries": ["<(module_root_dir)/deps/libsodium/lib/libsodium.a"]
+      "libraries": ["-ldl", "<(module_root_dir)/deps/libsodium/lib/libsodium.a"]
     }
   ]
 }

@@ -10,6 +10,7 @@
 #include "binding.h"
 #include "coffer.h"
 #include "password.h"
+#include "pkcs11.h"
 #include "sealing.h"
 
 namespace strongroom {
@@ -66,6 +67,15 @@ Napi::Object Constants(Napi::Env env) {
   out.Set("argon2idSaltBytes", number(kArgon2SaltBytes));
   out.Set("argon2idHashBytes", number(kArgon2HashBytes));
   out.Set("argon2idMaxEncodedLength", number(kArgon2MaxEncodedLength));
+  out.Set("pkcs11Mechanisms", Codes(env, {{"aes-gcm", static_cast<int>(Pkcs11Mechanism::kAesGcm)},
+                                          {"rsa-oaep", static_cast<int>(Pkcs11Mechanism::kRsaOaep)}}));
+  out.Set("oaepHashes", Codes(env, {{"sha256", static_cast<int>(OaepHash::kSha256)},
+                                    {"sha1", static_cast<int>(OaepHash::kSha1)}}));
+  out.Set("gcmTagBytes", number(kGcmTagBytes));
+  out.Set("gcmIvBytes", number(kGcmIvBytes));
+  out.Set("gcmMaxIvBytes", number(kGcmMaxIvBytes));
+  out.Set("tokenLabelBytes", number(kTokenLabelBytes));
+  out.Set("pkcs11MaxCiphertext", number(kPkcs11MaxCiphertext));
   return out;
 }
 
@@ -89,6 +99,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitIo(env, exports);
   InitCoffer(env, exports);
   InitPassword(env, exports);
+  InitPkcs11(env, exports);
   return exports;
 }
 

@@ -62,6 +62,22 @@ export interface NativeBinding {
   /** Throws (before any work) for an encoded hash it cannot verify. */
   verifyPassword(password: NativeRegion, encoded: string): Promise<boolean>;
   needsRehash(encoded: string, timeCost: number, memoryCost: number): boolean;
+  /** slot -1: the token labelled tokenLabel. iv only (and always) for aes-gcm; aad only for aes-gcm. */
+  pkcs11Decrypt(
+    module: string,
+    slot: number,
+    tokenLabel: string | undefined,
+    pin: NativeRegion,
+    keyLabel: string | undefined,
+    keyId: Uint8Array | undefined,
+    mechanism: number,
+    oaepHash: number,
+    ciphertext: Uint8Array,
+    iv: Uint8Array | undefined,
+    aad: Uint8Array | undefined,
+    backend: number,
+    mlockPolicy: number,
+  ): Promise<NativeRegion>;
   cofferInit(backend: number, mlockPolicy: number, intervalMs: number): void;
   cofferSeal(source: NativeRegion | Uint8Array, length: number): Uint8Array;
   /** target undefined only for sealed bytes of exactly the overhead. */

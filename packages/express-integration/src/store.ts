@@ -127,20 +127,9 @@ export class Secrets {
   use<T>(name: string, fn: (secret: SecretBuffer) => T): T {
     checkArgs(arguments.length, 2, 'secrets.use()');
     checkFunction(fn, 'the function given to secrets.use()');
-    const buffer = this.get(name).open();
-    let result: T;
-    try {
-      result = fn(buffer);
-    } catch (error) {
-      buffer.destroy();
-      throw error;
-    }
-    if (result instanceof Promise) {
-      return result.finally(() => buffer.destroy()) as T;
-    }
-    buffer.destroy();
-    return result;
+    return this.get(name).use(fn);
   }
+
 
   toString(): string {
     return 'Secrets(redacted)';

@@ -52,7 +52,7 @@ const FROM_LOWER: Partial<Record<StrongroomErrorCode, SourceErrorCode>> = {
   ERR_NOT_FOUND: 'ERR_SECRET_NOT_FOUND',
   ERR_EMPTY: 'ERR_SOURCE_FORMAT',
   ERR_TOO_LARGE: 'ERR_SOURCE_FORMAT',
-  ERR_AUTH: 'ERR_SOURCE_AUTH',
+  ERR_AUTH: 'ERR_SOURCE_FORMAT', // a ciphertext that does not authenticate: tampered, or not for this key
   ERR_IO: 'ERR_SOURCE_UNAVAILABLE',
 };
 

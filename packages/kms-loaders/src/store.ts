@@ -119,18 +119,9 @@ export class SecretStore extends EventEmitter<{ rotate: [name: string, version: 
   use<T>(name: string, fn: (secret: SecretBuffer) => T): T {
     checkArgs(arguments.length, 2, 'store.use()');
     checkFunction(fn, 'the function given to store.use()');
-    const buffer = this.#entry(name, 'store.use()').enclave.open();
-    let result: T;
-    try {
-      result = fn(buffer);
-    } catch (error) {
-      buffer.destroy();
-      throw error;
-    }
-    if (result instanceof Promise) return result.finally(() => buffer.destroy()) as T;
-    buffer.destroy();
-    return result;
+    return this.#entry(name, 'store.use()').enclave.use(fn);
   }
+
 
   /** Reads `name` from its source again now; resolves once done (a failure is an 'error' event). */
   async refresh(name: string): Promise<void> {

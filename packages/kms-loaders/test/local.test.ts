@@ -6,9 +6,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import { afterAll, describe, expect, it } from 'vitest';
-import { asyncErrorCode, errorCode, openFileDescriptors } from '@strongroom/testkit';
+import { asyncErrorCode, errorCode, openFileDescriptors, rejectionOf } from '@strongroom/testkit';
 
-import { env, file, loadSecrets, StrongroomError, systemdCredential } from '../src/index.js';
+import { env, file, loadSecrets, systemdCredential } from '../src/index.js';
 import { isRoot, tempFolder, textOf } from './helpers.js';
 
 const { dir, remove } = tempFolder('local');
@@ -18,15 +18,6 @@ function write(name: string, content: string | Buffer, mode = 0o600): string {
   const target = path.join(dir, name);
   fs.writeFileSync(target, content, { mode });
   return target;
-}
-
-async function failure(promise: Promise<unknown>): Promise<StrongroomError> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as StrongroomError;
-  }
-  throw new Error('expected the load to fail');
 }
 
 describe('env()', () => {
@@ -46,7 +37,7 @@ describe('env()', () => {
     expect(process.env.STRONGROOM_TEST_KEEP).toBe('kept');
     delete process.env.STRONGROOM_TEST_KEEP;
     store.close();
-    const error = await failure(loadSecrets({ token: env('STRONGROOM_TEST_UNSET') }));
+    const error = await rejectionOf(loadSecrets({ token: env('STRONGROOM_TEST_UNSET') }));
     expect(error.code).toBe('ERR_SECRET_NOT_FOUND');
     expect(error.message).toContain('$STRONGROOM_TEST_UNSET');
     expect(error.message).toContain("'token'");
@@ -75,7 +66,7 @@ describe('file()', () => {
     ];
     const fds = openFileDescriptors().length;
     for (const [, target, code] of cases) {
-      const error = await failure(loadSecrets({ db: file(target, { maxSize: 64 }) }));
+      const error = await rejectionOf(loadSecrets({ db: file(target, { maxSize: 64 }) }));
       expect(error.code, target).toBe(code);
       expect(error.message).toContain(target);
       expect(error.message).not.toContain('xxxx');
@@ -85,7 +76,7 @@ describe('file()', () => {
 
   it.skipIf(isRoot)('an unreadable file (mode 000, as a non-root user) is ERR_SOURCE_UNAVAILABLE', async () => {
     const locked = write('locked', 'nope', 0o000);
-    expect((await failure(loadSecrets({ db: file(locked) }))).code).toBe('ERR_SOURCE_UNAVAILABLE');
+    expect((await rejectionOf(loadSecrets({ db: file(locked) }))).code).toBe('ERR_SOURCE_UNAVAILABLE');
   });
 
   it('{ watch }: a Kubernetes ..data symlink swap is a rotation; the old version served until then', async () => {
@@ -124,7 +115,7 @@ describe('systemdCredential()', () => {
     const saved = process.env.CREDENTIALS_DIRECTORY;
     try {
       delete process.env.CREDENTIALS_DIRECTORY;
-      const error = await failure(loadSecrets({ db: systemdCredential('db-password') }));
+      const error = await rejectionOf(loadSecrets({ db: systemdCredential('db-password') }));
       expect(error.code).toBe('ERR_SOURCE_UNAVAILABLE');
       expect(error.message).toContain('CREDENTIALS_DIRECTORY');
       const credentials = path.join(dir, 'credentials');
