@@ -10,7 +10,7 @@
 // until Vault refuses it, then the source logs in again). X-Vault-Namespace on every request.
 //
 // Every answer is collected in guarded memory (guarded-http.ts); the secret string is
-// decoded from its JSON bytes straight into a SecretBuffer (json-bytes.ts), and the
+// decoded from its JSON bytes straight into a SecretBuffer (@strongroom/buffer/text), and the
 // answer's region is destroyed. The token becomes a JS string in one place: the header
 // value handed to node:http (the README says so).
 //
@@ -25,7 +25,7 @@ import { checkArgs, checkInteger, checkOneOf, checkOptions, checkText, describe 
 import { Enclave } from '@strongroom/enclave';
 
 import { AnswerTooLarge, guardedRequest, type GuardedAnswer } from './guarded-http.js';
-import { base64Secret, findJsonValues, isJsonString, JsonBytesError, jsonPlain, jsonStringSecret, type JsonToken } from './json-bytes.js';
+import { base64Secret, findJsonValues, isJsonString, JsonSyntaxError, jsonPlain, jsonStringSecret, type JsonToken } from '@strongroom/buffer/text';
 import { DEFAULT_SECRET_MAX_SIZE } from './local.js';
 import { asSourceError, defineSource, sourceError, type Source } from './source.js';
 
@@ -251,7 +251,7 @@ class VaultClient {
         try {
           return fn(view.subarray(0, length));
         } catch (error) {
-          if (error instanceof JsonBytesError) throw sourceError('ERR_SOURCE_FORMAT', this.#spec, `Vault's answer for ${what} is not JSON (${error.message})`);
+          if (error instanceof JsonSyntaxError) throw sourceError('ERR_SOURCE_FORMAT', this.#spec, `Vault's answer for ${what} is not JSON (${error.message})`);
           throw error;
         }
       });
@@ -331,7 +331,7 @@ class VaultClient {
     try {
       secret = decode === 'text' ? jsonStringSecret(raw, token) : base64Secret(raw, token);
     } catch (error) {
-      if (error instanceof JsonBytesError) throw sourceError('ERR_SOURCE_FORMAT', this.#spec, `${what} in Vault's answer is not base64`);
+      if (error instanceof JsonSyntaxError) throw sourceError('ERR_SOURCE_FORMAT', this.#spec, `${what} in Vault's answer is not base64`);
       throw asSourceError(error, this.#spec);
     }
     if (secret === undefined) throw sourceError('ERR_SOURCE_FORMAT', this.#spec, `${what} in Vault's answer is empty`);
