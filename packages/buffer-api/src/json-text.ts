@@ -10,8 +10,8 @@ import { CountingSink, hexValue, Utf8Writer, ViewSink } from './utf8.js';
 /** Bad JSON at byte `position` of the text (the end of the text when position === its length). Holds no byte of it. */
 export class JsonSyntaxError extends Error {
   readonly position: number;
-  constructor(position: number) {
-    super(`not valid JSON at byte ${position}`);
+  constructor(position: number, why = 'not valid JSON') {
+    super(`${why} at byte ${position}`);
     this.name = 'JsonSyntaxError';
     this.position = position;
   }
@@ -199,6 +199,150 @@ export function decodeSecret(decode: (writer: Utf8Writer) => void): SecretBuffer
   return secret;
 }
 
+/** The [start, end) bytes of one JSON value in a text. */
+export interface JsonToken {
+  readonly start: number;
+  readonly end: number;
+}
+
+const keyDecoder = new TextDecoder();
+
+/**
+ * Validates `raw` as one JSON text (UTF-8) and gives, for each path of object keys, the
+ * token of the value there, or undefined where there is none; of duplicate keys the last
+ * wins, as with JSON.parse. Keys on the way to a path are read as JS strings (a key is a
+ * name, never a secret); no value is.
+ */
+export function findJsonValues(raw: Uint8Array, paths: readonly (readonly string[])[]): (JsonToken | undefined)[] {
+  const found: (JsonToken | undefined)[] = paths.map(() => undefined);
+  // Descends only into objects on the way to a wanted path (as deep as the longest path);
+  // everything else is validated by skipValue, which keeps no stack.
+  const walk = (pos: number, wanted: readonly number[], depth: number): number => {
+    const start = pos;
+    const deeper = wanted.filter((i) => (paths[i] as readonly string[]).length > depth);
+    let end: number;
+    if (raw[pos] === 0x7b && deeper.length > 0) {
+      pos = skipSpace(raw, pos + 1);
+      if (raw[pos] === 0x7d) {
+        end = pos + 1;
+      } else {
+        for (;;) {
+          if (raw[pos] !== QUOTE) throw new JsonSyntaxError(pos);
+          const keyEnd = scanString(raw, pos);
+          const key = JSON.parse(keyDecoder.decode(raw.subarray(pos, keyEnd))) as string; // a key, never a value
+          pos = skipSpace(raw, keyEnd);
+          if (raw[pos] !== 0x3a) throw new JsonSyntaxError(pos); // :
+          const inner = deeper.filter((i) => (paths[i] as readonly string[])[depth] === key);
+          for (const i of inner) found[i] = undefined; // a later duplicate key replaces what an earlier one held
+          pos = skipSpace(raw, walk(skipSpace(raw, pos + 1), inner, depth + 1));
+          if (raw[pos] === 0x2c) { // ,
+            pos = skipSpace(raw, pos + 1);
+            continue;
+          }
+          if (raw[pos] !== 0x7d) throw new JsonSyntaxError(pos);
+          end = pos + 1;
+          break;
+        }
+      }
+    } else {
+      end = skipValue(raw, pos);
+    }
+    for (const i of wanted) if ((paths[i] as readonly string[]).length === depth) found[i] = { start, end };
+    return end;
+  };
+  const end = skipSpace(raw, walk(skipSpace(raw, 0), paths.map((_, i) => i), 0));
+  if (end !== raw.length) throw new JsonSyntaxError(end);
+  return found;
+}
+
+/** Whether the token is a string. */
+export function isJsonString(raw: Uint8Array, token: JsonToken): boolean {
+  return raw[token.start] === QUOTE;
+}
+
+/** A token that is not secret (a number, a boolean, an id) as JSON.parse reads it. */
+export function jsonPlain(raw: Uint8Array, token: JsonToken): unknown {
+  return JSON.parse(keyDecoder.decode(raw.subarray(token.start, token.end)));
+}
+
+/** A string token's text (UTF-8) in a new frozen SecretBuffer; undefined for "". */
+export function jsonStringSecret(raw: Uint8Array, token: JsonToken): SecretBuffer | undefined {
+  if (!isJsonString(raw, token)) throw new JsonSyntaxError(token.start, 'not a JSON string');
+  return decodeSecret((writer) => decodeString(raw, token.start + 1, token.end - 1, writer));
+}
+
+// libsodium's branch-free base64 character mapping (sodium/codecs.c): 0..63, or 0xff.
+const eq = (x: number, y: number): number => (((0 - (x ^ y)) >>> 8) & 0xff) ^ 0xff;
+const gt = (x: number, y: number): number => ((y - x) >>> 8) & 0xff;
+const ge = (x: number, y: number): number => gt(y, x) ^ 0xff;
+const le = (x: number, y: number): number => ge(y, x);
+function base64Value(c: number): number {
+  const x =
+    (ge(c, 0x41) & le(c, 0x5a) & (c - 0x41)) |
+    (ge(c, 0x61) & le(c, 0x7a) & (c - (0x61 - 26))) |
+    (ge(c, 0x30) & le(c, 0x39) & (c - (0x30 - 52))) |
+    (eq(c, 0x2b) & 62) |
+    (eq(c, 0x2f) & 63);
+  return x | (eq(x, 0) & (eq(c, 0x41) ^ 0xff));
+}
+
+/**
+ * A string token of standard base64 (padded or not; `\/` accepted for '/') decoded into a
+ * new frozen SecretBuffer, with a branch-free character mapping. JsonSyntaxError (naming no
+ * byte) when it is not canonical base64 or decodes to nothing.
+ */
+export function base64Secret(raw: Uint8Array, token: JsonToken): SecretBuffer {
+  if (!isJsonString(raw, token)) throw new JsonSyntaxError(token.start, 'not a JSON string');
+  // The characters: raw bytes, where `\/` is one '/'. Any other escape is not base64.
+  let chars = 0;
+  let padding = 0;
+  for (let i = token.start + 1; i < token.end - 1; i++) {
+    if (raw[i] === BACKSLASH) {
+      if (raw[i + 1] !== 0x2f) throw new JsonSyntaxError(i, 'not base64');
+      i++;
+    }
+    if (raw[i] === 0x3d) padding++;
+    else if (padding > 0) throw new JsonSyntaxError(i, 'not base64');
+    chars++;
+  }
+  const data = chars - padding;
+  if (padding > 2 || (padding > 0 && chars % 4 !== 0) || data % 4 === 1) throw new JsonSyntaxError(token.start, 'not base64');
+  const size = Math.floor((data * 6) / 8);
+  if (size === 0) throw new JsonSyntaxError(token.start, 'empty base64');
+  let bad = 0;
+  const secret = SecretBuffer.alloc(size);
+  try {
+    secret.write((view) => {
+      let acc = 0;
+      let bits = 0;
+      let n = 0;
+      let seen = 0;
+      for (let i = token.start + 1; i < token.end - 1 && seen < data; i++) {
+        if (raw[i] === BACKSLASH) i++;
+        const v = base64Value(raw[i] as number);
+        bad |= v & 0x80; // 0xff marks a character outside the alphabet
+        acc = ((acc << 6) | (v & 0x3f)) & 0xffffff;
+        bits += 6;
+        seen++;
+        if (bits >= 8) {
+          bits -= 8;
+          view[n++] = (acc >> bits) & 0xff;
+        }
+      }
+      bad |= acc & ((1 << bits) - 1); // leftover bits must be zero (canonical base64)
+      acc = 0;
+    });
+  } catch (error) {
+    secret.destroy();
+    throw error;
+  }
+  if (bad !== 0) {
+    secret.destroy();
+    throw new JsonSyntaxError(token.start, 'not base64');
+  }
+  return secret.freeze();
+}
+
 /** What jsonStringField() found: the field's string (undefined when empty), no such field, or a field that is not a string. */
 export type JsonField =
   | { readonly found: 'string'; readonly secret: SecretBuffer | undefined }
@@ -212,37 +356,9 @@ export type JsonField =
  * is not JSON or not an object. Keys are read as JS strings; values never are.
  */
 export function jsonStringField(raw: Uint8Array, field: string): JsonField {
-  let pos = skipSpace(raw, 0);
-  if (raw[pos] !== 0x7b) throw new JsonSyntaxError(pos);
-  let value: { from: number; to: number } | 'not-string' | undefined;
-  pos = skipSpace(raw, pos + 1);
-  if (raw[pos] === 0x7d) {
-    pos++;
-  } else {
-    for (;;) {
-      if (raw[pos] !== QUOTE) throw new JsonSyntaxError(pos);
-      const keyEnd = scanString(raw, pos);
-      const key = JSON.parse(new TextDecoder().decode(raw.subarray(pos, keyEnd))) as string; // a key, never a value
-      pos = skipSpace(raw, keyEnd);
-      if (raw[pos] !== 0x3a) throw new JsonSyntaxError(pos); // :
-      pos = skipSpace(raw, pos + 1);
-      const start = pos;
-      pos = skipValue(raw, pos);
-      if (key === field) value = raw[start] === QUOTE ? { from: start + 1, to: pos - 1 } : 'not-string';
-      pos = skipSpace(raw, pos);
-      if (raw[pos] === 0x2c) { // ,
-        pos = skipSpace(raw, pos + 1);
-        continue;
-      }
-      if (raw[pos] !== 0x7d) throw new JsonSyntaxError(pos);
-      pos++;
-      break;
-    }
-  }
-  pos = skipSpace(raw, pos);
-  if (pos !== raw.length) throw new JsonSyntaxError(pos);
-  if (value === undefined) return { found: 'missing' };
-  if (value === 'not-string') return { found: 'not-string' };
-  const { from, to } = value;
-  return { found: 'string', secret: decodeSecret((writer) => decodeString(raw, from, to, writer)) };
+  if (raw[skipSpace(raw, 0)] !== 0x7b) throw new JsonSyntaxError(skipSpace(raw, 0));
+  const [token] = findJsonValues(raw, [[field]]);
+  if (token === undefined) return { found: 'missing' };
+  if (!isJsonString(raw, token)) return { found: 'not-string' };
+  return { found: 'string', secret: jsonStringSecret(raw, token) };
 }

@@ -3,13 +3,19 @@
 // @strongroom/kms-loaders' JSON fields); it hands out SecretBuffers, never a region.
 export { CountingSink, hexValue, Utf8Writer, ViewSink, type ByteSink } from './utf8.js';
 export {
+  base64Secret,
   decodeSecret,
   decodeString,
+  findJsonValues,
+  isJsonString,
+  jsonPlain,
   jsonStringField,
+  jsonStringSecret,
   JsonSyntaxError,
   scanScalar,
   scanString,
   skipSpace,
   skipValue,
   type JsonField,
+  type JsonToken,
 } from './json-text.js';

@@ -12,3 +12,5 @@ export { defineSource, isSource, sourceError, type Source, type SourceErrorCode,
 export { DEFAULT_RETRY, type RetryOptions } from './retry.js';
 export { Enclave, SecretBuffer } from '@strongroom/enclave';
 export { StrongroomError, isStrongroomError, type StrongroomErrorCode } from '@strongroom/core-native';
+export { vault, vaultTransit, type VaultAuth, type VaultOptions, type VaultTlsOptions, type VaultTransitOptions } from './vault.js';
+export { gcpSecretManager, type GcpAccessSecretVersionResponse, type GcpSecretManagerClient, type GcpSecretManagerOptions } from './gcp.js';

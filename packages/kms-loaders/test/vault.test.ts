@@ -1,0 +1,278 @@
+// vault() and vaultTransit() against a protocol double of Vault's HTTP API (doubles.ts):
+// KV v2 reads, Transit decrypt, token and AppRole auth, namespaces, leases, and every error
+// answer the double gives (403, 404, 400, 429, a hang, truncated or malformed JSON, a cut
+// connection), with the store's retries and deadline. After each test no SecretBuffer is
+// left alive and no connection open.
+import { execFileSync } from 'node:child_process';
+import { once } from 'node:events';
+import fs from 'node:fs';
+import path from 'node:path';
+
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { errorCode } from '@strongroom/testkit';
+
+import { Enclave, loadSecrets, SecretBuffer, vault, vaultTransit, type Source, type VaultAuth } from '../src/index.js';
+import { VaultDouble } from './doubles.js';
+import { tempFolder, textOf } from './helpers.js';
+
+let double: VaultDouble;
+let token: string;
+let live: number;
+
+beforeAll(async () => {
+  double = await new VaultDouble().start();
+});
+afterAll(() => double.stop());
+beforeEach(() => {
+  token = double.token();
+  double.faults.length = 0;
+  double.log.length = 0;
+  live = SecretBuffer.live().buffers;
+});
+afterEach(async () => {
+  expect(await double.settled()).toBe(0); // no socket left open
+  expect(SecretBuffer.live().buffers).toBe(live); // no region left alive
+});
+
+const tokenAuth = (value = token): VaultAuth => ({ token: Enclave.from(Buffer.from(value)) });
+const kv = (options: Partial<Parameters<typeof vault>[0]> = {}): Source =>
+  vault({ address: double.address, auth: tokenAuth(), path: 'app/db', field: 'password', ...options });
+const fast = { retry: { minDelay: 1, maxDelay: 5 } };
+
+async function loadOne(source: Source, options: Parameters<typeof loadSecrets>[1] = fast): Promise<string> {
+  const store = await loadSecrets({ s: source }, options);
+  try {
+    return textOf(store.get('s'));
+  } finally {
+    store.close();
+  }
+}
+
+async function failure(source: Source, options: Parameters<typeof loadSecrets>[1] = fast): Promise<{ code: string; message: string }> {
+  try {
+    await loadSecrets({ s: source }, options);
+  } catch (error) {
+    return { code: (error as { code: string }).code, message: (error as Error).message };
+  }
+  throw new Error('the load did not fail');
+}
+
+describe('vault() KV v2', () => {
+  it('reads data.data[field] with X-Vault-Token; escapes and UTF-8 decoded as JSON.parse would', async () => {
+    const value = 'p\u00e4ss "quoted" \\ back\nslash \u{1f511} \ud800 end';
+    double.put('secret/app/db', { username: 'app', password: value, other: { nested: [1, 2] } });
+    expect(await loadOne(kv())).toBe(Buffer.from(value).toString()); // a lone surrogate becomes U+FFFD, as in UTF-8
+    expect(double.log).toEqual([expect.objectContaining({ method: 'GET', path: '/v1/secret/data/app/db', token, namespace: undefined })]);
+  });
+
+  it('a SecretBuffer token is copied (the caller keeps and destroys its own); mount, version and namespace', async () => {
+    double.put('kv/team/api', { key: 'first' }, 'team-a');
+    double.put('kv/team/api', { key: 'second' }, 'team-a');
+    const own = SecretBuffer.from(Buffer.from(token));
+    const source = vault({ address: double.address, auth: { token: own }, mount: 'kv', path: 'team/api', field: 'key', namespace: 'team-a', version: 1 });
+    own.destroy();
+    expect(await loadOne(source)).toBe('first');
+    expect(double.log[0]).toMatchObject({ path: '/v1/kv/data/team/api', namespace: 'team-a', token });
+  });
+
+  it('a wrong token is ERR_SOURCE_AUTH (403), not retried; the message holds neither token nor value', async () => {
+    double.put('secret/app/db', { password: 'never-shown' });
+    const { code, message } = await failure(kv({ auth: tokenAuth('hvs.wrong-token') }));
+    expect(code).toBe('ERR_SOURCE_AUTH');
+    expect(message).toContain("'s'");
+    expect(message).toContain('/v1/secret/data/app/db#password');
+    expect(message).not.toMatch(/hvs\.|never-shown/);
+    expect(double.log).toHaveLength(1);
+  });
+
+  it('an expired token is ERR_SOURCE_AUTH', async () => {
+    double.put('secret/app/db', { password: 'x' });
+    const expiring = double.token(1);
+    const source = kv({ auth: tokenAuth(expiring) });
+    expect(await loadOne(source)).toBe('x');
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    expect((await failure(source)).code).toBe('ERR_SOURCE_AUTH');
+  });
+
+  it('a missing path is ERR_SECRET_NOT_FOUND (404); so is a secret in another namespace', async () => {
+    expect((await failure(kv({ path: 'app/none' }))).code).toBe('ERR_SECRET_NOT_FOUND');
+    double.put('secret/app/db', { password: 'x' }, 'team-b');
+    double.kv.get('')?.delete('secret/app/db');
+    expect((await failure(kv({ namespace: 'team-c' }))).code).toBe('ERR_SECRET_NOT_FOUND');
+  });
+
+  it('a missing field, a field that is not a string, or an empty one is ERR_SOURCE_FORMAT', async () => {
+    double.put('secret/app/db', { user: 'x', password: 42 });
+    expect(await failure(kv({ field: 'pass' }))).toMatchObject({ code: 'ERR_SOURCE_FORMAT', message: expect.stringContaining("no field 'pass'") });
+    expect(await failure(kv())).toMatchObject({ code: 'ERR_SOURCE_FORMAT', message: expect.stringContaining('not a string') });
+    double.put('secret/app/db', { password: '' });
+    expect(await failure(kv())).toMatchObject({ code: 'ERR_SOURCE_FORMAT', message: expect.stringContaining('empty') });
+  });
+
+  it('truncated or malformed JSON is ERR_SOURCE_FORMAT; a connection cut mid-answer is retried', async () => {
+    double.put('secret/app/db', { password: 'after-the-cut' });
+    double.faults.push({ truncate: true });
+    expect(await failure(kv())).toMatchObject({ code: 'ERR_SOURCE_FORMAT', message: expect.stringContaining('not JSON') });
+    double.faults.push({ malformed: true });
+    expect((await failure(kv())).code).toBe('ERR_SOURCE_FORMAT');
+    double.faults.push({ cut: true });
+    double.log.length = 0;
+    expect(await loadOne(kv())).toBe('after-the-cut');
+    expect(double.log).toHaveLength(2);
+  });
+
+  it('a secret over maxSize is ERR_SOURCE_FORMAT; so is an answer far over it', async () => {
+    double.put('secret/app/db', { password: 'x'.repeat(33) });
+    expect(await failure(kv({ maxSize: 32 }))).toMatchObject({ code: 'ERR_SOURCE_FORMAT', message: expect.stringContaining('maxSize (32 bytes)') });
+    double.put('secret/app/db', { password: 'short', padding: 'p'.repeat(70 * 1024) });
+    expect(await failure(kv({ maxSize: 32 }))).toMatchObject({ code: 'ERR_SOURCE_FORMAT', message: expect.stringContaining('answer is longer') });
+  });
+
+  it('throttling (429) and 503 are retried by the store, then loaded', async () => {
+    double.put('secret/app/db', { password: 'patient' });
+    double.faults.push({ status: 429 }, { status: 503 });
+    expect(await loadOne(kv())).toBe('patient');
+    expect(double.log).toHaveLength(3);
+  });
+
+  it('a Vault that never answers: the deadline ends the load, and the request with it', async () => {
+    double.faults.push({ hang: true }, { hang: true }, { hang: true });
+    const started = Date.now();
+    const { code, message } = await failure(kv(), { retry: { deadline: 300, minDelay: 1, maxDelay: 5 } });
+    expect(code).toBe('ERR_SOURCE_UNAVAILABLE');
+    expect(message).toContain('deadline of 300 ms');
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
+
+  it('a new version seen by store.refresh() is a rotation; the same value is not', async () => {
+    double.put('secret/app/db', { password: 'v1' });
+    const store = await loadSecrets({ s: kv() }, fast);
+    const rotations: number[] = [];
+    store.on('rotate', (_name, version) => rotations.push(version));
+    double.put('secret/app/db', { password: 'v1' }); // a new version, same value
+    await store.refresh('s');
+    double.put('secret/app/db', { password: 'v2' });
+    await store.refresh('s');
+    expect([textOf(store.get('s')), store.version('s'), rotations]).toEqual(['v2', 2, [2]]);
+    store.close();
+  });
+
+  it('bad arguments are ERR_INVALID_ARG at once; a token as a string is refused', () => {
+    const base = { address: double.address, auth: tokenAuth(), path: 'a', field: 'f' };
+    expect(errorCode(() => vault({ ...base, auth: { token: 'hvs.plain' as never } }))).toBe('ERR_INVALID_ARG');
+    expect(errorCode(() => vault({ ...base, address: 'vault:8200' }))).toBe('ERR_INVALID_ARG');
+    expect(errorCode(() => vault({ ...base, path: '../sys' }))).toBe('ERR_INVALID_ARG');
+    expect(errorCode(() => vault({ ...base, extra: 1 } as never))).toBe('ERR_INVALID_ARG');
+    expect(errorCode(() => vault({ ...base, engine: 'generic', version: 2 }))).toBe('ERR_INVALID_ARG');
+    expect(errorCode(() => (vault as (...args: unknown[]) => unknown)(base, {}))).toBe('ERR_INVALID_ARG');
+  });
+});
+
+describe('AppRole', () => {
+  beforeEach(() => {
+    double.roles.set('role-1', { secretId: 'secret-id-1', ttl: 60 });
+  });
+  const approle = (secretId = 'secret-id-1'): VaultAuth => ({ roleId: 'role-1', secretId: Enclave.from(Buffer.from(secretId)) });
+
+  it('logs in once, reuses the client token, and logs in again when Vault refuses it', async () => {
+    double.put('secret/app/db', { password: 'by-approle' });
+    const source = kv({ auth: approle() });
+    const store = await loadSecrets({ s: source }, fast);
+    await store.refresh('s');
+    expect(double.log.map((l) => l.path)).toEqual(['/v1/auth/approle/login', '/v1/secret/data/app/db', '/v1/secret/data/app/db']);
+    const issued = double.log[1]?.token as string;
+    expect(double.log[2]?.token).toBe(issued);
+    double.tokens.delete(issued); // revoked, or expired early
+    double.put('secret/app/db', { password: 'after-relogin' });
+    await store.refresh('s');
+    expect(textOf(store.get('s'))).toBe('after-relogin');
+    expect(double.log.slice(3).map((l) => l.path)).toEqual(['/v1/secret/data/app/db', '/v1/auth/approle/login', '/v1/secret/data/app/db']);
+    store.close();
+  });
+
+  it('a wrong secret_id is ERR_SOURCE_AUTH', async () => {
+    expect((await failure(kv({ auth: approle('wrong') }))).code).toBe('ERR_SOURCE_AUTH');
+  });
+});
+
+describe('vaultTransit()', () => {
+  const transit = (ciphertext: string, key = 'app-key'): Source => vaultTransit({ address: double.address, auth: tokenAuth(), key, ciphertext });
+
+  it('decrypts: the plaintext goes from base64 into guarded memory, every byte value intact', async () => {
+    const plaintext = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+    const store = await loadSecrets({ k: transit(double.encrypt(plaintext)) }, fast);
+    const back = store.use('k', (secret) => secret.read((view) => Buffer.from(view)));
+    expect(back.equals(plaintext)).toBe(true);
+    expect(double.log[0]).toMatchObject({ method: 'POST', path: '/v1/transit/decrypt/app-key' });
+    store.close();
+  });
+
+  it('an unknown key or a damaged ciphertext is ERR_SOURCE_FORMAT (400); bad base64 in the answer too', async () => {
+    const ciphertext = double.encrypt(Buffer.from('k'));
+    expect((await failure(transit(ciphertext, 'no-key'))).code).toBe('ERR_SOURCE_FORMAT');
+    expect((await failure(transit(`${ciphertext.slice(0, -4)}AAA=`))).code).toBe('ERR_SOURCE_FORMAT');
+    double.faults.push({ status: 200, body: '{"data":{"plaintext":"c2Vj*mV0"}}' });
+    expect(await failure(transit(ciphertext))).toMatchObject({ code: 'ERR_SOURCE_FORMAT', message: expect.stringContaining('not base64') });
+  });
+});
+
+describe("engine 'generic': a dynamic secret's lease", () => {
+  it('is renewed at two thirds of its duration; near the max TTL the secret is read again (a rotation)', async () => {
+    double.dynamic = { duration: 2, maxTtl: 3, renewable: true };
+    const source = vault({ address: double.address, auth: tokenAuth(), engine: 'generic', mount: 'database', path: 'creds/app', field: 'password' });
+    const store = await loadSecrets({ db: source }, fast);
+    expect(textOf(store.get('db'))).toBe(`dynamic-password-${double.leases.size}`);
+    const [, version] = (await once(store, 'rotate')) as [string, number];
+    expect(version).toBe(2);
+    // renewed once at ~1.3 s (granted 1 s of the 3 s max TTL: less than asked), read again at ~2 s
+    expect(double.renewals).toHaveLength(1);
+    expect(double.renewals[0]).toMatchObject({ increment: 2, granted: 1 });
+    expect(double.log.map((l) => `${l.method} ${l.path}`)).toEqual(['GET /v1/database/creds/app', 'PUT /v1/sys/leases/renew', 'GET /v1/database/creds/app']);
+    expect(textOf(store.get('db'))).toBe(`dynamic-password-${double.leases.size}`);
+    store.close();
+  });
+
+  it('a lease that is not renewable is read again at two thirds of its duration', async () => {
+    double.dynamic = { duration: 1, maxTtl: 1, renewable: false };
+    const store = await loadSecrets({ db: vault({ address: double.address, auth: tokenAuth(), engine: 'generic', mount: 'database', path: 'creds/app', field: 'username' }) }, fast);
+    const started = Date.now();
+    await once(store, 'rotate');
+    expect(Date.now() - started).toBeGreaterThan(500);
+    expect(double.log.filter((l) => l.method === 'PUT')).toHaveLength(0);
+    store.close();
+  });
+});
+
+// A certificate for 127.0.0.1 made by the openssl command (Node cannot make one).
+function selfSigned(): { key: string; cert: string } | undefined {
+  const { dir, remove } = tempFolder('vault-tls');
+  try {
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=vault-double',
+      '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem')], { stdio: 'ignore' });
+    return { key: fs.readFileSync(path.join(dir, 'key.pem'), 'utf8'), cert: fs.readFileSync(path.join(dir, 'cert.pem'), 'utf8') };
+  } catch {
+    return undefined;
+  } finally {
+    remove();
+  }
+}
+
+describe('over TLS', () => {
+  const pem = selfSigned();
+  it.skipIf(pem === undefined)('with tls.ca the certificate is trusted and the secret read; without it the connection is refused (ERR_SOURCE_UNAVAILABLE)', async () => {
+    const secure = await new VaultDouble(pem).start();
+    try {
+      const own = secure.token();
+      secure.put('secret/app/db', { password: 'over-tls' });
+      const options = { address: secure.address, auth: tokenAuth(own), path: 'app/db', field: 'password' };
+      expect(secure.address.startsWith('https://')).toBe(true);
+      expect(await loadOne(vault({ ...options, tls: { ca: pem!.cert } }))).toBe('over-tls');
+      const { code, message } = await failure(vault(options), { retry: { retries: 0 } });
+      expect(code).toBe('ERR_SOURCE_UNAVAILABLE');
+      expect(message).toMatch(/SELF_SIGNED|self.signed/i);
+      expect(await secure.settled()).toBe(0);
+    } finally {
+      await secure.stop();
+    }
+  });
+});
