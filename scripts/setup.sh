@@ -14,6 +14,8 @@
 #     scripts/fuzz.mjs, run by the tests) need clang's libFuzzer, ASan and UBSan runtimes,
 #     which Debian ships apart from clang, in libclang-rt-dev (older Ubuntu releases have no
 #     such package: their clang carries the runtimes);
+#   - age (the reference age CLI and age-keygen): core-native's age tests make their
+#     encrypted files with it and check that it decrypts what strongroom writes;
 #   - pnpm 12.21.0 (the version pinned in package.json) through npm.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,7 +37,11 @@ fi
 node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=19)?0:1)' \
   || fail "Node $(node -v 2>/dev/null || echo missing) is too old: strongroom needs Node 20.19 or newer"
 
-libsodium_ready() { [ -f packages/core-native/deps/libsodium/strongroom-stamp.json ]; }
+# The cache is ready when its stamp records the configure flags the build script uses now
+# (libsodium.mjs's libsodiumReady): a cache built with other flags is rebuilt from source.
+libsodium_ready() {
+  node --input-type=module -e "import('./packages/core-native/scripts/libsodium.mjs').then((m) => process.exit(m.libsodiumReady() ? 0 : 1))" 2>/dev/null
+}
 
 enable_source_archive() {
   if [ -n "$(apt-cache showsrc libsodium 2>/dev/null | head -n 1)" ]; then return; fi
@@ -67,7 +73,7 @@ if command -v apt-get >/dev/null; then
     $SUDO apt-get update -qq
   fi
   missing=()
-  for pkg in autoconf automake libtool make g++ python3 patch xz-utils util-linux clang libclang-rt-dev; do
+  for pkg in autoconf automake libtool make g++ python3 patch xz-utils util-linux clang libclang-rt-dev age; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'ok installed' || missing+=("$pkg")
   done
   if [ ${#missing[@]} -gt 0 ]; then
