@@ -18,7 +18,10 @@
         "native/coffer.cc",
         "native/coffer_binding.cc",
         "native/password.cc",
-        "native/random.cc"
+        "native/random.cc",
+        "native/age.cc",
+        "native/age_format.cc",
+        "native/age_binding.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
