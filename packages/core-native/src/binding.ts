@@ -62,6 +62,16 @@ export interface NativeBinding {
   /** Throws (before any work) for an encoded hash it cannot verify. */
   verifyPassword(password: NativeRegion, encoded: string): Promise<boolean>;
   needsRehash(encoded: string, timeCost: number, memoryCost: number): boolean;
+  /** source: a path or an fd; kind: a code of constants.ageKeyKinds; maxWorkFactor: log2 N. */
+  ageDecrypt(
+    source: string | number,
+    kind: number,
+    key: NativeRegion,
+    maxSize: number,
+    maxWorkFactor: number,
+    backend: number,
+    mlockPolicy: number,
+  ): NativeRegion;
   cofferInit(backend: number, mlockPolicy: number, intervalMs: number): void;
   cofferSeal(source: NativeRegion | Uint8Array, length: number): Uint8Array;
   /** target undefined only for sealed bytes of exactly the overhead. */

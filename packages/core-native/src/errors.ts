@@ -22,6 +22,8 @@ export type StrongroomErrorCode =
   | 'ERR_NOT_A_TTY'
   // An encoded password hash libsodium 1.0.18 cannot verify (argon2i/argon2d, p > 1, another version).
   | 'ERR_UNSUPPORTED_HASH'
+  // A file that is not a well-formed age v1 file (age.ts): header, armor or payload framing.
+  | 'ERR_AGE_FORMAT'
   // Used by the higher packages (@strongroom/buffer, @strongroom/enclave, ...).
   | 'ERR_DESTROYED'
   | 'ERR_FROZEN'

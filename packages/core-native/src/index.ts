@@ -50,5 +50,6 @@ export {
   type ReadFdOptions,
   type ReadEnvOptions,
 } from './io.js';
+export { ageDecrypt, type AgeDecryptOptions } from './age.js';
 export { harden, type HardenOptions } from './hardening.js';
 export { stats, releaseSpareRegions } from './stats.js';
