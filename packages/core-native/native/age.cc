@@ -254,7 +254,106 @@ bool Decrypt(uint8_t* file, size_t length, const AgeRequest& request, AgeSecrets
   return DecryptPayload(file + header.payload_offset, length - header.payload_offset, s, request, out, failure);
 }
 
+constexpr size_t kStanzaLineBytes = sizeof "-> X25519 " - 1 + 43 + 1 + 43 + 1;
+constexpr size_t kVersionLineBytes = sizeof "age-encryption.org/v1\n" - 1;
+constexpr size_t kMacLineBytes = sizeof "--- " - 1 + 43 + 1;
+
+size_t ChunkCount(size_t length) { return length == 0 ? 1 : (length + kAgeChunkBytes - 1) / kAgeChunkBytes; }
+
+size_t HeaderBytes(size_t recipients) { return kVersionLineBytes + recipients * kStanzaLineBytes + kMacLineBytes; }
+
+void PutBase64(uint8_t* out, size_t* at, const uint8_t* bytes, size_t length) {
+  char text[64];
+  sodium_bin2base64(text, sizeof text, bytes, length, sodium_base64_VARIANT_ORIGINAL_NO_PADDING);
+  size_t n = strlen(text);
+  memcpy(out + *at, text, n);
+  *at += n;
+}
+
+void PutText(uint8_t* out, size_t* at, const char* text) {
+  size_t n = strlen(text);
+  memcpy(out + *at, text, n);
+  *at += n;
+}
+
+// Everything AgeEncrypt does with the private region.
+bool Encrypt(const uint8_t* plain, size_t length, const uint8_t (*recipients)[32], size_t count, AgeSecrets& s,
+             uint8_t* out, Failure* failure) {
+  if (int err = SystemRandom(s.file_key, sizeof s.file_key)) {
+    return Fail(failure, "ERR_SYSTEM", std::string("getrandom failed: ") + strerror(err));
+  }
+  size_t at = 0;
+  PutText(out, &at, "age-encryption.org/v1\n");
+  for (size_t i = 0; i < count; i++) {
+    uint8_t* ephemeral = s.scalars[0];
+    if (int err = SystemRandom(ephemeral, kAgeX25519Bytes)) {
+      return Fail(failure, "ERR_SYSTEM", std::string("getrandom failed: ") + strerror(err));
+    }
+    uint8_t salt[2 * kAgeX25519Bytes];
+    crypto_scalarmult_base(salt, ephemeral);  // the share: public
+    memcpy(salt + kAgeX25519Bytes, recipients[i], kAgeX25519Bytes);
+    if (crypto_scalarmult(s.shared, ephemeral, recipients[i]) != 0) {
+      return Fail(failure, "ERR_INVALID_ARG", "recipient " + std::to_string(i + 1) + " is a low-order point, not a public key");
+    }
+    sodium_memzero(ephemeral, kAgeX25519Bytes);
+    Hkdf(s.wrap_key, s.shared, kKeyBytes32, salt, sizeof salt, kX25519Info, s.prk);
+    sodium_memzero(s.shared, sizeof s.shared);
+    static const uint8_t kZeroNonce[12] = {};
+    uint8_t body[kAgeBodyBytes];
+    crypto_aead_chacha20poly1305_ietf_encrypt(body, nullptr, s.file_key, kAgeFileKeyBytes, nullptr, 0, nullptr,
+                                              kZeroNonce, s.wrap_key);
+    sodium_memzero(s.wrap_key, sizeof s.wrap_key);
+    PutText(out, &at, "-> X25519 ");
+    PutBase64(out, &at, salt, kAgeX25519Bytes);
+    PutText(out, &at, "\n");
+    PutBase64(out, &at, body, sizeof body);
+    PutText(out, &at, "\n");
+  }
+  PutText(out, &at, "---");
+  Hkdf(s.mac_key, s.file_key, kAgeFileKeyBytes, nullptr, 0, "header", s.prk);  // an empty salt
+  crypto_auth_hmacsha256_state state;
+  crypto_auth_hmacsha256_init(&state, s.mac_key, sizeof s.mac_key);
+  crypto_auth_hmacsha256_update(&state, out, at);
+  crypto_auth_hmacsha256_final(&state, s.mac);
+  sodium_memzero(&state, sizeof state);
+  PutText(out, &at, " ");
+  PutBase64(out, &at, s.mac, sizeof s.mac);
+  PutText(out, &at, "\n");
+  uint8_t* nonce = out + at;
+  if (int err = SystemRandom(nonce, kAgeNonceBytes)) {
+    return Fail(failure, "ERR_SYSTEM", std::string("getrandom failed: ") + strerror(err));
+  }
+  at += kAgeNonceBytes;
+  Hkdf(s.payload_key, s.file_key, kAgeFileKeyBytes, nonce, kAgeNonceBytes, "payload", s.prk);
+  const size_t chunks = ChunkCount(length);
+  for (size_t i = 0; i < chunks; i++) {
+    const size_t n = i + 1 == chunks ? length - i * kAgeChunkBytes : kAgeChunkBytes;
+    uint8_t chunk_nonce[12];
+    ChunkNonce(chunk_nonce, i, i + 1 == chunks);
+    crypto_aead_chacha20poly1305_ietf_encrypt_detached(out + at, out + at + n, nullptr, plain + i * kAgeChunkBytes, n,
+                                                       nullptr, 0, nullptr, chunk_nonce, s.payload_key);
+    at += n + kAgeTagBytes;
+  }
+  sodium_memzero(s.payload_key, sizeof s.payload_key);
+  return true;
+}
+
 }  // namespace
+
+size_t AgeEncryptedSize(size_t length, size_t recipients) {
+  return HeaderBytes(recipients) + kAgeNonceBytes + length + ChunkCount(length) * kAgeTagBytes;
+}
+
+bool AgeEncrypt(const uint8_t* plain, size_t length, const uint8_t (*recipients)[32], size_t count, Backend backend,
+                MlockPolicy policy, uint8_t* out, Failure* failure) {
+  auto secrets = GuardedMemory::Allocate(sizeof(AgeSecrets), backend, policy, failure);
+  if (!secrets) return false;
+  bool ok = Encrypt(plain, length, recipients, count, *reinterpret_cast<AgeSecrets*>(secrets->data()), out, failure);
+  ScrubStack();  // the primitives' frames: keys, keystream, the partial block of plaintext
+  secrets->Release();
+  if (!ok) sodium_memzero(out, AgeEncryptedSize(length, count));
+  return ok;
+}
 
 bool AgeDecrypt(uint8_t* file, size_t length, const AgeRequest& request, std::shared_ptr<GuardedMemory>* out,
                 Failure* failure) {

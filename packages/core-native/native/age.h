@@ -66,4 +66,17 @@ struct AgeRequest {
 bool AgeDecrypt(uint8_t* file, size_t length, const AgeRequest& request, std::shared_ptr<GuardedMemory>* out,
                 Failure* failure);
 
+// The binary size of an age file of `length` plaintext bytes for `recipients` X25519
+// recipients, as AgeEncrypt writes it.
+size_t AgeEncryptedSize(size_t length, size_t recipients);
+
+// Encrypts plain[0..length) (readable) to X25519 recipients (32-byte public keys) into
+// out[0..AgeEncryptedSize(length, count)): a fresh file key, an ephemeral key per stanza
+// and the payload nonce from getrandom; the file key, ephemeral secrets and derived keys in
+// a private guarded region (backend/policy), wiped and freed on every path. Only the
+// ciphertext lands in `out`. False (ERR_SYSTEM, ERR_INVALID_ARG for a low-order recipient,
+// or an allocation's code) with `out` wiped.
+bool AgeEncrypt(const uint8_t* plain, size_t length, const uint8_t (*recipients)[32], size_t count, Backend backend,
+                MlockPolicy policy, uint8_t* out, Failure* failure);
+
 }  // namespace strongroom

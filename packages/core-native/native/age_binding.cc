@@ -2,9 +2,15 @@
 // region by reader.cc's steps (the path is opened and closed here; a descriptor passed in
 // stays open), decrypted by AgeDecrypt, and the plaintext region handed to JS. The region
 // of the file is wiped and freed on every path, and the error thrown only after that.
+#include <sodium.h>
+
+#include <cstring>
 #include <string>
+#include <array>
+#include <vector>
 
 #include "age.h"
+#include "age_format.h"
 #include "binding.h"
 #include "io.h"
 #include "reader.h"
@@ -49,11 +55,53 @@ Napi::Value AgeDecryptJs(const Napi::CallbackInfo& info) {
   return NewRegionHandle(env, std::move(plain));
 }
 
+// (plaintext, recipients: string[], armor) -> Buffer of the age file. The recipients are
+// public keys (age1…); the plaintext region is raised to 'readonly' for the call only.
+Napi::Value AgeEncryptJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  GuardedMemory& plain = RegionArg(info, 0, "plaintext");
+  if (!info[1].IsArray() || info[1].As<Napi::Array>().Length() == 0) {
+    Throw(env, "ERR_INVALID_ARG", "recipients must be a non-empty array of age1… strings");
+  }
+  Napi::Array list = info[1].As<Napi::Array>();
+  if (list.Length() > kAgeMaxIdentities) {
+    Throw(env, "ERR_INVALID_ARG", "at most " + std::to_string(kAgeMaxIdentities) + " recipients are accepted at once");
+  }
+  std::vector<std::array<uint8_t, kAgeX25519Bytes>> recipients(list.Length());
+  for (uint32_t i = 0; i < list.Length(); i++) {
+    Napi::Value item = list.Get(i);
+    std::string text = item.IsString() ? item.As<Napi::String>().Utf8Value() : std::string();
+    if (!AgeDecodeRecipient(reinterpret_cast<const uint8_t*>(text.data()), text.size(), recipients[i].data())) {
+      Throw(env, "ERR_INVALID_ARG",
+            "recipient " + std::to_string(i + 1) + " is not an X25519 recipient (age1… as age-keygen -y prints it)");
+    }
+  }
+  const bool armor = info[2].ToBoolean();
+  const size_t binary = AgeEncryptedSize(plain.size(), recipients.size());
+  // The ciphertext is public: an ordinary buffer for the binary form before armoring.
+  std::vector<uint8_t> staging(armor ? binary : 0);
+  Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::New(env, armor ? AgeArmoredSize(binary) : binary);
+  uint8_t* target = armor ? staging.data() : out.Data();
+  Failure failure;
+  bool ok = false;
+  {
+    AccessScope read(plain, Protection::kReadOnly);
+    ok = read.error() == 0
+             ? AgeEncrypt(plain.data(), plain.size(), reinterpret_cast<const uint8_t(*)[32]>(recipients.data()),
+                          recipients.size(), plain.backend(), plain.policy(), target, &failure)
+             : Fail(&failure, "ERR_SYSTEM", std::string("could not make the plaintext readable: ") + strerror(read.error()));
+  }
+  if (!ok) Throw(env, failure.code, failure.message);
+  if (armor) AgeArmor(staging.data(), binary, out.Data());
+  return out;
+}
+
 }  // namespace
 
 void InitAge(Napi::Env env, Napi::Object exports) {
   Register(env, exports, {
       {"ageDecrypt", Fn<AgeDecryptJs>},
+      {"ageEncrypt", Fn<AgeEncryptJs>},
   });
 }
 

@@ -291,12 +291,10 @@ bool AgeParseHeader(const uint8_t* file, size_t length, AgeHeader* header, Failu
 
 namespace {
 
-constexpr char kIdentityPrefix[] = "AGE-SECRET-KEY-1";  // the HRP "AGE-SECRET-KEY-" and the separator
 constexpr char kBech32Charset[] = "qpzry9x8gf2tvdw0s3jn54khce6mua7l";
 constexpr size_t kChecksumChars = 6;
 // 32 bytes are 52 groups of five bits (four padding bits, which must be zero).
 constexpr size_t kIdentityDataChars = 52;
-constexpr size_t kIdentityChars = sizeof kIdentityPrefix - 1 + kIdentityDataChars + kChecksumChars;
 
 uint32_t Polymod(uint32_t checksum, uint32_t value) {
   static const uint32_t kGenerator[5] = {0x3b6a57b2, 0x26508e6d, 0x1ea119fa, 0x3d4233dd, 0x2a1462b3};
@@ -332,16 +330,19 @@ bool NextLine(const uint8_t* text, size_t length, size_t* pos, const uint8_t** l
 
 bool IsIdentityLine(const uint8_t* line, size_t n) { return n > 0 && line[0] != '#'; }
 
-// One identity line into 32 bytes at `scalar`. The bits go straight from the text into
-// `scalar`; the accumulator and checksum live in locals the caller's scrub covers.
-bool DecodeIdentity(const uint8_t* line, size_t n, uint8_t* scalar) {
-  if (n != kIdentityChars) return false;
-  const size_t hrp = sizeof kIdentityPrefix - 2;  // without the separator '1'
-  // Case: all upper or all lower (the prefix decides, and the rest must agree).
-  bool upper = line[0] == 'A';
-  for (size_t i = 0; i < sizeof kIdentityPrefix - 1; i++) {
-    uint8_t want = static_cast<uint8_t>(kIdentityPrefix[i]);
-    if (line[i] != (upper ? want : Lower(want))) return false;
+// A bech32 string of `prefix` (the human-readable part and the separator, lower case) and
+// 32 bytes of data, all upper or all lower case, checksum verified (bech32, not bech32m),
+// decoded into out[0..32). The bits go straight from the text into `out`; the
+// accumulator and checksum live in locals the caller's stack scrub covers (for an identity
+// they are secret).
+bool Bech32Decode32(const uint8_t* line, size_t n, const char* prefix, uint8_t* out) {
+  const size_t prefix_length = strlen(prefix);
+  if (n != prefix_length + kIdentityDataChars + kChecksumChars) return false;
+  const size_t hrp = prefix_length - 1;  // without the separator '1'
+  const bool upper = line[0] >= 'A' && line[0] <= 'Z';
+  for (size_t i = 0; i < prefix_length; i++) {
+    uint8_t want = static_cast<uint8_t>(prefix[i]);
+    if (line[i] != (upper && want >= 'a' && want <= 'z' ? want - 32 : want)) return false;
   }
   uint32_t checksum = 1;
   for (size_t i = 0; i < hrp; i++) checksum = Polymod(checksum, Lower(line[i]) >> 5);
@@ -365,17 +366,21 @@ bool DecodeIdentity(const uint8_t* line, size_t n, uint8_t* scalar) {
       bits += 5;
       if (bits >= 8) {
         bits -= 8;
-        scalar[written++] = static_cast<uint8_t>(accumulator >> bits);
+        out[written++] = static_cast<uint8_t>(accumulator >> bits);
       }
     }
   }
-  // Four padding bits left, all zero; the checksum (bech32, not bech32m) must be 1.
+  // Four padding bits left, all zero; the checksum must be 1.
   ok &= written == kAgeX25519Bytes && bits == 4 && (accumulator & 0xfU) == 0 && checksum == 1;
   accumulator = 0;
   checksum = 0;
   __asm__ __volatile__("" : : "r"(accumulator), "r"(checksum) : "memory");
-  if (!ok) sodium_memzero(scalar, kAgeX25519Bytes);
+  if (!ok) sodium_memzero(out, kAgeX25519Bytes);
   return ok;
+}
+
+bool DecodeIdentity(const uint8_t* line, size_t n, uint8_t* scalar) {
+  return Bech32Decode32(line, n, "age-secret-key-1", scalar);
 }
 
 }  // namespace
@@ -408,6 +413,41 @@ bool AgeDecodeIdentities(const uint8_t* text, size_t length, uint8_t* scalars, s
     index++;
   }
   return true;
+}
+
+}  // namespace strongroom
+
+namespace strongroom {
+
+bool AgeDecodeRecipient(const uint8_t* text, size_t length, uint8_t* out) {
+  return Bech32Decode32(text, length, "age1", out);
+}
+
+size_t AgeArmoredSize(size_t binary_length) {
+  const size_t lines = (binary_length + kArmorBytesPerLine - 1) / kArmorBytesPerLine;
+  const size_t full = binary_length / kArmorBytesPerLine;
+  const size_t rest = binary_length % kArmorBytesPerLine;
+  return sizeof kArmorBegin + full * (kArmorColumns + 1) + (lines > full ? 4 * ((rest + 2) / 3) + 1 : 0) +
+         sizeof kArmorEnd;
+}
+
+void AgeArmor(const uint8_t* binary, size_t length, uint8_t* out) {
+  size_t at = 0;
+  auto put = [&](const char* text, size_t n) {
+    memcpy(out + at, text, n);
+    at += n;
+  };
+  put(kArmorBegin, sizeof kArmorBegin - 1);
+  put("\n", 1);
+  for (size_t i = 0; i < length; i += kArmorBytesPerLine) {
+    const size_t n = length - i < kArmorBytesPerLine ? length - i : kArmorBytesPerLine;
+    char line[kArmorColumns + 1];
+    sodium_bin2base64(line, sizeof line, binary + i, n, sodium_base64_VARIANT_ORIGINAL);
+    put(line, strlen(line));
+    put("\n", 1);
+  }
+  put(kArmorEnd, sizeof kArmorEnd - 1);
+  put("\n", 1);
 }
 
 }  // namespace strongroom

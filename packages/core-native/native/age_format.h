@@ -59,4 +59,11 @@ size_t AgeCountIdentityLines(const uint8_t* text, size_t length);
 // scrubs the stack afterwards.
 bool AgeDecodeIdentities(const uint8_t* text, size_t length, uint8_t* scalars, size_t count, Failure* failure);
 
+// An X25519 recipient "age1…" (public) into its 32 bytes; false when it is not one.
+bool AgeDecodeRecipient(const uint8_t* text, size_t length, uint8_t* out);
+
+// The armored size of binary_length bytes, and the armor itself (out holds exactly that).
+size_t AgeArmoredSize(size_t binary_length);
+void AgeArmor(const uint8_t* binary, size_t length, uint8_t* out);
+
 }  // namespace strongroom

@@ -7,11 +7,22 @@
 //
 //   ageDecrypt('/etc/app/secret.age', { identity })            -> Region of the plaintext
 //   ageDecrypt(fd, { passphrase, maxSize: 1 << 20 })            -> Region
+//   ageEncrypt(region, ['age1…'], { armor: true })              -> Uint8Array (the age file)
 import { native } from './binding.js';
 import { constants } from './constants.js';
 import { DEFAULT_MAX_SIZE, type ReadOptions } from './io.js';
 import { MAX_REGION_SIZE, nativeOf, resolveAllocation, wrapHandle, type Region } from './region.js';
-import { AGE_DECRYPT_KEYS, checkArgs, checkInteger, checkOptions, checkText, invalid } from './validate.js';
+import {
+  AGE_DECRYPT_KEYS,
+  AGE_ENCRYPT_KEYS,
+  checkArgs,
+  checkBoolean,
+  checkInteger,
+  checkOptions,
+  checkText,
+  describe,
+  invalid,
+} from './validate.js';
 
 export interface AgeDecryptOptions extends ReadOptions {
   /**
@@ -63,4 +74,28 @@ export function ageDecrypt(source: string | number, options: AgeDecryptOptions):
   const binding = native();
   const handle = binding.ageDecrypt(from, kind, key, maxSize, maxWorkFactor, allocation.backendCode, allocation.mlockCode);
   return wrapHandle(handle, binding.regionSize(handle), allocation);
+}
+
+export interface AgeEncryptOptions {
+  /** Write the ASCII armor (`-----BEGIN AGE ENCRYPTED FILE-----`) instead of the binary form. Default false. */
+  armor?: boolean;
+}
+
+/**
+ * Encrypts the region's bytes to X25519 recipients (`age1…`, as `age-keygen -y` prints them;
+ * public keys, so strings) as an age v1 file that `age -d` and ageDecrypt() read. The file
+ * key, the ephemeral keys and every derived key live in a private guarded region of the
+ * plaintext's backend for the call only; the plaintext is read natively and only the
+ * ciphertext reaches the JS heap. At most 64 recipients.
+ */
+export function ageEncrypt(plaintext: Region, recipients: string | readonly string[], options?: AgeEncryptOptions): Uint8Array {
+  checkArgs(arguments.length, 3, 'ageEncrypt()');
+  const handle = nativeOf(plaintext, 'plaintext');
+  const list = typeof recipients === 'string' ? [recipients] : recipients;
+  if (!Array.isArray(list) || list.length === 0 || !list.every((r) => typeof r === 'string')) {
+    throw invalid(`recipients must be an age1… string or a non-empty array of them, got ${describe(recipients)}`);
+  }
+  const given = checkOptions(options, 'ageEncrypt()', AGE_ENCRYPT_KEYS);
+  const armor = given.armor === undefined ? false : checkBoolean(given.armor, 'armor');
+  return native().ageEncrypt(handle, [...list], armor);
 }

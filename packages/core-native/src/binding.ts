@@ -72,6 +72,8 @@ export interface NativeBinding {
     backend: number,
     mlockPolicy: number,
   ): NativeRegion;
+  /** recipients: age1… strings; the age file, binary or armored. */
+  ageEncrypt(plaintext: NativeRegion, recipients: string[], armor: boolean): Uint8Array;
   cofferInit(backend: number, mlockPolicy: number, intervalMs: number): void;
   cofferSeal(source: NativeRegion | Uint8Array, length: number): Uint8Array;
   /** target undefined only for sealed bytes of exactly the overhead. */

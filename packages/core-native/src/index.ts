@@ -50,6 +50,6 @@ export {
   type ReadFdOptions,
   type ReadEnvOptions,
 } from './io.js';
-export { ageDecrypt, type AgeDecryptOptions } from './age.js';
+export { ageDecrypt, ageEncrypt, type AgeDecryptOptions, type AgeEncryptOptions } from './age.js';
 export { harden, type HardenOptions } from './hardening.js';
 export { stats, releaseSpareRegions } from './stats.js';

@@ -18,9 +18,9 @@ import {
   startChild,
 } from '@strongroom/testkit';
 
-import { ageDecrypt, allocate, readFile, stats, StrongroomError, type Region } from '../src/index.js';
+import { ageDecrypt, ageEncrypt, allocate, readFile, stats, StrongroomError, type Region } from '../src/index.js';
 import { armor, craftAge, decryptWithPassphrase, encryptWithPassphrase, identityScalar, keygen, payloadOffset, run } from './age-files.js';
-import { CHILD, PREAMBLE } from './helpers.js';
+import { CHILD, plantMarker, PREAMBLE } from './helpers.js';
 
 const SIZES = [0, 1, 65536, 65537, 1 << 20] as const;
 const MAX = 2 << 20;
@@ -146,6 +146,65 @@ describe('interop: files the age CLI encrypted', () => {
     expect(region.backend).toBe('mmap');
     region.free();
     identity.free();
+  });
+});
+
+describe('ageEncrypt: the age CLI decrypts what it writes', () => {
+  function regionOf(bytes: Uint8Array): Region {
+    const region = allocate(bytes.length);
+    region.view().set(bytes);
+    return region;
+  }
+
+  for (const armor of [false, true]) {
+    for (const size of SIZES.filter((n) => n > 0)) {
+      it(`${armor ? 'armored' : 'binary'}, ${size} bytes: age -d, and ageDecrypt`, () => {
+        const plain = regionOf(plaintexts.get(size)!);
+        plain.protect('noaccess'); // raised for the call only
+        const sealed = ageEncrypt(plain, me.recipient, { armor });
+        expect(plain.protection).toBe('noaccess');
+        plain.free();
+        const target = file(`ours-${size}${armor ? '.asc' : ''}.age`);
+        fs.writeFileSync(target, sealed);
+        const start = armor ? '-----BEGIN AGE ENCRYPTED FILE-----\n' : 'age-encryption.org/v1\n-> X25519 ';
+        expect(Buffer.from(sealed.subarray(0, start.length)).toString()).toBe(start);
+        run('age', ['-d', '-i', me.file, '-o', file('ours.out'), target]);
+        expect(fs.readFileSync(file('ours.out')).equals(plaintexts.get(size)!)).toBe(true);
+        const identity = readFile(me.file);
+        expect(bytesOf(ageDecrypt(target, { identity, maxSize: MAX })).equals(plaintexts.get(size)!)).toBe(true);
+        identity.free();
+      });
+    }
+  }
+
+  it('to two recipients, each of whom decrypts; a fresh file key and nonce every time', () => {
+    const plain = regionOf(Buffer.from('two of us'));
+    const sealed = ageEncrypt(plain, [other.recipient, me.recipient]);
+    expect(Buffer.from(ageEncrypt(plain, [other.recipient, me.recipient])).equals(Buffer.from(sealed))).toBe(false);
+    plain.free();
+    fs.writeFileSync(file('two.age'), sealed);
+    for (const who of [me, other]) {
+      expect(run('age', ['-d', '-i', who.file, file('two.age')])).toBe('two of us');
+    }
+  });
+
+  it('refuses what is not a recipient, and bad arguments, with nothing left behind', () => {
+    const plain = regionOf(Buffer.from('x'));
+    const secretKey = fs.readFileSync(me.file, 'utf8').split('\n')[2]!;
+    const flipped = me.recipient.slice(0, -1) + (me.recipient.endsWith('q') ? 'p' : 'q');
+    for (const bad of ['', 'age1', secretKey, flipped, me.recipient.toUpperCase().slice(0, 20) + me.recipient.slice(20)]) {
+      const error = failsCleanly(() => ageEncrypt(plain, [me.recipient, bad]));
+      expect([error.code, error.message]).toEqual(['ERR_INVALID_ARG', expect.stringMatching(/recipient 2 is not/)]);
+      expect(error.message).not.toContain(secretKey.slice(16));
+    }
+    expect(errorCode(() => ageEncrypt(plain, []))).toBe('ERR_INVALID_ARG');
+    expect(errorCode(() => ageEncrypt(plain, [1 as never]))).toBe('ERR_INVALID_ARG');
+    expect(errorCode(() => ageEncrypt(plain, me.recipient, { armour: true } as never))).toBe('ERR_INVALID_ARG');
+    expect(errorCode(() => ageEncrypt(plain, me.recipient, { armor: 1 as never }))).toBe('ERR_INVALID_ARG');
+    expect(errorCode(() => ageEncrypt(allocate(1, { backend: 'heap' }), me.recipient))).toBe('ERR_INVALID_ARG');
+    expect(extraArgumentFailures([['ageEncrypt()', () => (ageEncrypt as (...a: unknown[]) => unknown)(plain, me.recipient, {}, 1)]])).toEqual([]);
+    plain.free();
+    expect(errorCode(() => ageEncrypt(plain, me.recipient))).toBe('ERR_FREED');
   });
 });
 
@@ -461,6 +520,24 @@ describe('residue', () => {
         perms: '---',
         check: async () => expect((await child.scan(scalarMiddle)).matches).toEqual([]),
       },
+      { at: 'freed', present: false },
+    ]);
+  });
+
+  it('encryption: the plaintext only in its own region while it lives, nowhere once freed', async () => {
+    const marker = makeMarker(100);
+    const child = await startChild(
+      `${PREAMBLE}
+       ${plantMarker('secret', marker, 'mmap')}
+       const sealed = sr.ageEncrypt(secret, ${JSON.stringify(me.recipient)});
+       secret.protect('noaccess');
+       await checkpoint('encrypted', sealed.length);
+       secret.free();
+       await checkpoint('freed');`,
+      CHILD,
+    );
+    await expectResidue(child, marker, [
+      { at: 'encrypted', present: true, count: 1, perms: '---', data: 100 + 16 + 16 + 168 },
       { at: 'freed', present: false },
     ]);
   });
