@@ -91,7 +91,7 @@ if command -v apt-get >/dev/null; then
   fi
 else
   say "not a Debian/Ubuntu system: install g++, make, python3, autotools and clang with its"
-  say "libFuzzer and sanitizer runtimes (compiler-rt) yourself, and point"
+  say "libFuzzer and sanitizer runtimes (compiler-rt) and the age CLI yourself, and point"
   say "STRONGROOM_LIBSODIUM_TARBALL at an official libsodium-1.0.18.tar.gz"
 fi
 
