@@ -105,12 +105,12 @@ bool UnwrapX25519(const AgeHeader& header, AgeSecrets& s, size_t identities, Fai
 // The file key from the header's one scrypt stanza, under the passphrase.
 bool UnwrapScrypt(const AgeHeader& header, AgeSecrets& s, const uint8_t* passphrase, size_t length,
                   unsigned max_log_n, Failure* failure) {
-  const AgeStanza& stanza = header.stanzas[0];
-  if (stanza.type != AgeStanzaType::kScrypt) {
+  if (header.stanzas.empty() || header.stanzas[0].type != AgeStanzaType::kScrypt) {
     return Fail(failure, "ERR_INVALID_ARG",
                 "the file is encrypted to recipients, not with a passphrase: pass { identity } instead of "
                 "{ passphrase }");
   }
+  const AgeStanza& stanza = header.stanzas[0];  // alone in its header (AgeParseHeader)
   if (stanza.log_n > max_log_n) {
     return Fail(failure, "ERR_TOO_LARGE",
                 "the file's scrypt work factor is " + std::to_string(stanza.log_n) + ", above maxWorkFactor (" +

@@ -247,7 +247,7 @@ bool AgeParseHeader(const uint8_t* file, size_t length, AgeHeader* header, Failu
     if (n < 3 || memcmp(line, "-> ", 3) != 0) {
       return Format(failure, "a header line after the version is neither a stanza (-> ) nor the MAC line (---)");
     }
-    const size_t index = header->stanzas.size();
+    const size_t index = header->stanza_count;
     Argument args[3] = {};
     size_t count = 0;
     if (!SplitArguments(line, n, args, &count)) {
@@ -269,17 +269,20 @@ bool AgeParseHeader(const uint8_t* file, size_t length, AgeHeader* header, Failu
       if (n < kBodyColumns) break;
     }
     if (!CheckStanza(&stanza, args, count, body_length, index, failure)) return false;
-    header->stanzas.push_back(stanza);
+    // Only the stanzas of the native types are kept (about one stanza's size per 100 bytes
+    // of file); the others are only counted.
+    if (stanza.type != AgeStanzaType::kOther) header->stanzas.push_back(stanza);
+    header->stanza_count++;
   }
-  if (header->stanzas.empty()) return Format(failure, "the header has no recipient stanza");
+  if (header->stanza_count == 0) return Format(failure, "the header has no recipient stanza");
   // "--- " and 43 characters of base64: the 32-byte MAC.
   if (n < 4 || line[3] != ' ' || !ExactBase64(line + 4, n - 4, header->mac, kAgeMacBytes)) {
     return Format(failure, "the MAC line is not \"--- \" followed by the canonical base64 of 32 bytes");
   }
   for (const AgeStanza& stanza : header->stanzas) {
-    if (stanza.type == AgeStanzaType::kScrypt && header->stanzas.size() != 1) {
+    if (stanza.type == AgeStanzaType::kScrypt && header->stanza_count != 1) {
       return Format(failure, "an scrypt (passphrase) stanza must be the only stanza of its header, and this one has " +
-                                 std::to_string(header->stanzas.size()));
+                                 std::to_string(header->stanza_count));
     }
   }
   header->mac_input_length = static_cast<size_t>(line - file) + 3;
@@ -305,7 +308,10 @@ uint32_t Polymod(uint32_t checksum, uint32_t value) {
   return checksum;
 }
 
-uint8_t Lower(uint8_t c) { return (c >= 'A' && c <= 'Z') ? static_cast<uint8_t>(c + 32) : c; }
+// ASCII lower case without a branch on the character (identity text is secret).
+uint8_t Lower(uint8_t c) {
+  return static_cast<uint8_t>(c | (static_cast<unsigned>(static_cast<unsigned>(c) - 'A' < 26U) << 5));
+}
 
 // The five-bit value of a bech32 character (case already checked), or -1. A scan of the
 // whole alphabet with no early exit, so the time does not depend on the character.

@@ -29,7 +29,8 @@ struct AgeStanza {
 };
 
 struct AgeHeader {
-  std::vector<AgeStanza> stanzas;
+  std::vector<AgeStanza> stanzas;  // the X25519 and scrypt stanzas, in order
+  size_t stanza_count = 0;         // every stanza, of any type
   size_t mac_input_length = 0;  // the header up to and including "---"
   uint8_t mac[kAgeMacBytes] = {};
   size_t payload_offset = 0;    // the first byte after the MAC line

@@ -284,6 +284,14 @@ describe('failures: typed, nothing released, nothing left behind', () => {
     const padded = failsCleanly(decrypt(variant('pad.age', Buffer.from(text.replace(share, `${share}=`), 'latin1'))));
     expect(padded.code).toBe('ERR_AGE_FORMAT');
 
+    // A stanza of another type (a two-line body) is ignored: the X25519 stanza still opens,
+    // and the header MAC, which covers the inserted lines, is what fails.
+    const grease = `-> example.com/enigma a b\n${'A'.repeat(64)}\nAAAA\n`;
+    const greased = failsCleanly(decrypt(variant('grease.age', Buffer.from(text.replace('-> X25519', `${grease}-> X25519`), 'latin1'))));
+    expect([greased.code, greased.message]).toEqual(['ERR_AUTH', expect.stringMatching(/header MAC/)]);
+    const badGrease = `-> example.com/enigma\n${'A'.repeat(65)}\n\n`;
+    expect(failsCleanly(decrypt(variant('grease2.age', Buffer.from(text.replace('-> X25519', `${badGrease}-> X25519`), 'latin1')))).message).toMatch(/longer than 64/);
+
     const lowOrder = Buffer.from(text.replace(share, 'A'.repeat(43)), 'latin1');
     expect(failsCleanly(decrypt(variant('low.age', lowOrder))).message).toMatch(/low-order/);
   });
