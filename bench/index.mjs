@@ -7,6 +7,11 @@
 // strongroom is faster). Ratios from one run on one machine are comparable; absolute
 // times are not. This is a report, not a timed test: it always exits 0 unless a
 // case crashes or a self-check fails.
+//
+// Then the HTTP run (http-cases.mjs, argon2-cases.mjs): @strongroom/express's webhook and
+// JWT routes under autocannon beside the same routes built the usual way, and the login
+// route's Argon2id beside hash-wasm. Which parts run: `--skip-http` (or BENCH_HTTP=skip)
+// runs only the micro-benchmarks, `--http-only` (or BENCH_HTTP=only) only the HTTP run.
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -14,9 +19,26 @@ import { allocate, stats } from '@strongroom/core-native';
 import { cases as coreCases } from './cases.mjs';
 import { bufferCases } from './buffer-cases.mjs';
 import { enclaveCases } from './enclave-cases.mjs';
-
-const cases = [...coreCases, ...bufferCases, ...enclaveCases];
 import { compare, formatNs, table } from './harness.mjs';
+import { printHttp, runHttp } from './http-cases.mjs';
+import { printArgon2, runArgon2 } from './argon2-cases.mjs';
+
+/** Which parts run: 'all' (default), 'skip' (no HTTP run) or 'only' (only the HTTP run). */
+function selection() {
+  const args = process.argv.slice(2);
+  const known = ['--skip-http', '--http-only'];
+  const unknown = args.filter((a) => !known.includes(a));
+  if (unknown.length) throw new Error(`unknown argument ${unknown.join(' ')}: the bench takes --skip-http or --http-only`);
+  const env = process.env.BENCH_HTTP ?? '';
+  if (!['', 'skip', 'only'].includes(env)) throw new Error(`BENCH_HTTP must be 'skip' or 'only', got ${JSON.stringify(env)}`);
+  const skip = args.includes('--skip-http') || env === 'skip';
+  const only = args.includes('--http-only') || env === 'only';
+  if (skip && only) throw new Error('--skip-http and --http-only (BENCH_HTTP) contradict each other');
+  return skip ? 'skip' : only ? 'only' : 'all';
+}
+const parts = selection();
+
+const cases = parts === 'only' ? [] : [...coreCases, ...bufferCases, ...enclaveCases];
 
 const ROUNDS = 15;
 const gc = globalThis.gc ?? (() => {});
@@ -34,7 +56,7 @@ function secretmemSkipReason() {
 }
 
 const backends = ['mmap'];
-const skipReason = secretmemSkipReason();
+const skipReason = parts === 'only' ? null : secretmemSkipReason();
 if (skipReason) console.log(`secretmem backend skipped: ${skipReason}\n`);
 else backends.push('secretmem');
 
@@ -89,31 +111,52 @@ for (const c of cases) {
   }
 }
 
-const rows = results.map((r) => [
-  r.case,
-  r.backend,
-  formatNs(r.strongroomNsPerOp),
-  formatNs(r.sodiumNsPerOp),
-  formatRatio(r.ratio, r.target),
-  r.strongroomMBps ? `${r.strongroomMBps.toFixed(0)} / ${r.sodiumMBps.toFixed(0)}` : '',
-  r.target != null ? `<= ${r.target}` : r.targetMBps != null ? `>= ${r.targetMBps} MB/s` : '—',
-  r.pass == null ? '' : r.pass ? 'PASS' : 'FAIL',
-]);
-console.log(
-  '\n' +
-    table(
-      ['case', 'backend', 'strongroom/op', 'sodium-native/op', 'ratio', 'MB/s (sr / sn)', 'target', 'result'],
-      rows,
-    ),
-);
+if (cases.length) printMicro();
+function printMicro() {
+  const rows = results.map((r) => [
+    r.case,
+    r.backend,
+    formatNs(r.strongroomNsPerOp),
+    formatNs(r.sodiumNsPerOp),
+    formatRatio(r.ratio, r.target),
+    r.strongroomMBps ? `${r.strongroomMBps.toFixed(0)} / ${r.sodiumMBps.toFixed(0)}` : '',
+    r.target != null ? `<= ${r.target}` : r.targetMBps != null ? `>= ${r.targetMBps} MB/s` : '—',
+    r.pass == null ? '' : r.pass ? 'PASS' : 'FAIL',
+  ]);
+  console.log(
+    '\n' +
+      table(
+        ['case', 'backend', 'strongroom/op', 'sodium-native/op', 'ratio', 'MB/s (sr / sn)', 'target', 'result'],
+        rows,
+      ),
+  );
 
-const judged = results.filter((r) => r.pass != null);
-const failed = judged.filter((r) => !r.pass);
-console.log(
-  `\n${judged.length - failed.length}/${judged.length} targets met` +
-    (failed.length ? ` (missed: ${failed.map((r) => r.case).join(', ')})` : '') +
-    `; ratio = median over ${ROUNDS} rounds of the paired per-round ratio strongroom / sodium-native; ${((Date.now() - started) / 1e3).toFixed(1)} s`,
-);
+  const judged = results.filter((r) => r.pass != null);
+  const failed = judged.filter((r) => !r.pass);
+  console.log(
+    `\n${judged.length - failed.length}/${judged.length} targets met` +
+      (failed.length ? ` (missed: ${failed.map((r) => r.case).join(', ')})` : '') +
+      `; ratio = median over ${ROUNDS} rounds of the paired per-round ratio strongroom / sodium-native; ${((Date.now() - started) / 1e3).toFixed(1)} s`,
+  );
+}
+
+let http = null;
+let argon2 = null;
+if (parts !== 'skip') {
+  if (cases.length) console.log('');
+  const httpStarted = Date.now();
+  http = await runHttp();
+  argon2 = await runArgon2();
+  printHttp(http);
+  printArgon2(argon2);
+  const judged = http.results;
+  const failed = judged.filter((r) => !r.pass);
+  console.log(
+    `\nHTTP: ${judged.length - failed.length}/${judged.length} targets met` +
+      (failed.length ? ` (missed: ${failed.map((r) => r.route + (r.clean ? '' : ', with errors')).join('; ')})` : '') +
+      `; guarded memory back to its baseline: ${http.memory.backToBaseline ? 'yes' : 'NO'}; ${((Date.now() - httpStarted) / 1e3).toFixed(1)} s`,
+  );
+}
 
 const cpus = os.cpus();
 const report = {
@@ -125,7 +168,10 @@ const report = {
   platform: `${process.platform}-${process.arch}`,
   rounds: ROUNDS,
   secretmem: skipReason ? { skipped: skipReason } : { skipped: false },
+  parts,
   results,
+  http,
+  argon2,
 };
 const out = fileURLToPath(new URL('./results.json', import.meta.url));
 writeFileSync(out, JSON.stringify(report, null, 2) + '\n');

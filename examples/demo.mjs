@@ -1,5 +1,5 @@
 // The strongroom demo: a key in guarded memory seals and opens a message, a
-// SecretBuffer is read inside a scope, and stats() shows what the process holds. Run with `pnpm demo` from the repository root.
+// SecretBuffer is read inside a scope, and stats() shows what the process holds. Run with `pnpm demo:basics` from the repository root.
 import {
   allocate,
   equals,

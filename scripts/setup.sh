@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # The one set-up command: from a fresh Debian or Ubuntu machine with Node 20+ to a
-# built workspace, then the demo. Safe to run again (every step skips what is done).
+# built workspace, then a smoke run of the demo service. Safe to run again (every step
+# skips what is done).
 #
-#   bash scripts/setup.sh            set up and run the demo
+#   bash scripts/setup.sh            set up, then `pnpm demo:smoke`: the demo service
+#                                    (examples/express-app) started on a free loopback port with
+#                                    a temporary data folder, every route driven over HTTP, a
+#                                    SIGTERM; a few seconds, one summary line
 #   bash scripts/setup.sh --no-demo  set up only
 #
 # What it installs, and why:
@@ -16,11 +20,20 @@
 #     such package: their clang carries the runtimes);
 #   - age (the reference age CLI and age-keygen): core-native's age tests make their
 #     encrypted files with it and check that it decrypts what strongroom writes;
+#   - softhsm2 and opensc: the PKCS#11 tests of packages/core-native (pkcs11Decrypt) run
+#     against a real SoftHSM2 token made in a temporary folder; opensc's pkcs11-tool writes
+#     its AES key (softhsm2-util imports only key pairs);
+#   - python3-venv and moto (from PyPI, into a virtualenv in .tools/moto, git-ignored):
+#     the AWS sources of packages/kms-loaders are tested against moto's server, a real
+#     implementation of the Secrets Manager and KMS protocols. Debian's Python refuses a
+#     system-wide pip install (PEP 668), hence the virtualenv;
 #   - pnpm 12.21.0 (the version pinned in package.json) through npm.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PNPM_VERSION=12.21.0
+MOTO_VERSION=5.2.5   # the version the AWS tests were written against
+MOTO_DIR=.tools/moto
 RUN_DEMO=1
 [ "${1:-}" = "--no-demo" ] && RUN_DEMO=0
 
@@ -73,7 +86,7 @@ if command -v apt-get >/dev/null; then
     $SUDO apt-get update -qq
   fi
   missing=()
-  for pkg in autoconf automake libtool make g++ python3 patch xz-utils util-linux clang libclang-rt-dev age; do
+  for pkg in autoconf automake libtool make g++ python3 python3-venv patch xz-utils util-linux clang libclang-rt-dev softhsm2 opensc age; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'ok installed' || missing+=("$pkg")
   done
   if [ ${#missing[@]} -gt 0 ]; then
@@ -90,9 +103,19 @@ if command -v apt-get >/dev/null; then
     fi
   fi
 else
-  say "not a Debian/Ubuntu system: install g++, make, python3, autotools and clang with its"
-  say "libFuzzer and sanitizer runtimes (compiler-rt) and the age CLI yourself, and point"
+  say "not a Debian/Ubuntu system: install g++, make, python3, autotools, clang with its"
+  say "libFuzzer and sanitizer runtimes (compiler-rt), SoftHSM2, OpenSC and the age CLI yourself, and point"
   say "STRONGROOM_LIBSODIUM_TARBALL at an official libsodium-1.0.18.tar.gz"
+fi
+
+# moto, for the tests of the AWS sources (packages/kms-loaders/test/moto.ts finds it here).
+if [ "$("$MOTO_DIR/bin/python" -c 'import importlib.metadata as m; print(m.version("moto"))' 2>/dev/null || true)" != "$MOTO_VERSION" ]; then
+  command -v python3 >/dev/null || fail "python3 is missing: install it (and python3-venv) for moto, the AWS tests' server"
+  say "installing moto $MOTO_VERSION into $MOTO_DIR (a virtualenv)"
+  rm -rf "$MOTO_DIR"
+  python3 -m venv "$MOTO_DIR" || fail "python3 -m venv failed: install python3-venv (Debian, Ubuntu) and run this again"
+  "$MOTO_DIR/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION" \
+    || fail "pip could not install moto[server]==$MOTO_VERSION from PyPI into $MOTO_DIR"
 fi
 
 if [ "$(pnpm --version 2>/dev/null || true)" != "$PNPM_VERSION" ]; then
@@ -107,7 +130,7 @@ STRONGROOM_REQUIRE_NATIVE=1 pnpm install --frozen-lockfile
 say "pnpm build"
 pnpm run build
 if [ "$RUN_DEMO" = 1 ]; then
-  say "demo"
-  pnpm run demo
+  say "smoke run of the demo service (pnpm demo:smoke)"
+  pnpm run demo:smoke
 fi
-say "done. Run every test with: pnpm test"
+say "done. Run every test with: pnpm test; start the demo service with: pnpm demo"

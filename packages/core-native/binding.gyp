@@ -21,7 +21,9 @@
         "native/random.cc",
         "native/age.cc",
         "native/age_format.cc",
-        "native/age_binding.cc"
+        "native/age_binding.cc",
+        "native/pkcs11.cc",
+        "native/pkcs11_binding.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
@@ -36,7 +38,7 @@
       "cflags_cc!": ["-fno-exceptions", "-std=gnu++17", "-std=gnu++20"],
       "cflags_cc": ["-std=c++17", "-fexceptions", "-O3", "-Wall", "-Wextra", "-fvisibility=hidden"],
       "ldflags": ["-Wl,--exclude-libs,ALL", "-Wl,-z,relro,-z,now"],
-      "libraries": ["<(module_root_dir)/deps/libsodium/lib/libsodium.a"]
+      "libraries": ["-ldl", "<(module_root_dir)/deps/libsodium/lib/libsodium.a"]
     }
   ]
 }

@@ -2,7 +2,7 @@
 // interop, formats and typed errors are tested there): the buffer's lifecycle and scopes,
 // a buffer destroyed while its hash runs, the options passed through, and no copy of the
 // password left in the child's memory once the buffer is destroyed.
-import { asyncErrorCode, expectResidue, makeMarker, maskMarker, startChild } from '@strongroom/testkit';
+import { asyncErrorCode, expectResidue, makeMarker, maskMarker, rejectionOf, startChild } from '@strongroom/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { DEFAULT_PASSWORD_OPTIONS, hashPassword, needsRehash, SecretBuffer, verifyPassword } from '../src/index.js';
@@ -18,15 +18,6 @@ function secret(text: string): SecretBuffer {
   const buffer = SecretBuffer.from(new TextEncoder().encode(text));
   made.push(buffer);
   return buffer;
-}
-
-async function rejection(promise: Promise<unknown>): Promise<{ code?: string; message: string }> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as { code?: string; message: string };
-  }
-  throw new Error('expected a rejection');
 }
 
 describe('hashPassword / verifyPassword of a SecretBuffer', () => {
@@ -57,7 +48,7 @@ describe('hashPassword / verifyPassword of a SecretBuffer', () => {
     const encoded = await buffer.read(() => hashPassword(buffer, CHEAP));
     expect(await verifyPassword(buffer, encoded)).toBe(true);
     const busy = buffer.write(() => [hashPassword(buffer, CHEAP), verifyPassword(buffer, encoded)]);
-    for (const promise of busy) expect((await rejection(promise)).code).toBe('ERR_BUSY');
+    for (const promise of busy) expect((await rejectionOf(promise)).code).toBe('ERR_BUSY');
     const gone = SecretBuffer.from(new Uint8Array([1, 2, 3]));
     gone.destroy();
     expect(await asyncErrorCode(() => hashPassword(gone, CHEAP))).toBe('ERR_DESTROYED');
@@ -66,20 +57,20 @@ describe('hashPassword / verifyPassword of a SecretBuffer', () => {
 
   it('refuses what is not a SecretBuffer, bad options, bad strings and extra arguments, naming the function', async () => {
     for (const value of [new Uint8Array(3), 'password', undefined]) {
-      const error = await rejection(hashPassword(value as never, CHEAP));
+      const error = await rejectionOf(hashPassword(value as never, CHEAP));
       expect(error.code).toBe('ERR_INVALID_ARG');
       expect(error.message).toMatch(/^secret must be a SecretBuffer/);
       expect(await asyncErrorCode(() => verifyPassword(value as never, '$argon2id$'))).toBe('ERR_INVALID_ARG');
     }
     const buffer = secret('x');
-    expect((await rejection(hashPassword(buffer, { parallelism: 4 }))).message).toMatch(/parallelism must be 1, got 4/);
-    expect((await rejection(hashPassword(buffer, { salt: 1 } as never))).message).toMatch(/^hashPassword\(\) has no option 'salt'/);
+    expect((await rejectionOf(hashPassword(buffer, { parallelism: 4 }))).message).toMatch(/parallelism must be 1, got 4/);
+    expect((await rejectionOf(hashPassword(buffer, { salt: 1 } as never))).message).toMatch(/^hashPassword\(\) has no option 'salt'/);
     const p2 = '$argon2id$v=19$m=1024,t=2,p=2$BwcHBwcHBwcHBwcHBwcHBw$CnGqbAab4z3EtyQJX4AuMnWxlkKGv5EF6sYRxb5OGCc';
     expect(await asyncErrorCode(() => verifyPassword(buffer, p2))).toBe('ERR_UNSUPPORTED_HASH');
     expect(await asyncErrorCode(() => verifyPassword(buffer, 'not a hash'))).toBe('ERR_INVALID_ARG');
     const extra = (fn: unknown, ...args: unknown[]): Promise<unknown> => (fn as (...a: unknown[]) => Promise<unknown>)(...args);
-    expect((await rejection(extra(hashPassword, buffer, CHEAP, 1))).message).toMatch(/^hashPassword\(\) takes at most 2 arguments/);
-    expect((await rejection(extra(verifyPassword, buffer, p2, 1))).message).toMatch(/^verifyPassword\(\) takes at most 2 arguments/);
+    expect((await rejectionOf(extra(hashPassword, buffer, CHEAP, 1))).message).toMatch(/^hashPassword\(\) takes at most 2 arguments/);
+    expect((await rejectionOf(extra(verifyPassword, buffer, p2, 1))).message).toMatch(/^verifyPassword\(\) takes at most 2 arguments/);
     expect(() => (needsRehash as (...a: unknown[]) => unknown)(p2, {}, 1)).toThrow(/^needsRehash\(\) takes at most 2 arguments/);
   });
 

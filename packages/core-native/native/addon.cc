@@ -11,6 +11,7 @@
 #include "binding.h"
 #include "coffer.h"
 #include "password.h"
+#include "pkcs11.h"
 #include "sealing.h"
 
 namespace strongroom {
@@ -72,6 +73,15 @@ Napi::Object Constants(Napi::Env env) {
   out.Set("ageMaxWorkFactor", number(kAgeMaxScryptLogN));
   out.Set("ageDefaultWorkFactor", number(kAgeDefaultScryptLogN));
   out.Set("ageMaxIdentities", number(kAgeMaxIdentities));
+  out.Set("pkcs11Mechanisms", Codes(env, {{"aes-gcm", static_cast<int>(Pkcs11Mechanism::kAesGcm)},
+                                          {"rsa-oaep", static_cast<int>(Pkcs11Mechanism::kRsaOaep)}}));
+  out.Set("oaepHashes", Codes(env, {{"sha256", static_cast<int>(OaepHash::kSha256)},
+                                    {"sha1", static_cast<int>(OaepHash::kSha1)}}));
+  out.Set("gcmTagBytes", number(kGcmTagBytes));
+  out.Set("gcmIvBytes", number(kGcmIvBytes));
+  out.Set("gcmMaxIvBytes", number(kGcmMaxIvBytes));
+  out.Set("tokenLabelBytes", number(kTokenLabelBytes));
+  out.Set("pkcs11MaxCiphertext", number(kPkcs11MaxCiphertext));
   return out;
 }
 
@@ -96,6 +106,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitCoffer(env, exports);
   InitPassword(env, exports);
   InitAge(env, exports);
+  InitPkcs11(env, exports);
   return exports;
 }
 

@@ -1,6 +1,8 @@
 // Per-environment data, typed errors and argument readers for the binding.
 #include "binding.h"
 
+#include <sodium.h>
+
 #include <cmath>
 #include <cstring>
 
@@ -71,6 +73,30 @@ GuardedMemory& RegionArg(const Napi::CallbackInfo& info, size_t index, const cha
     Throw(info.Env(), "ERR_FREED", std::string(what) + " was freed; allocate a new region");
   }
   return *handle->memory;
+}
+
+std::shared_ptr<GuardedMemory> PrivateCopy(Napi::Env env, GuardedMemory& source, const char* what) {
+  Failure failure;
+  auto copy = GuardedMemory::Allocate(source.size(), source.backend(), source.policy(), &failure);
+  if (!copy) Throw(env, failure.code, failure.message);
+  int err = 0;
+  {
+    AccessScope read(source, Protection::kReadOnly);
+    err = read.error();
+    if (err == 0) memcpy(copy->data(), source.data(), source.size());
+  }
+  if (err == 0) err = copy->Protect(Protection::kNoAccess);
+  if (err != 0) {
+    copy->Release();
+    Throw(env, "ERR_SYSTEM", std::string("could not copy ") + what + " into guarded memory: " + strerror(err));
+  }
+  return copy;
+}
+
+__attribute__((noinline)) void ScrubWorkerStack() {
+  uint8_t pad[64 * 1024];
+  sodium_memzero(pad, sizeof pad);
+  __asm__ __volatile__("" : : "r"(pad) : "memory");
 }
 
 void Register(Napi::Env env, Napi::Object exports, std::initializer_list<Export> table) {

@@ -7,6 +7,7 @@
 
 #include <exception>
 #include <initializer_list>
+#include <memory>
 #include <new>
 #include <string>
 
@@ -55,6 +56,18 @@ Napi::Uint8Array BytesArg(const Napi::CallbackInfo& info, size_t index, const ch
 // The live memory of a Region argument (ERR_FREED after free()).
 GuardedMemory& RegionArg(const Napi::CallbackInfo& info, size_t index, const char* what);
 bool IsRegion(Napi::Env env, Napi::Value value);
+
+// A copy of `source` (the caller's region) in a fresh region of the same backend and mlock
+// policy, left 'noaccess', for async work to own: the caller may free its own region as soon
+// as the call returns. The source is raised to 'readonly' for the copy only. `what` names it
+// in an error ("the password", "the PIN").
+std::shared_ptr<GuardedMemory> PrivateCopy(Napi::Env env, GuardedMemory& source, const char* what);
+
+// Wipes 64 KiB of the calling thread's stack below the caller's frame: deeper than the frames
+// of crypto_pwhash_argon2id (Argon2's fill steps keep 1 KiB blocks on the stack; H0's BLAKE2b
+// compress runs several frames down) and of a PKCS#11 module's decryption, so that nothing
+// of a secret waits on a libuv pool thread's stack (8 MiB) for later work to overwrite it.
+void ScrubWorkerStack();
 
 // Process facts for harden() and stats() (hardening.cc): a resource limit as
 // { soft, hard } (Infinity for unlimited), and PR_GET_DUMPABLE.
@@ -111,5 +124,6 @@ void InitIo(Napi::Env env, Napi::Object exports);
 void InitCoffer(Napi::Env env, Napi::Object exports);
 void InitPassword(Napi::Env env, Napi::Object exports);
 void InitAge(Napi::Env env, Napi::Object exports);
+void InitPkcs11(Napi::Env env, Napi::Object exports);
 
 }  // namespace strongroom

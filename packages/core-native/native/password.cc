@@ -182,15 +182,6 @@ bool ParseEncoded(const std::string& text, EncodedHash* out, Failure* failure) {
 
 // ---- the work ----
 
-// Deeper than the frames of crypto_pwhash_argon2id (Argon2's fill steps keep 1 KiB blocks
-// on the stack; H0's BLAKE2b compress runs several frames down); libuv's pool threads have
-// 8 MiB stacks.
-__attribute__((noinline)) void ScrubWorkerStack() {
-  uint8_t pad[64 * 1024];
-  sodium_memzero(pad, sizeof pad);
-  __asm__ __volatile__("" : : "r"(pad) : "memory");
-}
-
 // kOk: hashed, or the password matches.
 enum class Outcome { kOk, kMismatch, kNoMemory, kProtect, kRandom, kUndecodable, kUnexpected };
 
@@ -219,7 +210,7 @@ class PasswordWork : public Napi::AsyncWorker {
  private:
   void Execute() final {
     Run();
-    ScrubWorkerStack();
+    ScrubWorkerStack();  // binding.h: deeper than crypto_pwhash_argon2id's frames
   }
 
   __attribute__((noinline)) void Run() {
@@ -405,26 +396,6 @@ std::unique_ptr<EncodedHash> Parse(Napi::Env env, const std::string& encoded) {
   return parsed;
 }
 
-// The password, copied natively into a fresh region of the same backend and mlock policy,
-// left 'noaccess'. The source is raised to 'readonly' for the copy only.
-std::shared_ptr<GuardedMemory> PrivateCopy(Napi::Env env, GuardedMemory& source) {
-  Failure failure;
-  auto copy = GuardedMemory::Allocate(source.size(), source.backend(), source.policy(), &failure);
-  if (!copy) Throw(env, failure.code, failure.message);
-  int err = 0;
-  {
-    AccessScope read(source, Protection::kReadOnly);
-    err = read.error();
-    if (err == 0) memcpy(copy->data(), source.data(), source.size());
-  }
-  if (err == 0) err = copy->Protect(Protection::kNoAccess);
-  if (err != 0) {
-    copy->Release();
-    Throw(env, "ERR_SYSTEM", std::string("could not copy the password into guarded memory: ") + strerror(err));
-  }
-  return copy;
-}
-
 // Queues the work; whatever fails on the way, the copy is freed (by the work's destructor
 // once the work exists).
 template <typename Work, typename... Args>
@@ -452,7 +423,7 @@ Napi::Value HashPassword(const Napi::CallbackInfo& info) {
   GuardedMemory& source = RegionArg(info, 0, "password");
   uint64_t time_cost = CostArg(info, 1, "timeCost", kArgon2MinTimeCost, kArgon2MaxTimeCost);
   uint64_t memory_kib = CostArg(info, 2, "memoryCost", kArgon2MinMemoryCost, kArgon2MaxMemoryCost);
-  return Start<HashWork>(env, PrivateCopy(env, source), time_cost, memory_kib);
+  return Start<HashWork>(env, PrivateCopy(env, source, "the password"), time_cost, memory_kib);
 }
 
 // (password, encoded) -> Promise<boolean>; a string that cannot be verified throws first.
@@ -461,7 +432,7 @@ Napi::Value VerifyPassword(const Napi::CallbackInfo& info) {
   GuardedMemory& source = RegionArg(info, 0, "password");
   std::string encoded = EncodedArg(info, 1);
   std::unique_ptr<EncodedHash> parsed = Parse(env, encoded);
-  return Start<VerifyWork>(env, PrivateCopy(env, source), std::move(encoded), std::move(parsed));
+  return Start<VerifyWork>(env, PrivateCopy(env, source, "the password"), std::move(encoded), std::move(parsed));
 }
 
 // (encoded, timeCost, memoryCost KiB) -> boolean: whether the string differs from what

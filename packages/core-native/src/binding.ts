@@ -74,6 +74,22 @@ export interface NativeBinding {
   ): NativeRegion;
   /** recipients: age1… strings; the age file, binary or armored. */
   ageEncrypt(plaintext: NativeRegion, recipients: string[], armor: boolean): Uint8Array;
+  /** slot -1: the token labelled tokenLabel. iv only (and always) for aes-gcm; aad only for aes-gcm. */
+  pkcs11Decrypt(
+    module: string,
+    slot: number,
+    tokenLabel: string | undefined,
+    pin: NativeRegion,
+    keyLabel: string | undefined,
+    keyId: Uint8Array | undefined,
+    mechanism: number,
+    oaepHash: number,
+    ciphertext: Uint8Array,
+    iv: Uint8Array | undefined,
+    aad: Uint8Array | undefined,
+    backend: number,
+    mlockPolicy: number,
+  ): Promise<NativeRegion>;
   cofferInit(backend: number, mlockPolicy: number, intervalMs: number): void;
   cofferSeal(source: NativeRegion | Uint8Array, length: number): Uint8Array;
   /** target undefined only for sealed bytes of exactly the overhead. */

@@ -24,12 +24,23 @@ export type StrongroomErrorCode =
   | 'ERR_UNSUPPORTED_HASH'
   // A file that is not a well-formed age v1 file (age.ts): header, armor or payload framing.
   | 'ERR_AGE_FORMAT'
+  // pkcs11Decrypt: any failure a token reports besides those with codes of their own (a
+  // refused PIN is ERR_SOURCE_AUTH, a module that does not load ERR_SOURCE_UNAVAILABLE); its
+  // CKR_ code is in the message.
+  | 'ERR_PKCS11'
   // Used by the higher packages (@strongroom/buffer, @strongroom/enclave, ...).
   | 'ERR_DESTROYED'
   | 'ERR_FROZEN'
   | 'ERR_BUSY'
-  // A named secret that a store (@strongroom/express, @strongroom/kms-loaders) does not hold.
+  // A named secret that a store (@strongroom/express, @strongroom/kms-loaders) does not hold;
+  // a token or key label (pkcs11Decrypt) that a PKCS#11 module does not have.
   | 'ERR_SECRET_NOT_FOUND'
+  // A secret source of @strongroom/kms-loaders that failed: unreachable or unreadable,
+  // refused our credentials, or gave something that is not a secret of the expected form.
+  // pkcs11Decrypt uses the first two: a PKCS#11 module that does not load, a refused PIN.
+  | 'ERR_SOURCE_UNAVAILABLE'
+  | 'ERR_SOURCE_AUTH'
+  | 'ERR_SOURCE_FORMAT'
   // A JSON Web Token refused by verifyJwt() (@strongroom/express).
   | 'ERR_JWT_INVALID'
   | 'ERR_JWT_SIGNATURE'

@@ -12,6 +12,8 @@ export type {
   HmacAlgorithm,
   Limit,
   MlockPolicy,
+  OaepHash,
+  Pkcs11Mechanism,
   Protection,
   Stats,
 } from './types.js';
@@ -51,5 +53,6 @@ export {
   type ReadEnvOptions,
 } from './io.js';
 export { ageDecrypt, ageEncrypt, type AgeDecryptOptions, type AgeEncryptOptions } from './age.js';
+export { pkcs11Decrypt, type Pkcs11DecryptOptions, type Pkcs11Key } from './pkcs11.js';
 export { harden, type HardenOptions } from './hardening.js';
 export { stats, releaseSpareRegions } from './stats.js';

@@ -122,4 +122,22 @@ export interface AddonConstants {
   ageDefaultWorkFactor: number;
   /** The most AGE-SECRET-KEY-1 lines one identity may hold. */
   ageMaxIdentities: number;
+  /** pkcs11Decrypt (pkcs11.ts): mechanism and OAEP hash codes, AES-GCM sizes, bounds. */
+  pkcs11Mechanisms: Readonly<Record<Pkcs11Mechanism, number>>;
+  oaepHashes: Readonly<Record<OaepHash, number>>;
+  /** The AES-GCM tag after the ciphertext: 16 bytes (128 bits), the only length asked for. */
+  gcmTagBytes: number;
+  /** The IV length of the combined form iv || ciphertext || tag: 12 bytes. */
+  gcmIvBytes: number;
+  /** The longest IV PKCS#11 v2.40 allows: 256 bytes. */
+  gcmMaxIvBytes: number;
+  /** A token label's field in CK_TOKEN_INFO: 32 bytes. */
+  tokenLabelBytes: number;
+  /** The longest ciphertext, AAD or key id accepted. */
+  pkcs11MaxCiphertext: number;
 }
+
+/** The mechanisms pkcs11Decrypt asks a token for: CKM_AES_GCM, CKM_RSA_PKCS_OAEP. */
+export type Pkcs11Mechanism = 'aes-gcm' | 'rsa-oaep';
+/** The hash of RSA-OAEP (and of its MGF1). */
+export type OaepHash = 'sha256' | 'sha1';

@@ -161,5 +161,21 @@ export const AGE_DECRYPT_KEYS = [...READ_KEYS, 'identity', 'passphrase', 'maxWor
 export const AGE_ENCRYPT_KEYS = ['armor'] as const;
 /** The options of hashPassword() and needsRehash(). */
 export const PASSWORD_HASH_KEYS = ['timeCost', 'memoryCost', 'parallelism'] as const;
+/** pkcs11Decrypt()'s options. */
+export const PKCS11_DECRYPT_KEYS = [
+  ...ALLOCATE_KEYS,
+  'module',
+  'slot',
+  'tokenLabel',
+  'pin',
+  'key',
+  'mechanism',
+  'ciphertext',
+  'iv',
+  'aad',
+  'oaepHash',
+] as const;
+/** pkcs11Decrypt()'s `key`. */
+export const PKCS11_KEY_KEYS = ['label', 'id'] as const;
 /** The algorithms of hmac() and hmacVerify(), and of every method built on them. */
 export const HMAC_ALGORITHMS: readonly HmacAlgorithm[] = ['sha256', 'sha512'];

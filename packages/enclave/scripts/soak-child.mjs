@@ -408,9 +408,11 @@ class Soak {
     }
   }
 
+  // At least one iteration, even when starting the thread took past the deadline (a loaded
+  // machine can take longer than the half-second warm-up just to load the modules).
   async run(deadline, extra = async () => undefined) {
     let nextPurge = Date.now() + PURGE_EVERY_MS * (0.5 + Math.random());
-    while (Date.now() < deadline) {
+    while (this.ops.iterations === 0 || Date.now() < deadline) {
       this.ops.iterations += 1;
       try {
         if (this.sabotage.has('error') && this.role === 'worker 1' && this.ops.iterations === 1) {

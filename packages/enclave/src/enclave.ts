@@ -7,6 +7,7 @@
 //   Enclave.from(bytes)    seals ordinary bytes and wipes them
 //   Enclave.random(size)   a fresh random secret, sealed
 //   enclave.open()         -> frozen SecretBuffer; ERR_AUTH if tampered or purged
+//   enclave.use(fn)        fn(SecretBuffer) with the secret opened for that call only
 //   enclave.hmac(alg, msg) -> tag, the key opened only inside the call (hmacVerify too)
 //   enclave.toBytes()      nonce(24) || mac(16) || ciphertext, for another thread
 //   Enclave.fromBytes(b)   the other way; open() authenticates
@@ -16,6 +17,7 @@ import { SecretBuffer } from '@strongroom/buffer';
 import { SEAL_OVERHEAD, sealedSize, StrongroomError, type HmacAlgorithm } from '@strongroom/core-native';
 import {
   checkArgs,
+  checkFunction,
   checkBytes,
   checkMessage,
   checkOneOf,
@@ -109,6 +111,27 @@ export class Enclave {
   open(): SecretBuffer {
     checkArgs(arguments.length, 0, 'open()');
     return sealer().open(this.#sealed);
+  }
+
+  /**
+   * fn(secret) with the plaintext opened into a frozen SecretBuffer for this one call: the
+   * buffer is destroyed when fn returns or throws, or when the promise it returns settles.
+   * Returns what fn returns. ERR_AUTH as open().
+   */
+  use<T>(fn: (secret: SecretBuffer) => T): T {
+    checkArgs(arguments.length, 1, 'use()');
+    checkFunction(fn, 'the function given to use()');
+    const buffer = this.open();
+    let result: T;
+    try {
+      result = fn(buffer);
+    } catch (error) {
+      buffer.destroy();
+      throw error;
+    }
+    if (result instanceof Promise) return result.finally(() => buffer.destroy()) as T;
+    buffer.destroy();
+    return result;
   }
 
   /**

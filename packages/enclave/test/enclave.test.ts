@@ -19,6 +19,32 @@ describe('Enclave', () => {
     expect(['mmap', 'secretmem']).toContain(cofferStats().backend); // where the native coffer's halves live
   });
 
+  it('use() opens for one call and destroys the buffer when fn returns, throws, or its promise settles', async () => {
+    const enclave = Enclave.from(Uint8Array.from([5, 6, 7]));
+    let seen: SecretBuffer | undefined;
+    expect(enclave.use((secret) => ((seen = secret), bytesOf(secret)))).toEqual([5, 6, 7]);
+    expect(seen?.destroyed).toBe(true);
+    expect(() =>
+      enclave.use((secret) => {
+        seen = secret;
+        throw new Error('fn failed');
+      }),
+    ).toThrow('fn failed');
+    expect(seen?.destroyed).toBe(true);
+    const pending = enclave.use(async (secret) => {
+      seen = secret;
+      await new Promise((resolve) => setTimeout(resolve, 1));
+      return secret.destroyed;
+    });
+    expect(seen?.destroyed).toBe(false); // still open while the promise is pending
+    expect(await pending).toBe(false);
+    expect(seen?.destroyed).toBe(true);
+    await expect(enclave.use(async () => Promise.reject(new Error('async failure')))).rejects.toThrow('async failure');
+    expect(SecretBuffer.live().buffers).toBe(0);
+    expect(errorCode(() => enclave.use('fn' as never))).toBe('ERR_INVALID_ARG');
+    expect(errorCode(() => (enclave.use as (...args: unknown[]) => unknown)(() => 0, 1))).toBe('ERR_INVALID_ARG');
+  });
+
   it('seal() seals a SecretBuffer and destroys it; open() gives a new frozen buffer', () => {
     const buffer = SecretBuffer.from(Uint8Array.from([1, 2, 3, 4]));
     const enclave = Enclave.seal(buffer);

@@ -3,7 +3,7 @@
 // buffer is gone once the call returns, the enclave stays sealed and usable, the portable
 // backend refuses with ERR_NATIVE_UNAVAILABLE, and the password is nowhere in the child's
 // memory after hashing an enclave.
-import { asyncErrorCode, expectResidue, makeMarker, runNode, startChild } from '@strongroom/testkit';
+import { asyncErrorCode, expectResidue, makeMarker, rejectionOf, runNode, startChild } from '@strongroom/testkit';
 import { describe, expect, it } from 'vitest';
 
 import { Enclave, hashPassword, needsRehash, SecretBuffer, verifyPassword } from '../src/index.js';
@@ -11,15 +11,6 @@ import { CHILD, secretBufferMarker } from './helpers.js';
 
 const CHEAP = { timeCost: 1, memoryCost: 1024 } as const;
 const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);
-
-async function rejection(promise: Promise<unknown>): Promise<{ code?: string; message: string }> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as { code?: string; message: string };
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('hashPassword / verifyPassword of an Enclave or a SecretBuffer', () => {
   it('an Enclave hashes and verifies like the SecretBuffer of its bytes, and stays sealed and usable', async () => {
@@ -46,7 +37,7 @@ describe('hashPassword / verifyPassword of an Enclave or a SecretBuffer', () => 
 
   it('refuses other values, an enclave that does not open, bad strings and extra arguments', async () => {
     for (const value of [bytes('x'), 'x', null]) {
-      const error = await rejection(hashPassword(value as never, CHEAP));
+      const error = await rejectionOf(hashPassword(value as never, CHEAP));
       expect(error.code).toBe('ERR_INVALID_ARG');
       expect(error.message).toMatch(/^secret must be a SecretBuffer or an Enclave/);
     }
@@ -60,8 +51,8 @@ describe('hashPassword / verifyPassword of an Enclave or a SecretBuffer', () => 
     expect(await asyncErrorCode(() => hashPassword(enclave, { memoryCost: 1 }))).toBe('ERR_INVALID_ARG');
     expect(SecretBuffer.live().buffers).toBe(live); // the opened buffer is destroyed on error paths too
     const extra = (fn: unknown, ...args: unknown[]): Promise<unknown> => (fn as (...a: unknown[]) => Promise<unknown>)(...args);
-    expect((await rejection(extra(hashPassword, enclave, CHEAP, 1))).message).toMatch(/^hashPassword\(\) takes at most 2/);
-    expect((await rejection(extra(verifyPassword, enclave, p2, 1))).message).toMatch(/^verifyPassword\(\) takes at most 2/);
+    expect((await rejectionOf(extra(hashPassword, enclave, CHEAP, 1))).message).toMatch(/^hashPassword\(\) takes at most 2/);
+    expect((await rejectionOf(extra(verifyPassword, enclave, p2, 1))).message).toMatch(/^verifyPassword\(\) takes at most 2/);
   });
 
   it('under the portable backend an Enclave is ERR_NATIVE_UNAVAILABLE', async () => {

@@ -6,10 +6,10 @@
 // overwritten in the raw bytes by '&' (empty pairs, which every parser skips). The rest is
 // read by URLSearchParams.
 import type { SecretBuffer } from '@strongroom/buffer';
+import { decodeSecret, hexValue, Utf8Writer, type ByteSink } from '@strongroom/buffer/text';
 
 import { httpError } from './http-error.js';
-import { decodeSecret, destroyAll } from './secrets.js';
-import { hexValue, Utf8Writer, type ByteSink } from './utf8.js';
+import { destroyAll } from './secrets.js';
 
 /** body-parser's parameterLimit: more parameters than this is 413 'parameters.too.many'. */
 export const PARAMETER_LIMIT = 1000;

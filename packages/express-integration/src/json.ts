@@ -1,5 +1,6 @@
 // JSON bodies with secret fields. One pass over the raw bytes validates the text as
-// JSON.parse would (RFC 8259) and finds the values at the listed paths. Each listed string
+// JSON.parse would (RFC 8259, through the token readers of '@strongroom/buffer/text') and
+// finds the values at the listed paths. Each listed string
 // is decoded (escapes, \uXXXX with surrogate pairs, UTF-8 repaired as a JS string would
 // be) straight into a SecretBuffer, and its token in the raw bytes is overwritten by `0`
 // and spaces. JSON.parse then reads the overwritten text, which holds no secret byte, and
@@ -10,11 +11,11 @@
 // destroyed at once. A listed field whose (last) value is not a string is a 400, once the
 // whole body has been found to be JSON.
 import type { SecretBuffer } from '@strongroom/buffer';
+import { decodeSecret, decodeString, JsonSyntaxError, scanScalar, scanString, skipSpace } from '@strongroom/buffer/text';
 
 import type { FieldTrie } from './fields.js';
 import { httpError, type HttpError } from './http-error.js';
-import { decodeSecret, destroyAll } from './secrets.js';
-import { hexValue, type Utf8Writer } from './utf8.js';
+import { destroyAll } from './secrets.js';
 
 /**
  * What the scan found at a listed path: an object on the way to a field, the field's
@@ -49,7 +50,6 @@ export interface ParsedBody {
 }
 
 const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
 
 function syntaxError(raw: Buffer, pos: number, start: number): HttpError {
   const message = pos >= raw.length ? 'Unexpected end of JSON input' : `Unexpected token in JSON at position ${pos - start}`;
@@ -58,106 +58,6 @@ function syntaxError(raw: Buffer, pos: number, start: number): HttpError {
 
 function fieldError(field: string): HttpError {
   return httpError(400, 'entity.field.invalid', `the field '${field}' must be a string`);
-}
-
-function skipSpace(raw: Buffer, pos: number): number {
-  while (pos < raw.length) {
-    const b = raw[pos] as number;
-    if (b !== 0x20 && b !== 0x09 && b !== 0x0a && b !== 0x0d) break;
-    pos++;
-  }
-  return pos;
-}
-
-/** The position after the string token that starts at pos (a '"'); throws on a bad token. */
-function scanString(raw: Buffer, pos: number, start: number): number {
-  let i = pos + 1;
-  for (;;) {
-    const b = raw[i];
-    if (b === undefined) throw syntaxError(raw, i, start);
-    if (b === QUOTE) return i + 1;
-    if (b < 0x20) throw syntaxError(raw, i, start);
-    if (b !== BACKSLASH) {
-      i++;
-      continue;
-    }
-    const e = raw[i + 1];
-    if (e === undefined) throw syntaxError(raw, i + 1, start);
-    if (e === 0x75 /* u */) {
-      for (let k = 2; k < 6; k++) if (hexValue(raw[i + k]) === -1) throw syntaxError(raw, i + k, start);
-      i += 6;
-    } else if (e === QUOTE || e === BACKSLASH || e === 0x2f || e === 0x62 || e === 0x66 || e === 0x6e || e === 0x72 || e === 0x74) {
-      i += 2;
-    } else {
-      throw syntaxError(raw, i + 1, start);
-    }
-  }
-}
-
-/** The characters of a string token (between its quotes, already validated) into writer. */
-function decodeString(raw: Buffer, from: number, to: number, writer: Utf8Writer): void {
-  for (let i = from; i < to; i++) {
-    const b = raw[i] as number;
-    if (b !== BACKSLASH) {
-      writer.byte(b);
-      continue;
-    }
-    const e = raw[++i] as number;
-    switch (e) {
-      case 0x62: writer.unit(0x08); break; // \b
-      case 0x66: writer.unit(0x0c); break; // \f
-      case 0x6e: writer.unit(0x0a); break; // \n
-      case 0x72: writer.unit(0x0d); break; // \r
-      case 0x74: writer.unit(0x09); break; // \t
-      case 0x75: // \uXXXX
-        writer.unit(
-          (hexValue(raw[i + 1]) << 12) | (hexValue(raw[i + 2]) << 8) | (hexValue(raw[i + 3]) << 4) | hexValue(raw[i + 4]),
-        );
-        i += 4;
-        break;
-      default: writer.unit(e); // \" \\ \/
-    }
-  }
-}
-
-function scanLiteral(raw: Buffer, pos: number, start: number, literal: string): number {
-  for (let k = 0; k < literal.length; k++) {
-    if (raw[pos + k] !== literal.charCodeAt(k)) throw syntaxError(raw, pos + k, start);
-  }
-  return pos + literal.length;
-}
-
-function isDigit(b: number | undefined): boolean {
-  return b !== undefined && b >= 0x30 && b <= 0x39;
-}
-
-/** The position after the number, true, false or null at pos. */
-function scanScalar(raw: Buffer, pos: number, start: number): number {
-  const c = raw[pos];
-  if (c === 0x74) return scanLiteral(raw, pos, start, 'true');
-  if (c === 0x66) return scanLiteral(raw, pos, start, 'false');
-  if (c === 0x6e) return scanLiteral(raw, pos, start, 'null');
-  let i = pos;
-  if (raw[i] === 0x2d) i++; // -
-  if (raw[i] === 0x30) {
-    i++;
-  } else if (isDigit(raw[i])) {
-    while (isDigit(raw[i])) i++;
-  } else {
-    throw syntaxError(raw, i, start);
-  }
-  if (raw[i] === 0x2e) { // .
-    i++;
-    if (!isDigit(raw[i])) throw syntaxError(raw, i, start);
-    while (isDigit(raw[i])) i++;
-  }
-  if (raw[i] === 0x65 || raw[i] === 0x45) { // e E
-    i++;
-    if (raw[i] === 0x2b || raw[i] === 0x2d) i++;
-    if (!isDigit(raw[i])) throw syntaxError(raw, i, start);
-    while (isDigit(raw[i])) i++;
-  }
-  return i;
 }
 
 function destroyEntry(entry: Entry, created: Set<SecretBuffer>): void {
@@ -249,7 +149,7 @@ export function parseJson(raw: Buffer, start: number, fields: FieldTrie, strict:
             state = KEY;
           }
         } else if (c === QUOTE) {
-          const close = scanString(raw, pos, start);
+          const close = scanString(raw, pos);
           if (slot?.field !== undefined && parent !== undefined) {
             const secret = decodeSecret((writer) => decodeString(raw, pos + 1, close - 1, writer));
             if (secret !== undefined) created.add(secret);
@@ -260,14 +160,14 @@ export function parseJson(raw: Buffer, start: number, fields: FieldTrie, strict:
           pos = close;
           state = AFTER;
         } else {
-          pos = scanScalar(raw, pos, start);
+          pos = scanScalar(raw, pos);
           state = AFTER;
         }
       } else if (state === KEY) {
         const frame = stack[stack.length - 1] as Frame;
         pos = skipSpace(raw, pos);
         if (raw[pos] !== QUOTE) throw syntaxError(raw, pos, start);
-        const close = scanString(raw, pos, start);
+        const close = scanString(raw, pos);
         slot = undefined;
         if (frame.trie !== undefined && frame.node !== undefined) {
           key = JSON.parse(raw.toString('utf8', pos, close)) as string; // a key, never a listed value
@@ -317,6 +217,7 @@ export function parseJson(raw: Buffer, start: number, fields: FieldTrie, strict:
     return { value, secrets: [...created] };
   } catch (error) {
     destroyAll(created);
+    if (error instanceof JsonSyntaxError) throw syntaxError(raw, error.position, start);
     throw error;
   }
 }

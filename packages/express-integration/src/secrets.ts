@@ -8,38 +8,9 @@ import { SecretBuffer } from '@strongroom/buffer';
 import { StrongroomError } from '@strongroom/core-native';
 import { checkArgs, describe, invalid } from '@strongroom/core-native/validate';
 
-import { CountingSink, Utf8Writer, ViewSink } from './utf8.js';
-
 /** The set a secret will be destroyed with, while its response is still going. */
 const pendingOf = new WeakMap<object, Set<SecretBuffer>>();
 const kept = new WeakSet<object>();
-
-/**
- * A new frozen SecretBuffer holding what `decode` writes (run twice: to count, then to
- * fill a write scope's view), or undefined when that is nothing at all.
- */
-export function decodeSecret(decode: (writer: Utf8Writer) => void): SecretBuffer | undefined {
-  const counter = new CountingSink();
-  const counting = new Utf8Writer(counter);
-  decode(counting);
-  counting.end();
-  if (counter.length === 0) return undefined;
-  const secret = SecretBuffer.alloc(counter.length);
-  try {
-    secret.write((view) => {
-      const sink = new ViewSink(view);
-      const writer = new Utf8Writer(sink);
-      decode(writer);
-      writer.end();
-      if (sink.length !== view.length) throw new Error('strongroom: a secret decoded to two different sizes');
-    });
-    secret.freeze();
-  } catch (error) {
-    secret.destroy();
-    throw error;
-  }
-  return secret;
-}
 
 /** Destroys every secret in the list (the error paths). */
 export function destroyAll(secrets: Iterable<SecretBuffer>): void {

@@ -14,6 +14,7 @@
 // holding a secret named 'get') is asked on each call, so rotation is seen at once.
 import { inspect } from 'node:util';
 
+import { isStrongroomError } from '@strongroom/core-native';
 import { Enclave, type SecretBuffer, StrongroomError } from '@strongroom/enclave';
 import { checkArgs, checkFunction, checkOptions, checkText, describe, invalid } from '@strongroom/core-native/validate';
 
@@ -49,7 +50,7 @@ function lookupOf(secrets: unknown): Lookup {
   }
   if (typeof secrets === 'object' && secrets !== null) {
     const get = storeMethod(secrets);
-    if (get !== undefined) return (name) => checked(get.call(secrets, name), name);
+    if (get !== undefined) return (name) => asked(get, secrets, name);
     const table = new Map<string, Enclave>();
     for (const name of Object.keys(secrets)) table.set(name, checkEnclave((secrets as Record<string, unknown>)[name], name));
     return (name) => table.get(name);
@@ -76,6 +77,19 @@ function checkEnclave(value: unknown, name: string): Enclave {
 
 function checked(value: unknown, name: string): Enclave | undefined {
   return value === undefined ? undefined : checkEnclave(value, name);
+}
+
+// A store's get(name): undefined for a name it does not hold, whether it says so by
+// returning undefined (a Map) or by throwing ERR_SECRET_NOT_FOUND (the loaders' SecretStore).
+function asked(get: (name: string) => unknown, store: object, name: string): Enclave | undefined {
+  let value: unknown;
+  try {
+    value = get.call(store, name);
+  } catch (error) {
+    if (isStrongroomError(error) && error.code === 'ERR_SECRET_NOT_FOUND') return undefined;
+    throw error;
+  }
+  return checked(value, name);
 }
 
 let create: (lookup: Lookup) => Secrets;
@@ -113,20 +127,9 @@ export class Secrets {
   use<T>(name: string, fn: (secret: SecretBuffer) => T): T {
     checkArgs(arguments.length, 2, 'secrets.use()');
     checkFunction(fn, 'the function given to secrets.use()');
-    const buffer = this.get(name).open();
-    let result: T;
-    try {
-      result = fn(buffer);
-    } catch (error) {
-      buffer.destroy();
-      throw error;
-    }
-    if (result instanceof Promise) {
-      return result.finally(() => buffer.destroy()) as T;
-    }
-    buffer.destroy();
-    return result;
+    return this.get(name).use(fn);
   }
+
 
   toString(): string {
     return 'Secrets(redacted)';

@@ -42,6 +42,18 @@ export async function asyncErrorCode(fn: () => Promise<unknown>): Promise<string
 }
 
 /**
+ * What `promise` rejects with (to look at its code and message); fails when it resolves.
+ */
+export async function rejectionOf(promise: Promise<unknown>): Promise<{ code?: string; message: string }> {
+  try {
+    await promise;
+  } catch (error) {
+    return error as { code?: string; message: string };
+  }
+  throw new Error('expected the promise to reject, but it resolved');
+}
+
+/**
  * The calls of a table that do NOT refuse an extra argument as strongroom does (a
  * StrongroomError ERR_INVALID_ARG whose message says `<name> takes at most`), each with
  * what happened instead; empty when every call refused. Each entry is the function's name

@@ -30,7 +30,7 @@ export {
   type TerminalOptions,
   type TerminalSupport,
 } from './terminal.js';
-export { asyncErrorCode, errorCode, extraArgumentFailures } from './errors.js';
+export { asyncErrorCode, errorCode, extraArgumentFailures, rejectionOf } from './errors.js';
 export { FAULT_CALLS, faultShim, faultsEnv, faultsPreamble, type FaultCall } from './faults.js';
 export { bytesOf, type ByteSource } from './bytes.js';
 export { expectResidue, MIN_SCANNED_BYTES, type ResidueOptions, type ResidueStage } from './residue.js';
@@ -58,3 +58,4 @@ export {
   type StrongroomMatchers,
 } from './matchers.js';
 export { RFC4231_VECTORS, type HmacVector } from './vectors.js';
+export { softHsm, SOFTHSM_MODULE, type SoftHsm } from './softhsm.js';

@@ -10,6 +10,12 @@
       "type": "shared_library",
       "sources": ["keepmaps.c"],
       "libraries": ["-ldl"]
+    },
+    {
+      "target_name": "p11pause",
+      "type": "shared_library",
+      "sources": ["p11pause.c"],
+      "libraries": ["-ldl"]
     }
   ]
 }

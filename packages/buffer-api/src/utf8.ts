@@ -8,6 +8,8 @@
 //   Buffer.from(string, 'utf8') and TextEncoder write it.
 // The same decoder runs twice: once into a counting sink (the size), then into the view of
 // a SecretBuffer's write scope. Only numbers (a byte, a code point) are ever held in JS.
+// Shared by @strongroom/express (JSON and urlencoded bodies) and @strongroom/kms-loaders
+// (a JSON field of a secret) through '@strongroom/buffer/text'.
 
 /** Where decoded bytes go: a counter, or a view being filled. */
 export interface ByteSink {

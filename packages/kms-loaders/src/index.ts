@@ -1,0 +1,14 @@
+// @strongroom/kms-loaders: secrets from files, the environment, systemd credentials, AWS
+// Secrets Manager and AWS KMS (and, in later modules, age files, PKCS#11 tokens and other
+// key-management services) loaded straight into Enclaves, and a store that keeps them
+// fresh. strongroom never becomes a secret store itself: the secrets stay where they are
+// kept; this package shortens the path from there into guarded memory, and says where it
+// cannot.
+export { loadSecrets, SecretStore, type LoadSecretsOptions } from './store.js';
+export { env, file, systemdCredential, DEFAULT_SECRET_MAX_SIZE, type EnvSourceOptions, type FileSourceOptions, type SystemdCredentialOptions } from './local.js';
+export { awsKms, awsSecretsManager, type AwsClient, type AwsKmsOptions, type AwsSecretsManagerOptions } from './aws.js';
+export { pkcs11, type Pkcs11SourceOptions } from './pkcs11.js';
+export { defineSource, isSource, sourceError, type Source, type SourceErrorCode, type SourceSpec } from './source.js';
+export { DEFAULT_RETRY, type RetryOptions } from './retry.js';
+export { Enclave, SecretBuffer } from '@strongroom/enclave';
+export { StrongroomError, isStrongroomError, type StrongroomErrorCode } from '@strongroom/core-native';
