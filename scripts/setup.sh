@@ -18,6 +18,8 @@
 #     scripts/fuzz.mjs, run by the tests) need clang's libFuzzer, ASan and UBSan runtimes,
 #     which Debian ships apart from clang, in libclang-rt-dev (older Ubuntu releases have no
 #     such package: their clang carries the runtimes);
+#   - age (the reference age CLI and age-keygen): core-native's age tests make their
+#     encrypted files with it and check that it decrypts what strongroom writes;
 #   - softhsm2 and opensc: the PKCS#11 tests of packages/core-native (pkcs11Decrypt) run
 #     against a real SoftHSM2 token made in a temporary folder; opensc's pkcs11-tool writes
 #     its AES key (softhsm2-util imports only key pairs);
@@ -48,7 +50,11 @@ fi
 node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=19)?0:1)' \
   || fail "Node $(node -v 2>/dev/null || echo missing) is too old: strongroom needs Node 20.19 or newer"
 
-libsodium_ready() { [ -f packages/core-native/deps/libsodium/strongroom-stamp.json ]; }
+# The cache is ready when its stamp records the configure flags the build script uses now
+# (libsodium.mjs's libsodiumReady): a cache built with other flags is rebuilt from source.
+libsodium_ready() {
+  node --input-type=module -e "import('./packages/core-native/scripts/libsodium.mjs').then((m) => process.exit(m.libsodiumReady() ? 0 : 1))" 2>/dev/null
+}
 
 enable_source_archive() {
   if [ -n "$(apt-cache showsrc libsodium 2>/dev/null | head -n 1)" ]; then return; fi
@@ -80,7 +86,7 @@ if command -v apt-get >/dev/null; then
     $SUDO apt-get update -qq
   fi
   missing=()
-  for pkg in autoconf automake libtool make g++ python3 python3-venv patch xz-utils util-linux clang libclang-rt-dev softhsm2 opensc; do
+  for pkg in autoconf automake libtool make g++ python3 python3-venv patch xz-utils util-linux clang libclang-rt-dev softhsm2 opensc age; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'ok installed' || missing+=("$pkg")
   done
   if [ ${#missing[@]} -gt 0 ]; then
@@ -98,7 +104,7 @@ if command -v apt-get >/dev/null; then
   fi
 else
   say "not a Debian/Ubuntu system: install g++, make, python3, autotools, clang with its"
-  say "libFuzzer and sanitizer runtimes (compiler-rt), SoftHSM2 and OpenSC yourself, and point"
+  say "libFuzzer and sanitizer runtimes (compiler-rt), SoftHSM2, OpenSC and the age CLI yourself, and point"
   say "STRONGROOM_LIBSODIUM_TARBALL at an official libsodium-1.0.18.tar.gz"
 fi
 

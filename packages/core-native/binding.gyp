@@ -19,6 +19,9 @@
         "native/coffer_binding.cc",
         "native/password.cc",
         "native/random.cc",
+        "native/age.cc",
+        "native/age_format.cc",
+        "native/age_binding.cc",
         "native/pkcs11.cc",
         "native/pkcs11_binding.cc"
       ],

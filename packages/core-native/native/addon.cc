@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "age.h"
 #include "binding.h"
 #include "coffer.h"
 #include "password.h"
@@ -67,6 +68,11 @@ Napi::Object Constants(Napi::Env env) {
   out.Set("argon2idSaltBytes", number(kArgon2SaltBytes));
   out.Set("argon2idHashBytes", number(kArgon2HashBytes));
   out.Set("argon2idMaxEncodedLength", number(kArgon2MaxEncodedLength));
+  out.Set("ageKeyKinds", Codes(env, {{"identity", static_cast<int>(AgeKeyKind::kIdentity)},
+                                     {"passphrase", static_cast<int>(AgeKeyKind::kPassphrase)}}));
+  out.Set("ageMaxWorkFactor", number(kAgeMaxScryptLogN));
+  out.Set("ageDefaultWorkFactor", number(kAgeDefaultScryptLogN));
+  out.Set("ageMaxIdentities", number(kAgeMaxIdentities));
   out.Set("pkcs11Mechanisms", Codes(env, {{"aes-gcm", static_cast<int>(Pkcs11Mechanism::kAesGcm)},
                                           {"rsa-oaep", static_cast<int>(Pkcs11Mechanism::kRsaOaep)}}));
   out.Set("oaepHashes", Codes(env, {{"sha256", static_cast<int>(OaepHash::kSha256)},
@@ -99,6 +105,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitIo(env, exports);
   InitCoffer(env, exports);
   InitPassword(env, exports);
+  InitAge(env, exports);
   InitPkcs11(env, exports);
   return exports;
 }

@@ -123,6 +123,7 @@ void InitHardening(Napi::Env env, Napi::Object exports);
 void InitIo(Napi::Env env, Napi::Object exports);
 void InitCoffer(Napi::Env env, Napi::Object exports);
 void InitPassword(Napi::Env env, Napi::Object exports);
+void InitAge(Napi::Env env, Napi::Object exports);
 void InitPkcs11(Napi::Env env, Napi::Object exports);
 
 }  // namespace strongroom

@@ -21,6 +21,7 @@
 #include <string>
 
 #include "binding.h"
+#include "io.h"
 #include "reader.h"
 #include "region.h"
 
@@ -36,47 +37,13 @@ Napi::Value Deliver(Napi::Env env, Sink& sink, bool ok, Failure* failure) {
   return NewRegionHandle(env, std::move(sink.memory));
 }
 
-// (…, maxSize at max_index, backend and mlockPolicy at choice_index)
-Sink SinkArgs(const Napi::CallbackInfo& info, size_t max_index, size_t choice_index, std::string source) {
-  Sink sink;
-  sink.max_size = RegionSizeArg(info, max_index, "maxSize");
-  AllocationChoice choice = AllocationArgs(info, choice_index);
-  sink.backend = choice.backend;
-  sink.policy = choice.policy;
-  sink.source = std::move(source);
-  return sink;
-}
-
-// A non-empty string without NUL (and, for a variable name, without '=').
-std::string TextArg(const Napi::CallbackInfo& info, size_t index, const char* what, bool is_name) {
-  if (!info[index].IsString()) Throw(info.Env(), "ERR_INVALID_ARG", std::string(what) + " must be a string");
-  std::string text = info[index].As<Napi::String>().Utf8Value();
-  if (text.empty() || text.find('\0') != std::string::npos || (is_name && text.find('=') != std::string::npos)) {
-    Throw(info.Env(), "ERR_INVALID_ARG",
-          std::string(what) + (is_name ? " must be non-empty, without '=' or NUL" : " must be non-empty, without NUL"));
-  }
-  return text;
-}
-
-[[noreturn]] void ThrowOpenFailure(Napi::Env env, const std::string& path, int err) {
-  if (err == ENOENT || err == ENOTDIR) Throw(env, "ERR_NOT_FOUND", path + " does not exist");
-  Throw(env, "ERR_IO", "could not open " + path + ": " + (err == EACCES ? "permission denied" : strerror(err)));
-}
-
 // (path, maxSize, backend, mlockPolicy) -> handle
 Napi::Value ReadFile(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string path = TextArg(info, 0, "path", false);
   Sink sink = SinkArgs(info, 1, 2, path);
-  int fd;
-  do {
-    fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
-  } while (fd < 0 && errno == EINTR);
-  if (fd < 0) ThrowOpenFailure(env, path, errno);
   Failure failure;
-  bool ok = ReadOpenFile(fd, sink, &failure);
-  // Nothing above throws: the descriptor is closed on every path.
-  if (close(fd) != 0 && errno != EINTR && ok) ok = Fail(&failure, "ERR_IO", "could not close " + path + ": " + strerror(errno));
+  bool ok = ReadPath(path, sink, &failure);
   return Deliver(env, sink, ok, &failure);
 }
 
@@ -351,6 +318,26 @@ Napi::Value PromptSecret(const Napi::CallbackInfo& info) {
 }
 
 }  // namespace
+
+Sink SinkArgs(const Napi::CallbackInfo& info, size_t max_index, size_t choice_index, std::string source) {
+  Sink sink;
+  sink.max_size = RegionSizeArg(info, max_index, "maxSize");
+  AllocationChoice choice = AllocationArgs(info, choice_index);
+  sink.backend = choice.backend;
+  sink.policy = choice.policy;
+  sink.source = std::move(source);
+  return sink;
+}
+
+std::string TextArg(const Napi::CallbackInfo& info, size_t index, const char* what, bool is_name) {
+  if (!info[index].IsString()) Throw(info.Env(), "ERR_INVALID_ARG", std::string(what) + " must be a string");
+  std::string text = info[index].As<Napi::String>().Utf8Value();
+  if (text.empty() || text.find('\0') != std::string::npos || (is_name && text.find('=') != std::string::npos)) {
+    Throw(info.Env(), "ERR_INVALID_ARG",
+          std::string(what) + (is_name ? " must be non-empty, without '=' or NUL" : " must be non-empty, without NUL"));
+  }
+  return text;
+}
 
 void InitIo(Napi::Env env, Napi::Object exports) {
   Register(env, exports, {

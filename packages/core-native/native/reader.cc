@@ -4,6 +4,7 @@
 #include "reader.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <sodium.h>
 #include <sys/stat.h>
@@ -128,6 +129,21 @@ bool ReadOpenFile(int fd, Sink& sink, Failure* failure) {
     capacity = static_cast<size_t>(st.st_size);
   }
   return Reserve(sink, capacity, failure) && ReadAll(fd, kNoDelimiter, sink, failure);
+}
+
+bool ReadPath(const std::string& path, Sink& sink, Failure* failure) {
+  int fd;
+  do {
+    fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0) {
+    int err = errno;
+    if (err == ENOENT || err == ENOTDIR) return Fail(failure, "ERR_NOT_FOUND", path + " does not exist");
+    return Fail(failure, "ERR_IO", "could not open " + path + ": " + (err == EACCES ? "permission denied" : strerror(err)));
+  }
+  bool ok = ReadOpenFile(fd, sink, failure);
+  if (close(fd) != 0 && errno != EINTR && ok) ok = Fail(failure, "ERR_IO", "could not close " + path + ": " + strerror(errno));
+  return ok;
 }
 
 bool Finish(Sink& sink, Failure* failure) {

@@ -62,6 +62,10 @@ bool ReadDescriptor(int fd, int until, Sink& sink, Failure* failure);
 // max_size and sizes the region; anything else reads like ReadDescriptor to the end.
 bool ReadOpenFile(int fd, Sink& sink, Failure* failure);
 
+// readFile's whole read: opens path (read-only, close-on-exec), ReadOpenFile, closes it on
+// every path. A missing file is ERR_NOT_FOUND, any other open or close failure ERR_IO.
+bool ReadPath(const std::string& path, Sink& sink, Failure* failure);
+
 // Leaves a region of exactly the bytes read (ERR_EMPTY when there are none).
 bool Finish(Sink& sink, Failure* failure);
 // The last step of every reader: when the read went well (`ok`), Finish; on any failure

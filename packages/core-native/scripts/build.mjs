@@ -19,7 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 import { LOCAL_ADDON as LOCAL_BUILD, PACKAGE_DIR, PREBUILT_ADDON as PREBUILD } from './addon-path.mjs';
-import { ensureLibsodium } from './libsodium.mjs';
+import { ensureLibsodium, libsodiumReady } from './libsodium.mjs';
 
 const TEST_ADDON_DIR = path.join(PACKAGE_DIR, 'test', 'native');
 
@@ -65,7 +65,15 @@ function main() {
     process.stderr.write('[strongroom] using the prebuilt binary for this platform\n');
     return;
   }
+  const rebuilt = !libsodiumReady();
   ensureLibsodium();
+  // The Makefile node-gyp writes does not depend on libsodium.a: after a rebuild of the
+  // library (new configure flags), the addon's link outputs go, so that it is linked again.
+  if (rebuilt) {
+    for (const linked of [LOCAL_BUILD, path.join(path.dirname(LOCAL_BUILD), 'obj.target', 'strongroom.node')]) {
+      fs.rmSync(linked, { force: true });
+    }
+  }
   buildAddon(PACKAGE_DIR);
   if (!loads(LOCAL_BUILD)) throw new Error(`the built addon ${LOCAL_BUILD} does not load`);
   if (!install && fs.existsSync(TEST_ADDON_DIR)) buildAddon(TEST_ADDON_DIR);

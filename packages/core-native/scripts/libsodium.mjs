@@ -37,11 +37,14 @@ const PINNED = {
   },
 };
 
+// Not --enable-minimal: that build leaves out crypto_pwhash_scryptsalsa208sha256, which
+// age's passphrase recipients (native/age_*.cc) need. A cache built with other flags is
+// rebuilt: libsodiumReady() compares the flags in the stamp with these, and build.mjs then
+// relinks the addon (the Makefile node-gyp writes does not depend on libsodium.a).
 const CONFIGURE_FLAGS = [
   '--disable-shared',
   '--enable-static',
   '--with-pic',
-  '--enable-minimal',
   '--disable-dependency-tracking',
 ];
 

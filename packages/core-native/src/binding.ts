@@ -62,6 +62,18 @@ export interface NativeBinding {
   /** Throws (before any work) for an encoded hash it cannot verify. */
   verifyPassword(password: NativeRegion, encoded: string): Promise<boolean>;
   needsRehash(encoded: string, timeCost: number, memoryCost: number): boolean;
+  /** source: a path or an fd; kind: a code of constants.ageKeyKinds; maxWorkFactor: log2 N. */
+  ageDecrypt(
+    source: string | number,
+    kind: number,
+    key: NativeRegion,
+    maxSize: number,
+    maxWorkFactor: number,
+    backend: number,
+    mlockPolicy: number,
+  ): NativeRegion;
+  /** recipients: age1… strings; the age file, binary or armored. */
+  ageEncrypt(plaintext: NativeRegion, recipients: string[], armor: boolean): Uint8Array;
   /** slot -1: the token labelled tokenLabel. iv only (and always) for aes-gcm; aad only for aes-gcm. */
   pkcs11Decrypt(
     module: string,

@@ -22,6 +22,8 @@ export type StrongroomErrorCode =
   | 'ERR_NOT_A_TTY'
   // An encoded password hash libsodium 1.0.18 cannot verify (argon2i/argon2d, p > 1, another version).
   | 'ERR_UNSUPPORTED_HASH'
+  // A file that is not a well-formed age v1 file (age.ts): header, armor or payload framing.
+  | 'ERR_AGE_FORMAT'
   // pkcs11Decrypt: any failure a token reports besides those with codes of their own (a
   // refused PIN is ERR_SOURCE_AUTH, a module that does not load ERR_SOURCE_UNAVAILABLE); its
   // CKR_ code is in the message.

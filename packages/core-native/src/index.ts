@@ -52,6 +52,7 @@ export {
   type ReadFdOptions,
   type ReadEnvOptions,
 } from './io.js';
+export { ageDecrypt, ageEncrypt, type AgeDecryptOptions, type AgeEncryptOptions } from './age.js';
 export { pkcs11Decrypt, type Pkcs11DecryptOptions, type Pkcs11Key } from './pkcs11.js';
 export { harden, type HardenOptions } from './hardening.js';
 export { stats, releaseSpareRegions } from './stats.js';

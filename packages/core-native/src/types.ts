@@ -114,6 +114,14 @@ export interface AddonConstants {
   argon2idHashBytes: number;
   /** The longest encoded hash accepted, in characters. */
   argon2idMaxEncodedLength: number;
+  /** age (age.ts): the key kinds of ageDecrypt, and the scrypt work factors (log2 N). */
+  ageKeyKinds: Readonly<{ identity: number; passphrase: number }>;
+  /** The ceiling of maxWorkFactor (22: 4 GiB of scrypt memory). */
+  ageMaxWorkFactor: number;
+  /** maxWorkFactor's default (18, what `age -p` writes: 256 MiB). */
+  ageDefaultWorkFactor: number;
+  /** The most AGE-SECRET-KEY-1 lines one identity may hold. */
+  ageMaxIdentities: number;
   /** pkcs11Decrypt (pkcs11.ts): mechanism and OAEP hash codes, AES-GCM sizes, bounds. */
   pkcs11Mechanisms: Readonly<Record<Pkcs11Mechanism, number>>;
   oaepHashes: Readonly<Record<OaepHash, number>>;

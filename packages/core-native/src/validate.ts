@@ -155,6 +155,10 @@ export const READ_KEYS = [...ALLOCATE_KEYS, 'maxSize'] as const;
 export const READ_FD_KEYS = [...READ_KEYS, 'until'] as const;
 /** The options of readEnv(). */
 export const READ_ENV_KEYS = [...ALLOCATE_KEYS, 'remove'] as const;
+/** The options of ageDecrypt(). */
+export const AGE_DECRYPT_KEYS = [...READ_KEYS, 'identity', 'passphrase', 'maxWorkFactor'] as const;
+/** The options of ageEncrypt(). */
+export const AGE_ENCRYPT_KEYS = ['armor'] as const;
 /** The options of hashPassword() and needsRehash(). */
 export const PASSWORD_HASH_KEYS = ['timeCost', 'memoryCost', 'parallelism'] as const;
 /** pkcs11Decrypt()'s options. */
