@@ -8,6 +8,7 @@ export {
   DEFAULT_PASSWORD_OPTIONS,
   type PasswordHashOptions,
 } from './password.js';
+export { ageDecrypt, type AgeDecryptOptions } from './age.js';
 export { pkcs11Decrypt, type OaepHash, type Pkcs11DecryptOptions, type Pkcs11Key, type Pkcs11Mechanism } from './pkcs11.js';
 export type { LiveStats } from './live.js';
 export type { ViewMode } from './scope.js';

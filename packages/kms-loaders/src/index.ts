@@ -8,6 +8,7 @@ export { loadSecrets, SecretStore, type LoadSecretsOptions } from './store.js';
 export { env, file, systemdCredential, DEFAULT_SECRET_MAX_SIZE, type EnvSourceOptions, type FileSourceOptions, type SystemdCredentialOptions } from './local.js';
 export { awsKms, awsSecretsManager, type AwsClient, type AwsKmsOptions, type AwsSecretsManagerOptions } from './aws.js';
 export { pkcs11, type Pkcs11SourceOptions } from './pkcs11.js';
+export { age, type AgeSourceOptions } from './age.js';
 export { defineSource, isSource, sourceError, type Source, type SourceErrorCode, type SourceSpec } from './source.js';
 export { DEFAULT_RETRY, type RetryOptions } from './retry.js';
 export { Enclave, SecretBuffer } from '@strongroom/enclave';

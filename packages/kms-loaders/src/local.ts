@@ -60,7 +60,7 @@ export interface FileSourceOptions {
 }
 
 // Watches a file's folder: any change there (a write, a symlink swap) may be a new secret.
-function folderWatch(file: string): (changed: () => void) => () => void {
+export function folderWatch(file: string): (changed: () => void) => () => void {
   return (changed) => {
     let watcher: FSWatcher | undefined;
     let timer: NodeJS.Timeout | undefined;

@@ -54,6 +54,7 @@ const FROM_LOWER: Partial<Record<StrongroomErrorCode, SourceErrorCode>> = {
   ERR_TOO_LARGE: 'ERR_SOURCE_FORMAT',
   ERR_AUTH: 'ERR_SOURCE_FORMAT', // a ciphertext that does not authenticate: tampered, or not for this key
   ERR_IO: 'ERR_SOURCE_UNAVAILABLE',
+  ERR_AGE_FORMAT: 'ERR_SOURCE_FORMAT',
 };
 
 const SOURCE_CODES = new Set<string>(['ERR_SECRET_NOT_FOUND', 'ERR_SOURCE_UNAVAILABLE', 'ERR_SOURCE_AUTH', 'ERR_SOURCE_FORMAT']);
