@@ -69,6 +69,28 @@ std::shared_ptr<GuardedMemory> PrivateCopy(Napi::Env env, GuardedMemory& source,
 // of a secret waits on a libuv pool thread's stack (8 MiB) for later work to overwrite it.
 void ScrubWorkerStack();
 
+// Queues async work that owns `copy` (a private guarded copy) and returns its promise:
+// when the work cannot be made the copy is released; when it cannot be queued the work
+// is deleted (its destructor releases the copy). `make` returns a new Work.
+template <typename Work, typename Make>
+Napi::Value QueueOwning(const std::shared_ptr<GuardedMemory>& copy, Make make) {
+  Work* work;
+  try {
+    work = make();
+  } catch (...) {
+    copy->Release();
+    throw;
+  }
+  Napi::Promise promise = work->Promise();
+  try {
+    work->Queue();
+  } catch (...) {
+    delete work;
+    throw;
+  }
+  return promise;
+}
+
 // Process facts for harden() and stats() (hardening.cc): a resource limit as
 // { soft, hard } (Infinity for unlimited), and PR_GET_DUMPABLE.
 Napi::Object LimitObject(Napi::Env env, int resource);

@@ -400,21 +400,7 @@ std::unique_ptr<EncodedHash> Parse(Napi::Env env, const std::string& encoded) {
 // once the work exists).
 template <typename Work, typename... Args>
 Napi::Value Start(Napi::Env env, std::shared_ptr<GuardedMemory> copy, Args&&... args) {
-  Work* work;
-  try {
-    work = new Work(env, copy, std::forward<Args>(args)...);
-  } catch (...) {
-    copy->Release();
-    throw;
-  }
-  Napi::Promise promise = work->Promise();
-  try {
-    work->Queue();
-  } catch (...) {
-    delete work;
-    throw;
-  }
-  return promise;
+  return QueueOwning<Work>(copy, [&] { return new Work(env, copy, std::forward<Args>(args)...); });
 }
 
 // (password, timeCost, memoryCost KiB) -> Promise<string>

@@ -152,21 +152,7 @@ Napi::Value Pkcs11DecryptJs(const Napi::CallbackInfo& info) {
   request->policy = allocation.policy;
 
   std::shared_ptr<GuardedMemory> copy = PrivateCopy(env, pin, "the PIN");
-  Pkcs11Work* work;
-  try {
-    work = new Pkcs11Work(env, std::move(request), copy);
-  } catch (...) {
-    copy->Release();
-    throw;
-  }
-  Napi::Promise promise = work->Promise();
-  try {
-    work->Queue();
-  } catch (...) {
-    delete work;
-    throw;
-  }
-  return promise;
+  return QueueOwning<Pkcs11Work>(copy, [&] { return new Pkcs11Work(env, std::move(request), copy); });
 }
 
 }  // namespace
