@@ -109,11 +109,15 @@ else
 fi
 
 # moto, for the tests of the AWS sources (packages/kms-loaders/test/moto.ts finds it here).
-if [ "$("$MOTO_DIR/bin/python" -c 'import importlib.metadata as m; print(m.version("moto"))' 2>/dev/null || true)" != "$MOTO_VERSION" ]; then
-  command -v python3 >/dev/null || fail "python3 is missing: install it (and python3-venv) for moto, the AWS tests' server"
-  say "installing moto $MOTO_VERSION into $MOTO_DIR (a virtualenv)"
+# The virtualenv is made from the system's Python (/usr/bin/python3 where there is one), not
+# from whatever python3 comes first on PATH: a Python under /root (pyenv, say) cannot be run
+# by the unprivileged user who runs the suite a second time (scripts/test-unprivileged.sh).
+MOTO_PYTHON=$(command -v /usr/bin/python3 || command -v python3 || true)
+if [ "$("$MOTO_DIR/bin/python" -c 'import importlib.metadata as m, sys; print(m.version("moto"), sys.base_prefix)' 2>/dev/null || true)" != "$MOTO_VERSION $("$MOTO_PYTHON" -c 'import sys; print(sys.base_prefix)' 2>/dev/null || true)" ]; then
+  [ -n "$MOTO_PYTHON" ] || fail "python3 is missing: install it (and python3-venv) for moto, the AWS tests' server"
+  say "installing moto $MOTO_VERSION into $MOTO_DIR (a virtualenv of $MOTO_PYTHON)"
   rm -rf "$MOTO_DIR"
-  python3 -m venv "$MOTO_DIR" || fail "python3 -m venv failed: install python3-venv (Debian, Ubuntu) and run this again"
+  "$MOTO_PYTHON" -m venv "$MOTO_DIR" || fail "python3 -m venv failed: install python3-venv (Debian, Ubuntu) and run this again"
   "$MOTO_DIR/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION" \
     || fail "pip could not install moto[server]==$MOTO_VERSION from PyPI into $MOTO_DIR"
 fi

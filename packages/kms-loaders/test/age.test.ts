@@ -49,7 +49,8 @@ describe('age()', () => {
     expect(wrong.message).toContain(file);
     const corrupt = path.join(dir, 'corrupt.age');
     const bytes = fs.readFileSync(file);
-    bytes[bytes.length - 3] ^= 1; // a flipped byte in the last chunk
+    const at = bytes.length - 3;
+    bytes.writeUInt8((bytes[at] as number) ^ 1, at); // a flipped byte in the last chunk
     fs.writeFileSync(corrupt, bytes);
     expect((await rejectionOf(loadSecrets({ s: age(corrupt, { identity: identity() }) }))).code).toBe('ERR_SOURCE_FORMAT');
     expect((await rejectionOf(loadSecrets({ s: age(path.join(dir, 'none.age'), { identity: identity() }) }))).code).toBe('ERR_SECRET_NOT_FOUND');

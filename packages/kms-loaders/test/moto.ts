@@ -15,18 +15,23 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const VENV_SERVER = path.join(REPO, '.tools/moto/bin/moto_server');
+// The virtualenv's own python, run with -m moto.server: the moto_server script's first line
+// names the interpreter by the absolute path the virtualenv was made at, which a copy of the
+// tree (the unprivileged run's) cannot reach; the python link finds its virtualenv by where
+// it is run from.
+const VENV_PYTHON = path.join(REPO, '.tools/moto/bin/python');
 
 export const REGION = 'us-east-1';
 export const CREDENTIALS = { accessKeyId: 'testing', secretAccessKey: 'testing' };
 
-/** The moto_server to run, or an error saying how to install it. */
-export function motoServerPath(): string {
+/** The command that runs moto's server (before its -H and -p), or an error saying how to install it. */
+export function motoServerCommand(): [string, ...string[]] {
   const given = process.env.STRONGROOM_MOTO_SERVER;
   if (given !== undefined && given !== '') {
     if (!fs.existsSync(given)) throw new Error(`STRONGROOM_MOTO_SERVER names ${given}, which does not exist`);
-    return given;
+    return [given];
   }
-  if (fs.existsSync(VENV_SERVER)) return VENV_SERVER;
+  if (fs.existsSync(VENV_SERVER) && fs.existsSync(VENV_PYTHON)) return [VENV_PYTHON, '-m', 'moto.server'];
   throw new Error(
     `moto is not installed: the AWS tests need moto's server at ${VENV_SERVER}. ` +
       "Run `bash scripts/setup.sh --no-demo` (it makes the virtualenv and pip-installs moto[server]), " +
@@ -85,10 +90,10 @@ function stopChild(child: ChildProcess): Promise<void> {
 
 /** Starts moto's server on a free loopback port and resolves once it answers (at most 60 s). */
 export async function startMoto(): Promise<Moto> {
-  const server = motoServerPath();
+  const [server, ...serverArgs] = motoServerCommand();
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
-    const child = spawn(server, ['-H', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(server, [...serverArgs, '-H', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr?.setEncoding('utf8');
     child.stderr?.on('data', (chunk: string) => {
