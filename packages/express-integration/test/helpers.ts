@@ -189,3 +189,14 @@ export function formValue(raw: Uint8Array): string {
   }
   return Buffer.from(bytes).toString('utf8');
 }
+
+/**
+ * Whether a copy found by a scan can be Node's socket read buffer: read-write memory of the
+ * C heap, which glibc's malloc serves from the main arena ([heap]) or from an anonymous
+ * mapping of its own (another arena, a chunk of its own), run to run. The tests tell the
+ * read buffer from any other copy by its address, the same after every request, and by its
+ * going once the next read overwrites it.
+ */
+export function mayBeReadBuffer(match: { mapping: { perms: string; path: string } }): boolean {
+  return match.mapping.perms.startsWith('rw') && (match.mapping.path === '[heap]' || match.mapping.path === '');
+}
