@@ -17,6 +17,7 @@ export {
   isStrongroomError,
   type StrongroomErrorCode,
   type AllocateOptions,
+  type RegionOptions,
   type HmacAlgorithm,
   type ReadOptions,
   type ReadEnvOptions,

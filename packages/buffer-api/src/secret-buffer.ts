@@ -21,6 +21,7 @@ import {
   zero,
   StrongroomError,
   type AllocateOptions,
+  type RegionOptions,
   type HmacAlgorithm,
   type ReadEnvOptions,
   type ReadOptions,
@@ -28,6 +29,7 @@ import {
 } from '@strongroom/core-native';
 import {
   ALLOCATE_KEYS,
+  REGION_KEYS,
   checkArgs,
   checkBoolean,
   checkFunction,
@@ -44,7 +46,7 @@ import {
 import { allocateUnderPressure, destroyEverything, liveStats, track, untrack, type LiveStats } from './live.js';
 import { Scopes, viewMode, type ScopeKind, type ViewMode } from './scope.js';
 
-export interface FromOptions extends AllocateOptions {
+export interface FromOptions extends RegionOptions {
   /** Overwrite the source bytes with zeros after copying them in (default true). */
   wipeSource?: boolean;
 }
@@ -164,16 +166,16 @@ export class SecretBuffer {
   // ---- construction ----
 
   /** `size` zero bytes. */
-  static alloc(size: number, options?: AllocateOptions): SecretBuffer {
+  static alloc(size: number, options?: RegionOptions): SecretBuffer {
     checkArgs(arguments.length, 2, 'SecretBuffer.alloc()');
-    const given = passOn<AllocateOptions>(options, 'SecretBuffer.alloc()', ALLOCATE_KEYS);
+    const given = passOn<RegionOptions>(options, 'SecretBuffer.alloc()', REGION_KEYS);
     return new SecretBuffer(TOKEN, allocateUnderPressure(() => allocate(checkSize(size), given)));
   }
 
   /** `size` bytes from the system CSPRNG, generated straight into guarded memory. */
-  static random(size: number, options?: AllocateOptions): SecretBuffer {
+  static random(size: number, options?: RegionOptions): SecretBuffer {
     checkArgs(arguments.length, 2, 'SecretBuffer.random()');
-    const given = passOn<AllocateOptions>(options, 'SecretBuffer.random()', ALLOCATE_KEYS);
+    const given = passOn<RegionOptions>(options, 'SecretBuffer.random()', REGION_KEYS);
     const region = allocateUnderPressure(() => allocate(checkSize(size), given));
     randomFill(region);
     return new SecretBuffer(TOKEN, region);
@@ -183,7 +185,7 @@ export class SecretBuffer {
   static from(bytes: Uint8Array, options?: FromOptions): SecretBuffer {
     checkArgs(arguments.length, 2, 'SecretBuffer.from()');
     checkSecretBytes(bytes, 'the bytes of SecretBuffer.from()');
-    const { wipeSource, ...allocation } = passOn<FromOptions>(options, 'SecretBuffer.from()', [...ALLOCATE_KEYS, 'wipeSource']);
+    const { wipeSource, ...allocation } = passOn<FromOptions>(options, 'SecretBuffer.from()', [...REGION_KEYS, 'wipeSource']);
     const wipe = wipeSource === undefined ? true : checkBoolean(wipeSource, 'wipeSource');
     const region = allocateUnderPressure(() => allocate(bytes.length, allocation));
     try {

@@ -10,7 +10,7 @@ import { SecretBuffer } from '../src/index.js';
 describe('the check vocabulary of @strongroom/buffer', () => {
   it("an unknown option names the SecretBuffer function, not core-native's", async () => {
     expect(() => SecretBuffer.from(new Uint8Array(1), { nonce: 1 } as never)).toThrow(
-      /^SecretBuffer\.from\(\) has no option 'nonce'; its options are: backend, mlock, wipeSource$/,
+      /^SecretBuffer\.from\(\) has no option 'nonce'; its options are: backend, mlock, isolated, wipeSource$/,
     );
     expect(() => SecretBuffer.alloc(1, { size: 1 } as never)).toThrow(/^SecretBuffer\.alloc\(\) has no option 'size'/);
     expect(() => SecretBuffer.random(1, { size: 1 } as never)).toThrow(/^SecretBuffer\.random\(\) has no option 'size'/);

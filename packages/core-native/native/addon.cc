@@ -9,6 +9,7 @@
 
 #include "age.h"
 #include "binding.h"
+#include "slab.h"
 #include "coffer.h"
 #include "password.h"
 #include "pkcs11.h"
@@ -29,6 +30,12 @@ Napi::Object Codes(Napi::Env env, std::initializer_list<std::pair<const char*, i
   return out;
 }
 
+Napi::Array SlabClasses(Napi::Env env) {
+  Napi::Array out = Napi::Array::New(env, kSlabClassCount);
+  for (uint32_t k = 0; k < kSlabClassCount; k++) out.Set(k, Napi::Number::New(env, static_cast<double>(kSlabClasses[k])));
+  return out;
+}
+
 }  // namespace
 
 Napi::Object Constants(Napi::Env env) {
@@ -41,6 +48,10 @@ Napi::Object Constants(Napi::Env env) {
                                      {"readwrite", static_cast<int>(Protection::kReadWrite)}}));
   out.Set("mlockPolicies", Codes(env, {{"require", static_cast<int>(MlockPolicy::kRequire)},
                                        {"best-effort", static_cast<int>(MlockPolicy::kBestEffort)}}));
+  out.Set("placements", Codes(env, {{"isolated", static_cast<int>(Placement::kIsolated)},
+                                    {"shared", static_cast<int>(Placement::kShared)}}));
+  out.Set("slabClasses", SlabClasses(env));
+  out.Set("slabDataPages", number(kSlabDataPages));
   // regionState() = protection | freed | locked | backend << backendShift
   out.Set("state", Codes(env, {{"protectionMask", kStateProtectionMask},
                                {"freed", kStateFreed},

@@ -4,6 +4,7 @@
 // tearing one down (which can only mean memory corruption) aborts.
 #include "guarded_memory.h"
 #include "random.h"
+#include "slab.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -36,6 +37,8 @@ namespace {
 uint8_t g_canary[kCanarySize];
 std::atomic<bool> g_canary_ready{false};
 std::mutex g_canary_mutex;
+
+}  // namespace
 
 // Draws the process-wide canary on the first allocation; false (with *failure set) when
 // getrandom fails, and the next allocation tries again.
@@ -72,6 +75,8 @@ int ProtFlags(Protection p) {
   }
   return PROT_NONE;
 }
+
+namespace {
 
 size_t RoundUp(size_t n, size_t page) { return (n + page - 1) / page * page; }
 
@@ -165,16 +170,16 @@ void CountSpare(const Spare& spare, int64_t sign) {
   c.spare_bytes.fetch_add(sign * static_cast<int64_t>(spare.pages.inner_len));
 }
 
+}  // namespace
+
 // Gives a region's pages back: unlock (mmap pages that were locked), unmap. Only after a
 // wipe, or before anything was written. A failure means a corrupt address space: abort.
-void Unmap(const Pages& pages, Backend backend, bool locked) {
+void UnmapGuardedSpan(const Pages& pages, Backend backend, bool locked) {
   if (locked && backend == Backend::kMmap && munlock(pages.inner, pages.inner_len) != 0) {
     Die("munlock of a region failed");
   }
   if (munmap(pages.base, pages.total) != 0) Die("munmap of a region failed");
 }
-
-}  // namespace
 
 bool Fail(Failure* failure, const char* code, std::string message) {
   failure->code = code;
@@ -217,24 +222,31 @@ bool SecretmemAvailable() {
 }
 
 std::shared_ptr<GuardedMemory> GuardedMemory::Allocate(size_t size, Backend backend, MlockPolicy policy,
-                                                       Failure* failure) {
+                                                       Failure* failure, Placement placement) {
   if (size == 0 || size > kMaxRegionSize) {
     Fail(failure, "ERR_INVALID_ARG", "region size out of range");
     return nullptr;
   }
   if (!CanaryReady(failure)) return nullptr;
+  if (placement == Placement::kShared && size <= kLargestSlabClass) {
+    auto slot = SlabHeap::Take(size, backend, policy, failure);
+    // A slab locks kSlabDataPages pages at once: under a RLIMIT_MEMLOCK too small for one
+    // more, a secret that fits in a page of its own gets one.
+    if (slot || std::strcmp(failure->code, "ERR_MLOCK_LIMIT") != 0) return slot;
+  }
   const size_t inner_len = RoundUp(size + kCanarySize, PageSize());
   if (inner_len <= MaxSpareBytes()) {
     if (auto spare = FromSpare(size, inner_len, backend, policy)) return spare;
   }
-  return Build(size, backend, policy, failure, false);
+  return Build(size, backend, policy, failure);
 }
 
-// A new mapping; `retried` once spare regions were dropped to make room under RLIMIT_MEMLOCK.
-std::shared_ptr<GuardedMemory> GuardedMemory::Build(size_t size, Backend backend, MlockPolicy policy,
-                                                    Failure* failure, bool retried) {
+namespace {
+
+// One attempt at MapGuardedSpan's layout.
+bool MapSpanOnce(size_t inner_len, Backend backend, MlockPolicy policy, Pages* pages, bool* locked,
+                 Failure* failure) {
   const size_t page = PageSize();
-  const size_t inner_len = RoundUp(size + kCanarySize, page);
   const size_t total = inner_len + 2 * page;
 
   // secretmem: reserve the span inaccessible, then map the secret pages over its middle.
@@ -242,8 +254,7 @@ std::shared_ptr<GuardedMemory> GuardedMemory::Build(size_t size, Backend backend
   void* mapped = mmap(nullptr, total, anonymous ? PROT_READ | PROT_WRITE : PROT_NONE,
                       MAP_PRIVATE | MAP_ANONYMOUS | (anonymous ? 0 : MAP_NORESERVE), -1, 0);
   if (mapped == MAP_FAILED) {
-    Fail(failure, "ERR_NO_MEMORY", "could not map " + Describe(total) + ": " + strerror(errno));
-    return nullptr;
+    return Fail(failure, "ERR_NO_MEMORY", "could not map " + Describe(total) + ": " + strerror(errno));
   }
   uint8_t* base = static_cast<uint8_t*>(mapped);
   uint8_t* inner = base + page;
@@ -256,10 +267,10 @@ std::shared_ptr<GuardedMemory> GuardedMemory::Build(size_t size, Backend backend
     ok = Fail(failure, "ERR_SYSTEM", std::string("madvise(DONTFORK) failed: ") + strerror(errno));
   }
   // memfd_secret pages are unevictable already (mlock on them fails with ENOMEM).
-  bool locked = !anonymous;
+  *locked = !anonymous;
   if (ok && anonymous) {
     if (mlock(inner, inner_len) == 0) {
-      locked = true;
+      *locked = true;
     } else if (policy == MlockPolicy::kRequire) {
       ok = Fail(failure, "ERR_MLOCK_LIMIT", MlockMessage(inner_len, errno));
     } else {
@@ -269,20 +280,38 @@ std::shared_ptr<GuardedMemory> GuardedMemory::Build(size_t size, Backend backend
   if (!ok) {
     // Nothing secret was written yet; give every page back and leave no trace.
     if (munmap(base, total) != 0) Die("munmap of a half-built region failed");
-    const bool limit = std::strcmp(failure->code, "ERR_MLOCK_LIMIT") == 0;
-    // Spare regions hold locked pages of RLIMIT_MEMLOCK: give them back, try once more.
-    if (!retried && limit && ReleaseSpareRegions() > 0) {
-      return Build(size, backend, policy, failure, true);
-    }
-    // secretmem pages are always locked, so under 'best-effort' a full RLIMIT_MEMLOCK falls
-    // back to unlocked mmap pages (the region and stats() say so) instead of failing.
-    if (limit && !anonymous && policy == MlockPolicy::kBestEffort) {
-      return Build(size, Backend::kMmap, policy, failure, true);
-    }
-    return nullptr;
+    return false;
   }
+  *pages = Pages{base, total, inner, inner_len};
+  return true;
+}
 
-  return Adopt(Pages{base, total, inner, inner_len}, size, backend, policy, locked);
+}  // namespace
+
+bool MapGuardedSpan(size_t inner_len, Backend* backend, MlockPolicy policy, Pages* pages, bool* locked,
+                    Failure* failure) {
+  if (MapSpanOnce(inner_len, *backend, policy, pages, locked, failure)) return true;
+  if (std::strcmp(failure->code, "ERR_MLOCK_LIMIT") != 0) return false;
+  // Spare regions and empty slabs hold locked pages of RLIMIT_MEMLOCK: give them back, try once more.
+  if (ReleaseSpareRegions() > 0 && MapSpanOnce(inner_len, *backend, policy, pages, locked, failure)) return true;
+  // secretmem pages are always locked, so under 'best-effort' a full RLIMIT_MEMLOCK falls
+  // back to unlocked mmap pages (the region and stats() say so) instead of failing.
+  if (*backend == Backend::kSecretmem && policy == MlockPolicy::kBestEffort &&
+      std::strcmp(failure->code, "ERR_MLOCK_LIMIT") == 0) {
+    *backend = Backend::kMmap;
+    return MapSpanOnce(inner_len, *backend, policy, pages, locked, failure);
+  }
+  return false;
+}
+
+// A new dedicated mapping.
+std::shared_ptr<GuardedMemory> GuardedMemory::Build(size_t size, Backend backend, MlockPolicy policy,
+                                                    Failure* failure) {
+  const size_t inner_len = RoundUp(size + kCanarySize, PageSize());
+  Pages pages;
+  bool locked = false;
+  if (!MapGuardedSpan(inner_len, &backend, policy, &pages, &locked, failure)) return nullptr;
+  return Adopt(pages, size, backend, policy, locked);
 }
 
 std::shared_ptr<GuardedMemory> GuardedMemory::Adopt(const Pages& pages, size_t size, Backend backend,
@@ -307,11 +336,15 @@ void GuardedMemory::Count(int64_t sign) const {
 }
 
 GuardedMemory::~GuardedMemory() {
+  if (orphaned_ && shared()) {
+    SlabHeap::Forget(*this);  // the slot was wiped when orphaned; it may now be reclaimed
+    return;
+  }
   if (orphaned_) {
     // The last share (a moved ArrayBuffer's) is gone: wipe whatever was written through
     // it, and give the pages back (never to the spares: nothing of this region is reused).
     sodium_memzero(pages_.inner, pages_.inner_len);
-    Unmap(pages_, backend_, locked_);
+    UnmapGuardedSpan(pages_, backend_, locked_);
     Counters().orphaned_regions.fetch_sub(1);
     return;
   }
@@ -321,6 +354,7 @@ GuardedMemory::~GuardedMemory() {
 int GuardedMemory::Protect(Protection protection) {
   if (released()) return EFAULT;
   if (protection == protection_) return 0;
+  if (shared()) return SlabHeap::Protect(*this, protection);
   if (mprotect(pages_.inner, pages_.inner_len, ProtFlags(protection)) != 0) return errno;
   protection_ = protection;
   return 0;
@@ -358,6 +392,7 @@ void GuardedMemory::VerifyAndWipe() {
 
 void GuardedMemory::Orphan() {
   if (released()) return;
+  if (shared()) return SlabHeap::Orphan(*this);
   VerifyAndWipe();  // leaves the pages read-write: a moved view reads zeros, never faults
   Count(-1);
   Counters().orphaned_regions.fetch_add(1);
@@ -368,8 +403,9 @@ void GuardedMemory::Orphan() {
 // The inverse of Adopt(): verify, wipe, then keep as a spare or give the pages back.
 void GuardedMemory::Release() {
   if (released()) return;
+  if (shared()) return SlabHeap::Release(*this);
   VerifyAndWipe();
-  if (!KeepAsSpare()) Unmap(pages_, backend_, locked_);
+  if (!KeepAsSpare()) UnmapGuardedSpan(pages_, backend_, locked_);
   Count(-1);
   data_ = nullptr;
   pages_ = Pages{};
@@ -390,7 +426,7 @@ std::shared_ptr<GuardedMemory> GuardedMemory::FromSpare(size_t size, size_t inne
   }
   CountSpare(spare, -1);
   if (mprotect(spare.pages.inner, spare.pages.inner_len, PROT_READ | PROT_WRITE) != 0) {
-    Unmap(spare.pages, spare.backend, spare.locked);
+    UnmapGuardedSpan(spare.pages, spare.backend, spare.locked);
     return nullptr;
   }
   return Adopt(spare.pages, size, backend, policy, spare.locked);
@@ -412,6 +448,7 @@ bool GuardedMemory::KeepAsSpare() {
 }
 
 size_t ReleaseSpareRegions() {
+  const size_t slabs = ReleaseEmptySlabs();
   std::vector<Spare> dropped;
   {
     std::lock_guard<std::mutex> lock(g_spares_mutex);
@@ -419,9 +456,9 @@ size_t ReleaseSpareRegions() {
   }
   for (const Spare& spare : dropped) {
     CountSpare(spare, -1);
-    Unmap(spare.pages, spare.backend, spare.locked);
+    UnmapGuardedSpan(spare.pages, spare.backend, spare.locked);
   }
-  return dropped.size();
+  return dropped.size() + slabs;
 }
 
 AccessScope::AccessScope(GuardedMemory& memory, Protection needed)

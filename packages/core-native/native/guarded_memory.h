@@ -27,6 +27,9 @@ namespace strongroom {
 enum class Backend : int { kMmap = 0, kSecretmem = 1 };
 enum class Protection : int { kNoAccess = 0, kReadOnly = 1, kReadWrite = 2 };
 enum class MlockPolicy : int { kRequire = 0, kBestEffort = 1 };
+// Where a region's bytes live: a dedicated mapping of its own (kIsolated), or a slot of a
+// shared slab when it is small enough (kShared; see slab.h).
+enum class Placement : int { kIsolated = 0, kShared = 1 };
 
 constexpr size_t kCanarySize = 16;
 // 1 GiB: far above any secret, below every runtime's ArrayBuffer limit.
@@ -55,12 +58,17 @@ struct Pages {
   size_t inner_len = 0;      // data pages only
 };
 
+class Slab;
+
 class GuardedMemory {
  public:
   // Returns nullptr and fills *failure when the region cannot be built; in that case
-  // nothing is left mapped and no counter has moved.
+  // nothing is left mapped and no counter has moved. kShared puts a region of at most
+  // kLargestSlabClass bytes in a slab slot (slab.h); larger ones are always isolated.
+  // Every caller inside the addon keeps the isolated default: only regions JS asks for
+  // (regionNew) share slabs.
   static std::shared_ptr<GuardedMemory> Allocate(size_t size, Backend backend, MlockPolicy policy,
-                                                 Failure* failure);
+                                                 Failure* failure, Placement placement = Placement::kIsolated);
   ~GuardedMemory();
   GuardedMemory(const GuardedMemory&) = delete;
   GuardedMemory& operator=(const GuardedMemory&) = delete;
@@ -86,12 +94,15 @@ class GuardedMemory {
   void Orphan();
   bool orphaned() const { return orphaned_; }
   MlockPolicy policy() const { return policy_; }
+  // Whether this region is a slot of a shared slab (its protection is counted per page).
+  bool shared() const { return slab_ != nullptr; }
 
  private:
+  friend class SlabHeap;
   GuardedMemory() = default;
   void VerifyCanaryOrAbort() const;
   static std::shared_ptr<GuardedMemory> Build(size_t size, Backend backend, MlockPolicy policy,
-                                              Failure* failure, bool retried);
+                                              Failure* failure);
   // Takes a spare region of this shape, made read-write; nullptr when there is none.
   static std::shared_ptr<GuardedMemory> FromSpare(size_t size, size_t inner_len, Backend backend,
                                                   MlockPolicy policy);
@@ -115,6 +126,9 @@ class GuardedMemory {
   Protection protection_ = Protection::kReadWrite;
   bool locked_ = false;
   bool orphaned_ = false;
+  // A slot of a shared slab (slab.h): the slab and the slot's index; pages_ is then empty.
+  Slab* slab_ = nullptr;
+  uint32_t slot_ = 0;
 };
 
 // Raises a region's protection for the length of one native call and restores it.
@@ -153,7 +167,27 @@ size_t PageSize();
 // page the canary needs.
 size_t MaxSpareBytes();
 bool SecretmemAvailable();
-// Unmaps every spare region (their pages are zeros); returns how many there were.
+// Unmaps every spare region and every empty slab kept in reserve (their pages are
+// zeros); returns how many there were.
 size_t ReleaseSpareRegions();
+
+// For slab.cc, the other owner of secret pages.
+// Draws the process-wide canary on first use; false with *failure set if it cannot.
+bool CanaryReady(Failure* failure);
+// The canary (only after CanaryReady() succeeded).
+const uint8_t* Canary();
+// Maps [guard | inner_len data pages | guard]: guards PROT_NONE, MADV_DONTDUMP, data pages
+// WIPEONFORK (mmap) or DONTFORK (secretmem), locked as `policy` allows, read-write. Under a
+// full RLIMIT_MEMLOCK it gives back spare pages (ReleaseSpareRegions) and tries once more;
+// a secretmem span under 'best-effort' then falls back to unlocked mmap pages (*backend says
+// which was used). False with *failure set, nothing mapped, when it cannot.
+bool MapGuardedSpan(size_t inner_len, Backend* backend, MlockPolicy policy, Pages* pages, bool* locked,
+                    Failure* failure);
+// Unlocks and unmaps a span MapGuardedSpan made (after its secrets were wiped); aborts on
+// failure, which can only mean a corrupt address space.
+void UnmapGuardedSpan(const Pages& pages, Backend backend, bool locked);
+// One line on stderr, no allocation, no secret byte; then abort().
+[[noreturn]] void Die(const char* reason);
+int ProtFlags(Protection protection);
 
 }  // namespace strongroom

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "binding.h"
+#include "slab.h"
 
 namespace strongroom {
 namespace {
@@ -64,7 +65,8 @@ constexpr const char* kEscaped =
   handle.escaped = false;
   std::shared_ptr<GuardedMemory> old = handle.memory;
   Failure failure;
-  auto fresh = GuardedMemory::Allocate(old->size(), old->backend(), old->policy(), &failure);
+  auto fresh = GuardedMemory::Allocate(old->size(), old->backend(), old->policy(), &failure,
+                                       old->shared() ? Placement::kShared : Placement::kIsolated);
   if (fresh) {
     {
       AccessScope read(*old, Protection::kReadOnly);
@@ -88,13 +90,15 @@ constexpr const char* kEscaped =
             ". Copy bytes out of a view (Buffer.from(view), copyOut) instead of moving it.");
 }
 
-// (size, backend, mlockPolicy) -> handle
+// (size, backend, mlockPolicy, placement) -> handle
 Napi::Value RegionNew(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   size_t size = RegionSizeArg(info, 0, "size");
   AllocationChoice choice = AllocationArgs(info, 1);
+  size_t placement = SizeArg(info, 3, "placement");
+  if (placement > 1) Throw(env, "ERR_INVALID_ARG", "unknown placement");
   Failure failure;
-  auto memory = GuardedMemory::Allocate(size, choice.backend, choice.policy, &failure);
+  auto memory = GuardedMemory::Allocate(size, choice.backend, choice.policy, &failure, static_cast<Placement>(placement));
   if (!memory) Throw(env, failure.code, failure.message);
   return NewRegionHandle(env, std::move(memory));
 }
@@ -180,6 +184,29 @@ Napi::Value ReleaseSpares(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(ReleaseSpareRegions()));
 }
 
+// { count, empty, bytes, classes: [{ size, slabs, slots, slotsInUse, deadSlots }] }
+Napi::Object SlabStatsObject(Napi::Env env) {
+  const SlabStats stats = SlabHeap::Stats();
+  auto number = [env](size_t n) { return Napi::Number::New(env, static_cast<double>(n)); };
+  Napi::Array classes = Napi::Array::New(env, kSlabClassCount);
+  for (uint32_t k = 0; k < kSlabClassCount; k++) {
+    const SlabClassStats& c = stats.classes[k];
+    Napi::Object entry = Napi::Object::New(env);
+    entry.Set("size", number(c.size));
+    entry.Set("slabs", number(c.slabs));
+    entry.Set("slots", number(c.slots));
+    entry.Set("slotsInUse", number(c.slots_in_use));
+    entry.Set("deadSlots", number(c.dead_slots));
+    classes.Set(k, entry);
+  }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("count", number(stats.slabs));
+  out.Set("empty", number(stats.empty_slabs));
+  out.Set("bytes", number(stats.bytes));
+  out.Set("classes", classes);
+  return out;
+}
+
 Napi::Value Stats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   MemoryCounters& c = Counters();
@@ -193,6 +220,7 @@ Napi::Value Stats(const Napi::CallbackInfo& info) {
   out.Set("spareRegions", Napi::Number::New(env, static_cast<double>(c.spare_regions.load())));
   out.Set("spareBytes", Napi::Number::New(env, static_cast<double>(c.spare_bytes.load())));
   out.Set("orphanedRegions", Napi::Number::New(env, static_cast<double>(c.orphaned_regions.load())));
+  out.Set("slabs", SlabStatsObject(env));
   out.Set("secretmemAvailable", SecretmemAvailable());
   out.Set("memlockLimit", LimitObject(env, RLIMIT_MEMLOCK));
   out.Set("coreLimit", LimitObject(env, RLIMIT_CORE));

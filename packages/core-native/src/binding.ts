@@ -21,7 +21,8 @@ export type NativeStats = Omit<Stats, 'backend' | 'mlockPolicy'>;
 export interface NativeBinding {
   constants: AddonConstants;
   setErrorClass(errorClass: typeof StrongroomError): void;
-  regionNew(size: number, backend: number, mlockPolicy: number): NativeRegion;
+  /** placement: a code of constants.placements */
+  regionNew(size: number, backend: number, mlockPolicy: number, placement: number): NativeRegion;
   regionProtect(region: NativeRegion, protection: number): void;
   regionView(region: NativeRegion): Uint8Array;
   regionFree(region: NativeRegion): void;

@@ -17,7 +17,7 @@ export type {
   Protection,
   Stats,
 } from './types.js';
-export { Region, allocate, configure, MAX_REGION_SIZE, type AllocateOptions, type Defaults } from './region.js';
+export { Region, allocate, configure, MAX_REGION_SIZE, type AllocateOptions, type RegionOptions, type Defaults } from './region.js';
 export { randomFill, zero, copy, xor, equals, copyIn, copyOut, type RangeOptions } from './ops.js';
 export { seal, open, openInto, sealedSize, KEY_BYTES, NONCE_BYTES, MAC_BYTES, SEAL_OVERHEAD } from './sealing.js';
 export {

@@ -15,7 +15,7 @@ import { constants, decodeState } from './constants.js';
 import { StrongroomError } from './errors.js';
 import { HeapMemory } from './heap.js';
 import type { Backend, BackendChoice, MlockPolicy, NativeBackend, NativeRegion, Protection } from './types.js';
-import { ALLOCATE_KEYS, checkArgs, checkInteger, checkOneOf, checkOptions, invalid, type Options } from './validate.js';
+import { ALLOCATE_KEYS, REGION_KEYS, checkArgs, checkBoolean, checkInteger, checkOneOf, checkOptions, invalid, type Options } from './validate.js';
 
 export type { Backend, BackendChoice, MlockPolicy, NativeBackend, Protection } from './types.js';
 
@@ -27,6 +27,16 @@ export interface AllocateOptions {
   backend?: BackendChoice;
   /** Default from configure(): 'require' unless changed. A 'heap' region has nothing to lock: ignored. */
   mlock?: MlockPolicy;
+}
+
+export interface RegionOptions extends AllocateOptions {
+  /**
+   * false (default): a region of at most 256 bytes (the largest of constants().slabClasses)
+   * takes a slot of a shared slab: while it is open, the other slots on its page are as
+   * accessible as it is (README, "Small secrets"). true: pages of its own, as every larger
+   * region has. Ignored for 'heap'.
+   */
+  isolated?: boolean;
 }
 
 /** The largest region: 1 GiB. */
@@ -272,11 +282,12 @@ export function wrapHandle(handle: NativeRegion, size: number, { mlock }: Pick<A
  */
 export function allocateNative(size: number, options: AllocateOptions | undefined, fn: string): Region {
   checkInteger(size, 'size', 1, MAX_REGION_SIZE);
-  return newNativeRegion(size, resolveAllocation(checkOptions(options, fn, ALLOCATE_KEYS)));
+  return newNativeRegion(size, resolveAllocation(checkOptions(options, fn, ALLOCATE_KEYS)), true);
 }
 
-function newNativeRegion(size: number, allocation: Allocation): Region {
-  return wrapHandle(native().regionNew(size, allocation.backendCode, allocation.mlockCode), size, allocation);
+function newNativeRegion(size: number, allocation: Allocation, isolated: boolean): Region {
+  const placement = constants().placements[isolated ? 'isolated' : 'shared'];
+  return wrapHandle(native().regionNew(size, allocation.backendCode, allocation.mlockCode, placement), size, allocation);
 }
 
 /**
@@ -284,10 +295,12 @@ function newNativeRegion(size: number, allocation: Allocation): Region {
  * Throws ERR_INVALID_ARG, ERR_MLOCK_LIMIT, ERR_NO_MEMORY or ERR_BACKEND_UNAVAILABLE;
  * on any failure nothing stays mapped. A 'heap' region never loads the addon.
  */
-export function allocate(size: number, options?: AllocateOptions): Region {
+export function allocate(size: number, options?: RegionOptions): Region {
   checkArgs(arguments.length, 2, 'allocate()');
   checkInteger(size, 'size', 1, MAX_REGION_SIZE);
-  const { backend, mlock } = allocationChoices(checkOptions(options, 'allocate()', ALLOCATE_KEYS));
+  const given = checkOptions(options, 'allocate()', REGION_KEYS);
+  const { backend, mlock } = allocationChoices(given);
+  const isolated = given.isolated === undefined ? false : checkBoolean(given.isolated, 'isolated');
   if ((backend ?? defaults.backend) === 'heap') return new Region(TOKEN, new HeapMemory(size), size, 'heap');
-  return newNativeRegion(size, nativeAllocation(backend, mlock));
+  return newNativeRegion(size, nativeAllocation(backend, mlock), isolated);
 }

@@ -51,6 +51,8 @@ export interface Stats {
    * an ArrayBuffer strongroom cannot detach; each goes when that ArrayBuffer is collected.
    */
   orphanedRegions: number;
+  /** Slabs: the shared pages of small regions (allocate()'s default up to 256 bytes). */
+  slabs: SlabStats;
   /** The backend allocate() uses by default here. */
   backend: Backend;
   mlockPolicy: MlockPolicy;
@@ -60,6 +62,32 @@ export interface Stats {
   coreLimit: Limit;
   dumpable: boolean;
   pageSize: number;
+}
+
+/** Slabs of small regions (see allocate()'s `isolated` and the README's "Small secrets"). */
+export interface SlabStats {
+  /** Slabs mapped, empty ones kept in reserve included. */
+  count: number;
+  /** Empty slabs kept in reserve (wiped, 'noaccess'; their bytes are counted in spareBytes). */
+  empty: number;
+  /** Bytes of data pages of every slab (busy ones are counted in bytesLocked or bytesUnlocked). */
+  bytes: number;
+  /** One entry per size class, smallest first. */
+  classes: SlabClassStats[];
+}
+
+export interface SlabClassStats {
+  /** Usable bytes per slot: regions up to this size (and above the class before) take one. */
+  size: number;
+  slabs: number;
+  slots: number;
+  slotsInUse: number;
+  /**
+   * Slots never handed out again because a view moved out of its scope points into their
+   * page (that page's other secrets were moved off it). Fragmentation is
+   * 1 - slotsInUse / (slots - deadSlots).
+   */
+  deadSlots: number;
 }
 
 export interface CofferOptions {
@@ -85,6 +113,10 @@ export interface AddonConstants {
   backends: Readonly<Record<NativeBackend, number>>;
   protections: Readonly<Record<Protection, number>>;
   mlockPolicies: Readonly<Record<MlockPolicy, number>>;
+  placements: Readonly<Record<'isolated' | 'shared', number>>;
+  /** The slab size classes, smallest first: allocate() puts a region of at most the last one in a slab slot. */
+  slabClasses: readonly number[];
+  slabDataPages: number;
   /** regionState() = protection | freed | locked | backend << backendShift */
   state: Readonly<{ protectionMask: number; freed: number; locked: number; backendShift: number }>;
   hmacAlgorithms: Readonly<Record<HmacAlgorithm, number>>;

@@ -149,6 +149,8 @@ export function checkOptions(value: unknown, fn: string, allowed: readonly strin
 
 /** The options every allocating function takes. */
 export const ALLOCATE_KEYS = ['backend', 'mlock'] as const;
+/** The options of allocate() and the SecretBuffer constructors over it: where the region lives too. */
+export const REGION_KEYS = [...ALLOCATE_KEYS, 'isolated'] as const;
 /** The options of readFile() and promptSecret() (and the SecretBuffer readers over them). */
 export const READ_KEYS = [...ALLOCATE_KEYS, 'maxSize'] as const;
 /** The options of readFd(). */

@@ -1,6 +1,7 @@
 // Memory-safety violations end the process: overflow and underflow from native code
 // fault on the guard pages, a short underflow is caught by the canary on free, and JS
-// access through a view faults whenever the page protection forbids it.
+// access through a view faults whenever the page protection forbids it. The layout tests
+// use isolated regions (pages of their own); slab.test.ts has the same for slab slots.
 import { describe, expect, it } from 'vitest';
 import { expectCrash, strongroomMatchers } from '@strongroom/testkit';
 import '@strongroom/testkit/vitest';
@@ -30,7 +31,7 @@ describe.each(BACKENDS)('$backend backend', ({ backend, available }) => {
   for (const size of [1, 32, 4096, 5000]) {
     test(`a one-byte native write past the end of a ${size}-byte region faults`, async () => {
       await crash(
-        `const r = sr.allocate(${size}, { backend: '${backend}' });
+        `const r = sr.allocate(${size}, { backend: '${backend}', isolated: true });
          const at = poke.addressOf(r.view());
          poke.writeAt(at, ${size - 1}, 1); // the last byte is fine
          process.stderr.write('last byte written\\n');
@@ -41,14 +42,14 @@ describe.each(BACKENDS)('$backend backend', ({ backend, available }) => {
 
     test(`a one-byte native read past the end of a ${size}-byte region faults`, async () => {
       await expect(
-        snippet(`const r = sr.allocate(${size}, { backend: '${backend}' });
+        snippet(`const r = sr.allocate(${size}, { backend: '${backend}', isolated: true });
                  poke.readAt(poke.addressOf(r.view()), ${size});`),
       ).toCrashWith('SIGSEGV', CHILD);
     });
 
     test(`a native underflow past the canary of a ${size}-byte region faults on the leading guard`, async () => {
       await crash(
-        `const r = sr.allocate(${size}, { backend: '${backend}' });
+        `const r = sr.allocate(${size}, { backend: '${backend}', isolated: true });
          const at = poke.addressOf(r.view());
          poke.readAt(at, -${slack(size)}); // first byte of the data pages is mapped
          process.stderr.write('first data page readable\\n');
@@ -59,7 +60,7 @@ describe.each(BACKENDS)('$backend backend', ({ backend, available }) => {
 
     test(`a one-byte native underflow into the canary of a ${size}-byte region aborts on free`, async () => {
       const result = await crash(
-        `const r = sr.allocate(${size}, { backend: '${backend}' });
+        `const r = sr.allocate(${size}, { backend: '${backend}', isolated: true });
          const at = poke.addressOf(r.view());
          poke.writeAt(at, -1, poke.readAt(at, -1) ^ 0xff);
          process.stderr.write('underflow written\\n');
@@ -73,7 +74,7 @@ describe.each(BACKENDS)('$backend backend', ({ backend, available }) => {
 
   test('a stray write into the slack below the canary (skipping it) aborts on free', async () => {
     const result = await crash(
-      `const r = sr.allocate(32, { backend: '${backend}' });
+      `const r = sr.allocate(32, { backend: '${backend}', isolated: true });
        const at = poke.addressOf(r.view());
        poke.writeAt(at, -100, 0x41); // 100 bytes below the data: past the 16-byte canary
        process.stderr.write('stray write done\\n');

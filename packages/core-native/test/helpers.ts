@@ -31,10 +31,10 @@ const poke = createRequire(process.cwd() + '/')('./test/native/build/Release/pok
  * Child code that builds region `name` (on `backend`) holding the marker without the marker in
  * the heap: the masked halves go into two regions and are XORed natively.
  */
-export function plantMarker(name: string, marker: Uint8Array, backend: Backend): string {
+export function plantMarker(name: string, marker: Uint8Array, backend: Backend, isolated = false): string {
   const { masked, mask } = maskMarker(marker);
   return `
-const ${name} = sr.allocate(${marker.length}, { backend: '${backend}' });
+const ${name} = sr.allocate(${marker.length}, { backend: '${backend}', isolated: ${isolated} });
 {
   ${name}.view().set(Buffer.from('${masked}', 'hex'));
   const maskRegion = sr.allocate(${marker.length}, { backend: '${backend}' });

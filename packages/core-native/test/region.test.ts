@@ -12,9 +12,9 @@ import { BACKENDS, CHILD } from './helpers.js';
 describe.each(BACKENDS)('$backend backend', ({ backend, available }) => {
   const test = available ? it : it.skip;
 
-  test('a new region is readwrite, zero-filled, exactly the size asked, and counted', () => {
+  test('a new isolated region is readwrite, zero-filled, exactly the size asked, and counted', () => {
     const before = stats();
-    const region = allocate(100, { backend });
+    const region = allocate(100, { backend, isolated: true });
     expect(region.size).toBe(100);
     expect(region.backend).toBe(backend);
     expect(region.protection).toBe('readwrite');
@@ -142,7 +142,7 @@ describe('allocate() arguments', () => {
     expect(errorCode(() => allocate(8, { mlock: 'maybe' as never }))).toBe('ERR_INVALID_ARG');
     expect(errorCode(() => allocate(8, 'mmap' as never))).toBe('ERR_INVALID_ARG');
     expect(errorCode(() => allocate(8, { backnd: 'mmap' } as never))).toBe('ERR_INVALID_ARG'); // misspelt
-    expect(() => allocate(8, { backnd: 'mmap' } as never)).toThrow(/^allocate\(\) has no option 'backnd'; its options are: backend, mlock$/);
+    expect(() => allocate(8, { backnd: 'mmap' } as never)).toThrow(/^allocate\(\) has no option 'backnd'; its options are: backend, mlock, isolated$/);
     expect(errorCode(() => harden({ hardlimit: true } as never))).toBe('ERR_INVALID_ARG');
   });
 

@@ -118,7 +118,7 @@ describe('one sealed format', () => {
 
 describe('one check vocabulary', () => {
   it('an unknown option names the function the caller called and its options', () => {
-    expect(() => allocate(1, { nonce: 1 } as never)).toThrow(/^allocate\(\) has no option 'nonce'; its options are: backend, mlock$/);
+    expect(() => allocate(1, { nonce: 1 } as never)).toThrow(/^allocate\(\) has no option 'nonce'; its options are: backend, mlock, isolated$/);
     expect(() => readFile('/x', { maxsize: 1 } as never)).toThrow(/^readFile\(\) has no option 'maxsize'/);
     expect(() => configureCoffer({ interval: 1 } as never)).toThrow(/^configureCoffer\(\) has no option 'interval'/);
     expect(() => harden({ hard: true } as never)).toThrow(/^harden\(\) has no option 'hard'/);

@@ -25,12 +25,12 @@ describe.each(BACKENDS)('spare regions ($backend)', ({ backend, available }) => 
        sr.releaseSpareRegions();
        const figures = () => { const s = sr.stats(); return [s.regions, s.spareRegions, s.spareBytes, s.bytesLocked]; };
        const start = figures();
-       const a = sr.allocate(100, { backend: '${backend}' });
+       const a = sr.allocate(100, { backend: '${backend}', isolated: true });
        a.view().fill(0xab);
        const address = poke.addressOf(a.view());
        a.free();
        const freed = figures();
-       const b = sr.allocate(100, { backend: '${backend}' });
+       const b = sr.allocate(100, { backend: '${backend}', isolated: true });
        const reused = poke.addressOf(b.view()) === address;
        const zeros = b.view().every((byte) => byte === 0);
        const protection = b.protection;
@@ -59,8 +59,8 @@ describe.each(BACKENDS)('spare regions ($backend)', ({ backend, available }) => 
     // 32 bytes freed, then 100 reused from the same one-page shape: the data moves.
     const underflow = await expectCrash(
       `${PREAMBLE}
-       sr.allocate(32, { backend: '${backend}' }).free();
-       const r = sr.allocate(100, { backend: '${backend}' });
+       sr.allocate(32, { backend: '${backend}', isolated: true }).free();
+       const r = sr.allocate(100, { backend: '${backend}', isolated: true });
        if (sr.stats().spareRegions !== 0) throw new Error('the spare was not reused');
        const at = poke.addressOf(r.view());
        poke.writeAt(at, -1, poke.readAt(at, -1) ^ 0xff); // a fixed value would match a random canary 1 time in 256
@@ -70,8 +70,8 @@ describe.each(BACKENDS)('spare regions ($backend)', ({ backend, available }) => 
     expect(underflow.stderr).toMatch(/canary/);
     await expectCrash(
       `${PREAMBLE}
-       sr.allocate(32, { backend: '${backend}' }).free();
-       const r = sr.allocate(100, { backend: '${backend}' });
+       sr.allocate(32, { backend: '${backend}', isolated: true }).free();
+       const r = sr.allocate(100, { backend: '${backend}', isolated: true });
        if (sr.stats().spareRegions !== 0) throw new Error('the spare was not reused');
        poke.writeAt(poke.addressOf(r.view()), 100, 0x41);`,
       { ...CHILD, signal: ['SIGSEGV', 'SIGBUS'] },
@@ -119,7 +119,7 @@ describe('spare regions and their limits', () => {
   it('keep at most 64 regions', async () => {
     const out = await json<{ spares: number }>(
       `${PREAMBLE}
-       const regions = Array.from({ length: 80 }, () => sr.allocate(64, { backend: 'mmap' }));
+       const regions = Array.from({ length: 80 }, () => sr.allocate(64, { backend: 'mmap', isolated: true }));
        for (const region of regions) region.free();
        console.log(JSON.stringify({ spares: sr.stats().spareRegions }));`,
     );
@@ -130,7 +130,7 @@ describe('spare regions and their limits', () => {
     const out = await json<{ spares: number; code: string; after: number }>(
       `${PREAMBLE}
        // 14 one-page regions lock 56 KiB of the 64 KiB limit; freed, they stay locked as spares.
-       const regions = Array.from({ length: 14 }, () => sr.allocate(1000, { backend: 'mmap' }));
+       const regions = Array.from({ length: 14 }, () => sr.allocate(1000, { backend: 'mmap', isolated: true }));
        for (const region of regions) region.free();
        const spares = sr.stats().spareRegions;
        let code = 'ok';
