@@ -31,7 +31,7 @@ export interface AllocateOptions {
 
 export interface RegionOptions extends AllocateOptions {
   /**
-   * false (default): a region of at most 256 bytes (the largest of constants().slabClasses)
+   * false (default, unless configure() changed it): a region of at most 256 bytes (the largest of constants().slabClasses)
    * takes a slot of a shared slab: while it is open, the other slots on its page are as
    * accessible as it is (README, "Small secrets"). true: pages of its own, as every larger
    * region has. Ignored for 'heap'.
@@ -49,9 +49,14 @@ const MLOCK_POLICIES: readonly MlockPolicy[] = ['require', 'best-effort'];
 export interface Defaults {
   backend: BackendChoice;
   mlock: MlockPolicy;
+  /** allocate()'s `isolated` when left out: false (small regions share slabs) unless changed. */
+  isolated: boolean;
 }
 
-const defaults: Defaults = { backend: 'auto', mlock: 'require' };
+// STRONGROOM_ISOLATED=1 in the environment at load starts the process with isolated: true
+// (every region on pages of its own), as configure({ isolated: true }) would; children
+// inherit it, so a whole test suite can run on isolated regions.
+const defaults: Defaults = { backend: 'auto', mlock: 'require', isolated: process.env.STRONGROOM_ISOLATED === '1' };
 let warnedUnlocked = false;
 
 /**
@@ -62,7 +67,7 @@ let warnedUnlocked = false;
  */
 export function configure(options?: Partial<Defaults>): Readonly<Defaults> {
   checkArgs(arguments.length, 1, 'configure()');
-  const given = checkOptions(options, 'configure()', ALLOCATE_KEYS);
+  const given = checkOptions(options, 'configure()', REGION_KEYS);
   if (given.backend !== undefined) {
     const backend = checkOneOf(given.backend, 'backend', BACKEND_CHOICES);
     if (backend === 'secretmem' && !native().secretmemAvailable()) {
@@ -74,6 +79,7 @@ export function configure(options?: Partial<Defaults>): Readonly<Defaults> {
     defaults.backend = backend;
   }
   if (given.mlock !== undefined) defaults.mlock = checkOneOf(given.mlock, 'mlock', MLOCK_POLICIES);
+  if (given.isolated !== undefined) defaults.isolated = checkBoolean(given.isolated, 'isolated');
   return { ...defaults };
 }
 
@@ -300,7 +306,7 @@ export function allocate(size: number, options?: RegionOptions): Region {
   checkInteger(size, 'size', 1, MAX_REGION_SIZE);
   const given = checkOptions(options, 'allocate()', REGION_KEYS);
   const { backend, mlock } = allocationChoices(given);
-  const isolated = given.isolated === undefined ? false : checkBoolean(given.isolated, 'isolated');
+  const isolated = given.isolated === undefined ? defaults.isolated : checkBoolean(given.isolated, 'isolated');
   if ((backend ?? defaults.backend) === 'heap') return new Region(TOKEN, new HeapMemory(size), size, 'heap');
   return newNativeRegion(size, nativeAllocation(backend, mlock), isolated);
 }

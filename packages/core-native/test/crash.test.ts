@@ -19,9 +19,14 @@ function snippet(body: string): string {
   return `${PREAMBLE}\n${body}\nconsole.log('survived');`;
 }
 
-/** Runs the body in a child, expects the signal, and gives its output for further checks. */
-function crash(body: string, signal: 'SIGSEGV' | 'SIGABRT') {
-  return expectCrash(snippet(body), { ...CHILD, signal });
+/**
+ * Runs the body in a child, expects the signal at the step the body ends with (never later,
+ * at exit, when the addon's finalizers free every region), and gives its output.
+ */
+async function crash(body: string, signal: 'SIGSEGV' | 'SIGABRT') {
+  const result = await expectCrash(snippet(body), { ...CHILD, signal });
+  expect(result.stdout).not.toContain('survived');
+  return result;
 }
 
 describe.each(BACKENDS)('$backend backend', ({ backend, available }) => {
