@@ -18,6 +18,8 @@ function classOf(size: number): number {
   return CLASSES.findIndex((c) => size <= c);
 }
 
+const inUse = (size: number): number => stats().slabs.classes[classOf(size)]?.slotsInUse ?? Number.NaN;
+
 async function childJson<T>(body: string): Promise<T> {
   const result = await runNode(`${PREAMBLE}\n${body}`, CHILD);
   expect(result.signal, result.stderr).toBeNull();
@@ -38,13 +40,13 @@ describe('placement', () => {
   });
 
   it.each([1, 16, 17, 32, 33, 64, 100, 128, 200, 256])('a %i-byte region takes a slot of the smallest class that holds it', (size) => {
-    const before = stats().slabs.classes[classOf(size)].slotsInUse;
+    const before = inUse(size);
     const region = allocate(size);
-    expect(stats().slabs.classes[classOf(size)].slotsInUse).toBe(before + 1);
+    expect(inUse(size)).toBe(before + 1);
     expect(region.size).toBe(size);
     expect(region.view().every((b) => b === 0)).toBe(true);
     region.free();
-    expect(stats().slabs.classes[classOf(size)].slotsInUse).toBe(before);
+    expect(inUse(size)).toBe(before);
   });
 
   it('257 bytes and more, and { isolated: true }, get pages of their own', () => {
