@@ -120,6 +120,16 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
 
 }  // namespace strongroom
 
-static Napi::Object InitStrongroom(Napi::Env env, Napi::Object exports) { return strongroom::Init(env, exports); }
+// node-addon-api's module wrapper lets only a Napi::Error through: loading must not end the
+// process either (a std::bad_alloc becomes ERR_NO_MEMORY, thrown by require/import).
+static Napi::Object InitStrongroom(Napi::Env env, Napi::Object exports) {
+  try {
+    return strongroom::Init(env, exports);
+  } catch (...) {
+    napi_value error = strongroom::CaughtError(env);
+    if (error != nullptr) napi_throw(env, error);
+    return exports;
+  }
+}
 
 NODE_API_MODULE(strongroom, InitStrongroom)

@@ -424,13 +424,25 @@ std::shared_ptr<GuardedMemory> GuardedMemory::FromSpare(size_t size, size_t inne
     Unmap(spare.pages, spare.backend, spare.locked);
     return nullptr;
   }
-  return Adopt(spare.pages, size, backend, policy, spare.locked);
+  try {
+    return Adopt(spare.pages, size, backend, policy, spare.locked);
+  } catch (...) {
+    Unmap(spare.pages, spare.backend, spare.locked);  // zeros: nothing to keep (std::bad_alloc)
+    throw;
+  }
 }
 
 // Called by Release() after the wipe.
 bool GuardedMemory::KeepAsSpare() {
   if (pages_.inner_len > MaxSpareBytes()) return false;
   std::lock_guard<std::mutex> lock(g_spares_mutex);
+  // Release() runs in destructors and finalizers, where an exception ends the process: the
+  // list's room is taken once, and without it the region is simply not kept.
+  try {
+    g_spares->reserve(kMaxSpares);
+  } catch (const std::bad_alloc&) {
+    return false;
+  }
   if (g_spares->size() >= kMaxSpares ||
       static_cast<size_t>(Counters().spare_bytes.load()) + pages_.inner_len > kMaxSpareTotal) {
     return false;
