@@ -6,6 +6,7 @@
         "native/addon.cc",
         "native/binding.cc",
         "native/guarded_memory.cc",
+        "native/mappings.cc",
         "native/region.cc",
         "native/ops.cc",
         "native/constant_time.cc",

@@ -3,6 +3,7 @@
 // while building a region unmaps what was built and reports why; a failure while
 // tearing one down (which can only mean memory corruption) aborts.
 #include "guarded_memory.h"
+#include "mappings.h"
 #include "random.h"
 
 #include <errno.h>
@@ -172,7 +173,31 @@ void Unmap(const Pages& pages, Backend backend, bool locked) {
     Die("munlock of a region failed");
   }
   if (munmap(pages.base, pages.total) != 0) Die("munmap of a region failed");
+  ReturnMappings(kRegionMappings);
 }
+
+// The span of a region being built, until Adopt() owns it: unmapped, with its mappings
+// given back to the budget, on every way out before that, including an exception (a
+// std::bad_alloc while a failure message or the region object is built).
+class PendingSpan {
+ public:
+  PendingSpan(uint8_t* base, size_t total) : base_(base), total_(total) {}
+  ~PendingSpan() { Drop(); }
+  PendingSpan(const PendingSpan&) = delete;
+  PendingSpan& operator=(const PendingSpan&) = delete;
+  // Nothing secret was written yet: every page goes back, and leaves no trace.
+  void Drop() {
+    if (base_ == nullptr) return;
+    if (munmap(base_, total_) != 0) Die("munmap of a half-built region failed");
+    ReturnMappings(kRegionMappings);
+    base_ = nullptr;
+  }
+  void Adopted() { base_ = nullptr; }
+
+ private:
+  uint8_t* base_;
+  size_t total_;
+};
 
 }  // namespace
 
@@ -237,15 +262,20 @@ std::shared_ptr<GuardedMemory> GuardedMemory::Build(size_t size, Backend backend
   const size_t inner_len = RoundUp(size + kCanarySize, page);
   const size_t total = inner_len + 2 * page;
 
+  // The mapping budget (mappings.h) first: ERR_MAPPING_LIMIT while V8 and libc still have room.
+  if (!ReserveMappings(kRegionMappings, failure)) return nullptr;
   // secretmem: reserve the span inaccessible, then map the secret pages over its middle.
   const bool anonymous = backend == Backend::kMmap;
   void* mapped = mmap(nullptr, total, anonymous ? PROT_READ | PROT_WRITE : PROT_NONE,
                       MAP_PRIVATE | MAP_ANONYMOUS | (anonymous ? 0 : MAP_NORESERVE), -1, 0);
   if (mapped == MAP_FAILED) {
-    Fail(failure, "ERR_NO_MEMORY", "could not map " + Describe(total) + ": " + strerror(errno));
+    int err = errno;
+    ReturnMappings(kRegionMappings);
+    Fail(failure, "ERR_NO_MEMORY", "could not map " + Describe(total) + ": " + strerror(err));
     return nullptr;
   }
   uint8_t* base = static_cast<uint8_t*>(mapped);
+  PendingSpan span(base, total);
   uint8_t* inner = base + page;
 
   bool ok = anonymous ? PrepareAnonymous(base, inner, inner_len, failure) : MapSecretmem(inner, inner_len, failure);
@@ -267,8 +297,7 @@ std::shared_ptr<GuardedMemory> GuardedMemory::Build(size_t size, Backend backend
     }
   }
   if (!ok) {
-    // Nothing secret was written yet; give every page back and leave no trace.
-    if (munmap(base, total) != 0) Die("munmap of a half-built region failed");
+    span.Drop();
     const bool limit = std::strcmp(failure->code, "ERR_MLOCK_LIMIT") == 0;
     // Spare regions hold locked pages of RLIMIT_MEMLOCK: give them back, try once more.
     if (!retried && limit && ReleaseSpareRegions() > 0) {
@@ -282,7 +311,9 @@ std::shared_ptr<GuardedMemory> GuardedMemory::Build(size_t size, Backend backend
     return nullptr;
   }
 
-  return Adopt(Pages{base, total, inner, inner_len}, size, backend, policy, locked);
+  auto memory = Adopt(Pages{base, total, inner, inner_len}, size, backend, policy, locked);
+  span.Adopted();
+  return memory;
 }
 
 std::shared_ptr<GuardedMemory> GuardedMemory::Adopt(const Pages& pages, size_t size, Backend backend,
@@ -393,13 +424,25 @@ std::shared_ptr<GuardedMemory> GuardedMemory::FromSpare(size_t size, size_t inne
     Unmap(spare.pages, spare.backend, spare.locked);
     return nullptr;
   }
-  return Adopt(spare.pages, size, backend, policy, spare.locked);
+  try {
+    return Adopt(spare.pages, size, backend, policy, spare.locked);
+  } catch (...) {
+    Unmap(spare.pages, spare.backend, spare.locked);  // zeros: nothing to keep (std::bad_alloc)
+    throw;
+  }
 }
 
 // Called by Release() after the wipe.
 bool GuardedMemory::KeepAsSpare() {
   if (pages_.inner_len > MaxSpareBytes()) return false;
   std::lock_guard<std::mutex> lock(g_spares_mutex);
+  // Release() runs in destructors and finalizers, where an exception ends the process: the
+  // list's room is taken once, and without it the region is simply not kept.
+  try {
+    g_spares->reserve(kMaxSpares);
+  } catch (const std::bad_alloc&) {
+    return false;
+  }
   if (g_spares->size() >= kMaxSpares ||
       static_cast<size_t>(Counters().spare_bytes.load()) + pages_.inner_len > kMaxSpareTotal) {
     return false;

@@ -42,7 +42,7 @@ constexpr size_t kMaxSpareTotal = size_t{8} << 20;
 // binding turns it into a StrongroomError. Fail() fills it and returns false, so a step
 // can `return Fail(failure, code, message);`.
 struct Failure {
-  const char* code = nullptr;  // ERR_NO_MEMORY, ERR_MLOCK_LIMIT, ERR_BACKEND_UNAVAILABLE, ERR_SYSTEM, ...
+  const char* code = nullptr;  // ERR_NO_MEMORY, ERR_MLOCK_LIMIT, ERR_MAPPING_LIMIT, ERR_BACKEND_UNAVAILABLE, ERR_SYSTEM, ...
   std::string message;
 };
 bool Fail(Failure* failure, const char* code, std::string message);
@@ -57,8 +57,9 @@ struct Pages {
 
 class GuardedMemory {
  public:
-  // Returns nullptr and fills *failure when the region cannot be built; in that case
-  // nothing is left mapped and no counter has moved.
+  // Returns nullptr and fills *failure when the region cannot be built (ERR_MAPPING_LIMIT
+  // when the mapping budget of mappings.h says no); in that case nothing is left mapped and
+  // no counter has moved.
   static std::shared_ptr<GuardedMemory> Allocate(size_t size, Backend backend, MlockPolicy policy,
                                                  Failure* failure);
   ~GuardedMemory();

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "binding.h"
+#include "mappings.h"
 
 namespace strongroom {
 namespace {
@@ -193,6 +194,8 @@ Napi::Value Stats(const Napi::CallbackInfo& info) {
   out.Set("spareRegions", Napi::Number::New(env, static_cast<double>(c.spare_regions.load())));
   out.Set("spareBytes", Napi::Number::New(env, static_cast<double>(c.spare_bytes.load())));
   out.Set("orphanedRegions", Napi::Number::New(env, static_cast<double>(c.orphaned_regions.load())));
+  out.Set("mappings", Napi::Number::New(env, static_cast<double>(MappingsHeld())));
+  out.Set("mappingBudget", Napi::Number::New(env, static_cast<double>(Mappings().budget)));
   out.Set("secretmemAvailable", SecretmemAvailable());
   out.Set("memlockLimit", LimitObject(env, RLIMIT_MEMLOCK));
   out.Set("coreLimit", LimitObject(env, RLIMIT_CORE));
