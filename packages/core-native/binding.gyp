@@ -7,6 +7,7 @@
         "native/binding.cc",
         "native/guarded_memory.cc",
         "native/slab.cc",
+        "native/mappings.cc",
         "native/region.cc",
         "native/ops.cc",
         "native/constant_time.cc",

@@ -4,6 +4,8 @@
 // decoder twice (to count, then into a write scope). @strongroom/express builds its JSON
 // body parser on these; jsonStringField() reads one field of a JSON object (a secret stored
 // as {"username": ..., "password": ...}) for @strongroom/kms-loaders.
+import { invalid } from '@strongroom/core-native/validate';
+
 import { SecretBuffer } from './secret-buffer.js';
 import { CountingSink, hexValue, Utf8Writer, ViewSink } from './utf8.js';
 
@@ -287,28 +289,29 @@ function base64Value(c: number): number {
 }
 
 /**
- * A string token of standard base64 (padded or not; `\/` accepted for '/') decoded into a
- * new frozen SecretBuffer, with a branch-free character mapping. JsonSyntaxError (naming no
- * byte) when it is not canonical base64 or decodes to nothing.
+ * Standard base64 (padded or not) in raw[start, end) decoded into a new frozen SecretBuffer
+ * with a branch-free character mapping; with `escapes`, `\/` (JSON's escaped '/') counts as
+ * one '/' and any other backslash is refused. Returns the SecretBuffer, or the offset of what
+ * is wrong: not canonical base64 (a character outside the alphabet, padding in the wrong
+ * place, leftover bits not zero) or nothing to decode. The checks of the characters' values
+ * run over the whole span without branching on them.
  */
-export function base64Secret(raw: Uint8Array, token: JsonToken): SecretBuffer {
-  if (!isJsonString(raw, token)) throw new JsonSyntaxError(token.start, 'not a JSON string');
-  // The characters: raw bytes, where `\/` is one '/'. Any other escape is not base64.
+function decodeBase64(raw: Uint8Array, start: number, end: number, escapes: boolean): SecretBuffer | { readonly at: number; readonly why: string } {
   let chars = 0;
   let padding = 0;
-  for (let i = token.start + 1; i < token.end - 1; i++) {
+  for (let i = start; i < end; i++) {
     if (raw[i] === BACKSLASH) {
-      if (raw[i + 1] !== 0x2f) throw new JsonSyntaxError(i, 'not base64');
+      if (!escapes || raw[i + 1] !== 0x2f) return { at: i, why: 'not base64' };
       i++;
     }
     if (raw[i] === 0x3d) padding++;
-    else if (padding > 0) throw new JsonSyntaxError(i, 'not base64');
+    else if (padding > 0) return { at: i, why: 'not base64' };
     chars++;
   }
   const data = chars - padding;
-  if (padding > 2 || (padding > 0 && chars % 4 !== 0) || data % 4 === 1) throw new JsonSyntaxError(token.start, 'not base64');
+  if (padding > 2 || (padding > 0 && chars % 4 !== 0) || data % 4 === 1) return { at: -1, why: 'not base64' };
   const size = Math.floor((data * 6) / 8);
-  if (size === 0) throw new JsonSyntaxError(token.start, 'empty base64');
+  if (size === 0) return { at: -1, why: 'empty base64' };
   let bad = 0;
   const secret = SecretBuffer.alloc(size);
   try {
@@ -317,7 +320,7 @@ export function base64Secret(raw: Uint8Array, token: JsonToken): SecretBuffer {
       let bits = 0;
       let n = 0;
       let seen = 0;
-      for (let i = token.start + 1; i < token.end - 1 && seen < data; i++) {
+      for (let i = start; i < end && seen < data; i++) {
         if (raw[i] === BACKSLASH) i++;
         const v = base64Value(raw[i] as number);
         bad |= v & 0x80; // 0xff marks a character outside the alphabet
@@ -338,9 +341,32 @@ export function base64Secret(raw: Uint8Array, token: JsonToken): SecretBuffer {
   }
   if (bad !== 0) {
     secret.destroy();
-    throw new JsonSyntaxError(token.start, 'not base64');
+    return { at: -1, why: 'not base64' };
   }
   return secret.freeze();
+}
+
+/**
+ * A string token of standard base64 (padded or not; `\/` accepted for '/') decoded into a
+ * new frozen SecretBuffer, with a branch-free character mapping. JsonSyntaxError (naming no
+ * byte) when it is not canonical base64 or decodes to nothing.
+ */
+export function base64Secret(raw: Uint8Array, token: JsonToken): SecretBuffer {
+  if (!isJsonString(raw, token)) throw new JsonSyntaxError(token.start, 'not a JSON string');
+  const decoded = decodeBase64(raw, token.start + 1, token.end - 1, true);
+  if (decoded instanceof SecretBuffer) return decoded;
+  throw new JsonSyntaxError(decoded.at === -1 ? token.start : decoded.at, decoded.why);
+}
+
+/**
+ * Bytes that hold standard base64 (padded or not; a view of guarded memory, say) decoded
+ * into a new frozen SecretBuffer, as base64Secret() decodes a JSON string: canonical
+ * base64 only, branch-free over the characters. ERR_INVALID_ARG (naming no byte) otherwise.
+ */
+export function base64ToSecret(chars: Uint8Array): SecretBuffer {
+  const decoded = decodeBase64(chars, 0, chars.length, false);
+  if (decoded instanceof SecretBuffer) return decoded;
+  throw invalid(`the bytes are not canonical base64${decoded.why === 'empty base64' ? ' (nothing to decode)' : decoded.at === -1 ? '' : ` (at offset ${decoded.at})`}`);
 }
 
 /** What jsonStringField() found: the field's string (undefined when empty), no such field, or a field that is not a string. */

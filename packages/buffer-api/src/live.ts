@@ -54,11 +54,12 @@ export function reclaimCollected(): number {
 }
 
 /**
- * Runs an allocation; when it meets a memory limit (ERR_MLOCK_LIMIT, ERR_NO_MEMORY), frees
- * the regions of collected buffers and tries once more (unless `retry` is false: a read
- * from a pipe cannot be repeated), and if it fails again, says how many buffers this
- * thread holds: buffers dropped without destroy() inside one synchronous loop cannot be
- * collected before the loop ends, and hold their locked memory until then.
+ * Runs an allocation; when it meets a memory limit (ERR_MLOCK_LIMIT, ERR_MAPPING_LIMIT,
+ * ERR_NO_MEMORY), frees the regions of collected buffers and tries once more (unless
+ * `retry` is false: a read from a pipe cannot be repeated), and if it fails again, says how
+ * many buffers this thread holds: buffers dropped without destroy() inside one synchronous
+ * loop cannot be collected before the loop ends, and hold their locked memory and their
+ * mappings until then.
  */
 export function allocateUnderPressure<T>(allocation: () => T, retry = true): T {
   try {
@@ -76,7 +77,10 @@ export function allocateUnderPressure<T>(allocation: () => T, retry = true): T {
 }
 
 function isLimit(error: unknown): error is StrongroomError {
-  return isStrongroomError(error) && (error.code === 'ERR_MLOCK_LIMIT' || error.code === 'ERR_NO_MEMORY');
+  return (
+    isStrongroomError(error) &&
+    (error.code === 'ERR_MLOCK_LIMIT' || error.code === 'ERR_MAPPING_LIMIT' || error.code === 'ERR_NO_MEMORY')
+  );
 }
 
 function explained(error: StrongroomError): StrongroomError {

@@ -4,6 +4,7 @@
 export { CountingSink, hexValue, Utf8Writer, ViewSink, type ByteSink } from './utf8.js';
 export {
   base64Secret,
+  base64ToSecret,
   decodeSecret,
   decodeString,
   findJsonValues,

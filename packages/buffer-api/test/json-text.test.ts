@@ -4,10 +4,11 @@
 // value. (The decoders under them are also covered by @strongroom/express's body tests.)
 import { randomInt } from 'node:crypto';
 
-import { bytesOf } from '@strongroom/testkit';
+import { bytesOf, rejectionOf } from '@strongroom/testkit';
 import { describe, expect, it } from 'vitest';
 
-import { jsonStringField, JsonSyntaxError, skipValue } from '../src/text.js';
+import { SecretBuffer } from '../src/index.js';
+import { base64ToSecret, jsonStringField, JsonSyntaxError, skipValue } from '../src/text.js';
 
 const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);
 
@@ -97,5 +98,39 @@ describe('skipValue()', () => {
       expect(skipValue(bytes(`${text} ,`), 0), text).toBe(text.length);
     }
     expect(() => skipValue(bytes('[1 2]'), 0)).toThrow(JsonSyntaxError);
+  });
+});
+
+describe('base64ToSecret()', () => {
+  const read = (secret: SecretBuffer): number[] => secret.read((view) => Array.from(view));
+
+  it('decodes canonical base64, padded or not, into a frozen SecretBuffer, as Buffer does', () => {
+    for (let length = 1; length <= 40; length++) {
+      const bytes = Uint8Array.from({ length }, () => randomInt(256));
+      const text = Buffer.from(bytes).toString('base64');
+      for (const form of [text, text.replace(/=+$/, '')]) {
+        const secret = base64ToSecret(new TextEncoder().encode(form));
+        expect(read(secret)).toEqual(Array.from(bytes));
+        expect(secret.frozen).toBe(true);
+        secret.destroy();
+      }
+    }
+  });
+
+  it.each([
+    ['a character outside the alphabet', 'ab-d'],
+    ['a byte of 0x80 or more (read as "/" by libsodium 1.0.18)', 'ab\xffd'],
+    ['padding in the middle', 'ab=d'],
+    ['three padding characters', 'a==='],
+    ['one character too many', 'abcde'],
+    ['leftover bits that are not zero', 'ab'],
+    ['nothing', ''],
+    ['only padding', '=='],
+  ])('refuses %s with ERR_INVALID_ARG, naming no byte', async (_, text) => {
+    const bytes = Uint8Array.from(text, (c) => c.charCodeAt(0));
+    const error = await rejectionOf(Promise.resolve().then(() => base64ToSecret(bytes)));
+    expect(error.code).toBe('ERR_INVALID_ARG');
+    expect(error.message).toMatch(/^the bytes are not canonical base64/);
+    if (text.length > 2) expect(error.message).not.toContain(text);
   });
 });

@@ -11,6 +11,7 @@
 #include "binding.h"
 #include "slab.h"
 #include "coffer.h"
+#include "mappings.h"
 #include "password.h"
 #include "pkcs11.h"
 #include "sealing.h"
@@ -63,6 +64,13 @@ Napi::Object Constants(Napi::Env env) {
   out.Set("maxRegionSize", number(kMaxRegionSize));
   out.Set("maxRekeyInterval", number(kMaxInterval));
   out.Set("canaryBytes", number(kCanarySize));
+  // The mapping budget (mappings.h): vm.max_map_count as read when the addon loaded, the
+  // mappings left to the rest of the process, and strongroom's share.
+  const MappingLimits& mappings = Mappings();
+  out.Set("mappingsPerRegion", number(static_cast<size_t>(kRegionMappings)));
+  out.Set("maxMapCount", number(static_cast<size_t>(mappings.max_map_count)));
+  out.Set("mappingHeadroom", number(static_cast<size_t>(mappings.headroom)));
+  out.Set("mappingBudget", number(static_cast<size_t>(mappings.budget)));
   out.Set("keyBytes", number(kKeyBytes));
   out.Set("nonceBytes", number(kNonceBytes));
   out.Set("macBytes", number(kMacBytes));
@@ -123,6 +131,16 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
 
 }  // namespace strongroom
 
-static Napi::Object InitStrongroom(Napi::Env env, Napi::Object exports) { return strongroom::Init(env, exports); }
+// node-addon-api's module wrapper lets only a Napi::Error through: loading must not end the
+// process either (a std::bad_alloc becomes ERR_NO_MEMORY, thrown by require/import).
+static Napi::Object InitStrongroom(Napi::Env env, Napi::Object exports) {
+  try {
+    return strongroom::Init(env, exports);
+  } catch (...) {
+    napi_value error = strongroom::CaughtError(env);
+    if (error != nullptr) napi_throw(env, error);
+    return exports;
+  }
+}
 
 NODE_API_MODULE(strongroom, InitStrongroom)

@@ -69,6 +69,65 @@ std::shared_ptr<GuardedMemory> PrivateCopy(Napi::Env env, GuardedMemory& source,
 // of a secret waits on a libuv pool thread's stack (8 MiB) for later work to overwrite it.
 void ScrubWorkerStack();
 
+// ---- No C++ exception crosses a native boundary (ARCHITECTURE.md invariant 9) ----
+// node-addon-api is built with NAPI_CPP_EXCEPTIONS (binding.gyp): a Napi::Error is a C++
+// exception, which its callback wrappers turn into a JS exception, but any other exception
+// (std::bad_alloc from any std::string, std::vector or new) that reaches one of its
+// wrappers, an async completion or a finalizer ends the process with std::terminate.
+
+// A StrongroomError(code, message) made through the C API alone: no C++ allocation and no
+// exception, for failure paths where the C++ heap may be exhausted. An Error with `code`
+// when the StrongroomError class cannot be used; nullptr if even that cannot be made.
+napi_value QuietError(napi_env env, const char* code, const char* message) noexcept;
+// Inside a catch handler: the JS error for the exception being handled. A Napi::Error's own
+// value; std::bad_alloc is ERR_NO_MEMORY (its message, formatted on the stack, gives the
+// process's mapping figures: a process at vm.max_map_count cannot grow its heap); anything
+// else is ERR_SYSTEM. Never throws; nullptr only if no error could be made.
+napi_value CaughtError(napi_env env) noexcept;
+// Fail() for a catch handler of async work off the JS thread: never throws (a message that
+// cannot be stored stays empty; the code is always set).
+void FailQuietly(Failure* failure, const char* code, const char* message) noexcept;
+
+// The promise of async work. Its completion (OnOK/OnError) runs on the JS thread outside any
+// entry point, where an exception other than Napi::Error ends the process and a swallowed one
+// would leave the promise pending for ever. Settle(env, fn) runs fn, which settles through
+// Resolve/Reject; if fn throws before it did, the promise is rejected with CaughtError (a
+// std::bad_alloc building a message or a handle is ERR_NO_MEMORY). A deferred is handed a
+// value at most once: napi frees it when it settles.
+class WorkPromise {
+ public:
+  explicit WorkPromise(Napi::Env env) : deferred_(Napi::Promise::Deferred::New(env)) {}
+  Napi::Promise Promise() const { return deferred_.Promise(); }
+  void Resolve(napi_value value) {
+    if (settled_) return;
+    settled_ = true;
+    deferred_.Resolve(value);
+  }
+  void Reject(napi_value value) {
+    if (settled_) return;
+    settled_ = true;
+    deferred_.Reject(value);
+  }
+  template <typename Fn>
+  void Settle(napi_env env, Fn&& fn) noexcept {
+    try {
+      fn();
+    } catch (...) {
+      napi_value error = CaughtError(env);
+      if (error == nullptr) return;
+      try {
+        Reject(error);
+      } catch (...) {
+        // napi could not settle it: the environment is being torn down, nothing waits
+      }
+    }
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  bool settled_ = false;
+};
+
 // Queues async work that owns `copy` (a private guarded copy) and returns its promise:
 // when the work cannot be made the copy is released; when it cannot be queued the work
 // is deleted (its destructor releases the copy). `make` returns a new Work.
@@ -106,28 +165,30 @@ struct Export {
   const char* name;
   Napi::Function (*make)(Napi::Env env, const char* name);
 };
-// Every entry point runs through Guarded: node-addon-api turns a Napi::Error into a JS
-// exception, and any other C++ exception (std::bad_alloc, std::system_error, ...) would
-// terminate the process; Guarded turns those into a StrongroomError (ERR_NO_MEMORY,
-// ERR_SYSTEM), so none crosses a native entry point (ARCHITECTURE.md invariant 9).
+// Every entry point is Guarded<F>, a plain napi_callback: node-addon-api's own wrapper
+// builds its CallbackInfo (which allocates for more than 6 arguments) outside any try and
+// lets anything but a Napi::Error end the process. Here everything F does, and the
+// CallbackInfo, is inside the try; whatever is thrown becomes a JS exception through
+// CaughtError (std::bad_alloc: ERR_NO_MEMORY; anything else: ERR_SYSTEM), built without
+// allocating on the C++ heap, so no C++ exception crosses a native entry point.
 template <Callback F>
-Napi::Value Guarded(const Napi::CallbackInfo& info) {
+napi_value Guarded(napi_env env, napi_callback_info raw) noexcept {
   try {
+    Napi::CallbackInfo info(env, raw);
     return F(info);
-  } catch (const Napi::Error&) {
-    throw;
-  } catch (const std::bad_alloc&) {
-    throw MakeError(info.Env(), "ERR_NO_MEMORY", "native code ran out of memory; free secrets or raise the process's memory limit");
-  } catch (const std::exception& error) {
-    throw MakeError(info.Env(), "ERR_SYSTEM", std::string("unexpected failure in native code: ") + error.what());
   } catch (...) {
-    throw MakeError(info.Env(), "ERR_SYSTEM", "unexpected failure in native code");
+    napi_value error = CaughtError(env);
+    if (error != nullptr) napi_throw(env, error);
+    return nullptr;
   }
 }
 
+// The JS function of one export (throws a Napi::Error if napi cannot make it).
+Napi::Function NewGuardedFunction(Napi::Env env, const char* name, napi_callback callback);
+
 template <Callback F>
 Napi::Function Fn(Napi::Env env, const char* name) {
-  return Napi::Function::New<Guarded<F>>(env, name);
+  return NewGuardedFunction(env, name, Guarded<F>);
 }
 void Register(Napi::Env env, Napi::Object exports, std::initializer_list<Export> table);
 

@@ -75,6 +75,9 @@ Coffer* Coffer::Get(Backend backend, MlockPolicy policy, uint32_t interval_ms, F
          std::string("could not start the coffer's rekey thread (") + error.what() +
              "): the process is at its thread limit; raise it (ulimit -u, a container's pids limit) and try again");
     return nullptr;
+  } catch (...) {
+    delete coffer;  // std::bad_alloc for the thread's state: ERR_NO_MEMORY at the entry (binding.h)
+    throw;
   }
   g_coffer.store(coffer, std::memory_order_release);
   static std::once_flag at_fork;

@@ -3,6 +3,7 @@
 // while building a region unmaps what was built and reports why; a failure while
 // tearing one down (which can only mean memory corruption) aborts.
 #include "guarded_memory.h"
+#include "mappings.h"
 #include "random.h"
 #include "slab.h"
 
@@ -179,7 +180,36 @@ void UnmapGuardedSpan(const Pages& pages, Backend backend, bool locked) {
     Die("munlock of a region failed");
   }
   if (munmap(pages.base, pages.total) != 0) Die("munmap of a region failed");
+  ReturnMappings(pages.mappings);
 }
+
+namespace {
+
+// The span of a region being built, until Adopt() owns it: unmapped, with its mappings
+// given back to the budget, on every way out before that, including an exception (a
+// std::bad_alloc while a failure message or the region object is built).
+class PendingSpan {
+ public:
+  PendingSpan(uint8_t* base, size_t total, int64_t mappings) : base_(base), total_(total), mappings_(mappings) {}
+  ~PendingSpan() { Drop(); }
+  PendingSpan(const PendingSpan&) = delete;
+  PendingSpan& operator=(const PendingSpan&) = delete;
+  // Nothing secret was written yet: every page goes back, and leaves no trace.
+  void Drop() {
+    if (base_ == nullptr) return;
+    if (munmap(base_, total_) != 0) Die("munmap of a half-built region failed");
+    ReturnMappings(mappings_);
+    base_ = nullptr;
+  }
+  void Adopted() { base_ = nullptr; }
+
+ private:
+  uint8_t* base_;
+  size_t total_;
+  int64_t mappings_;
+};
+
+}  // namespace
 
 bool Fail(Failure* failure, const char* code, std::string message) {
   failure->code = code;
@@ -244,19 +274,24 @@ std::shared_ptr<GuardedMemory> GuardedMemory::Allocate(size_t size, Backend back
 namespace {
 
 // One attempt at MapGuardedSpan's layout.
-bool MapSpanOnce(size_t inner_len, Backend backend, MlockPolicy policy, Pages* pages, bool* locked,
-                 Failure* failure) {
+bool MapSpanOnce(size_t inner_len, int64_t mappings, Backend backend, MlockPolicy policy, Pages* pages,
+                 bool* locked, Failure* failure) {
   const size_t page = PageSize();
   const size_t total = inner_len + 2 * page;
 
+  // The mapping budget (mappings.h) first: ERR_MAPPING_LIMIT while V8 and libc still have room.
+  if (!ReserveMappings(mappings, failure)) return false;
   // secretmem: reserve the span inaccessible, then map the secret pages over its middle.
   const bool anonymous = backend == Backend::kMmap;
   void* mapped = mmap(nullptr, total, anonymous ? PROT_READ | PROT_WRITE : PROT_NONE,
                       MAP_PRIVATE | MAP_ANONYMOUS | (anonymous ? 0 : MAP_NORESERVE), -1, 0);
   if (mapped == MAP_FAILED) {
-    return Fail(failure, "ERR_NO_MEMORY", "could not map " + Describe(total) + ": " + strerror(errno));
+    int err = errno;
+    ReturnMappings(mappings);
+    return Fail(failure, "ERR_NO_MEMORY", "could not map " + Describe(total) + ": " + strerror(err));
   }
   uint8_t* base = static_cast<uint8_t*>(mapped);
+  PendingSpan span(base, total, mappings);
   uint8_t* inner = base + page;
 
   bool ok = anonymous ? PrepareAnonymous(base, inner, inner_len, failure) : MapSecretmem(inner, inner_len, failure);
@@ -278,28 +313,28 @@ bool MapSpanOnce(size_t inner_len, Backend backend, MlockPolicy policy, Pages* p
     }
   }
   if (!ok) {
-    // Nothing secret was written yet; give every page back and leave no trace.
-    if (munmap(base, total) != 0) Die("munmap of a half-built region failed");
+    span.Drop();
     return false;
   }
-  *pages = Pages{base, total, inner, inner_len};
+  *pages = Pages{base, total, inner, inner_len, mappings};
+  span.Adopted();
   return true;
 }
 
 }  // namespace
 
-bool MapGuardedSpan(size_t inner_len, Backend* backend, MlockPolicy policy, Pages* pages, bool* locked,
-                    Failure* failure) {
-  if (MapSpanOnce(inner_len, *backend, policy, pages, locked, failure)) return true;
+bool MapGuardedSpan(size_t inner_len, int64_t mappings, Backend* backend, MlockPolicy policy, Pages* pages,
+                    bool* locked, Failure* failure) {
+  if (MapSpanOnce(inner_len, mappings, *backend, policy, pages, locked, failure)) return true;
   if (std::strcmp(failure->code, "ERR_MLOCK_LIMIT") != 0) return false;
   // Spare regions and empty slabs hold locked pages of RLIMIT_MEMLOCK: give them back, try once more.
-  if (ReleaseSpareRegions() > 0 && MapSpanOnce(inner_len, *backend, policy, pages, locked, failure)) return true;
+  if (ReleaseSpareRegions() > 0 && MapSpanOnce(inner_len, mappings, *backend, policy, pages, locked, failure)) return true;
   // secretmem pages are always locked, so under 'best-effort' a full RLIMIT_MEMLOCK falls
   // back to unlocked mmap pages (the region and stats() say so) instead of failing.
   if (*backend == Backend::kSecretmem && policy == MlockPolicy::kBestEffort &&
       std::strcmp(failure->code, "ERR_MLOCK_LIMIT") == 0) {
     *backend = Backend::kMmap;
-    return MapSpanOnce(inner_len, *backend, policy, pages, locked, failure);
+    return MapSpanOnce(inner_len, mappings, *backend, policy, pages, locked, failure);
   }
   return false;
 }
@@ -310,8 +345,13 @@ std::shared_ptr<GuardedMemory> GuardedMemory::Build(size_t size, Backend backend
   const size_t inner_len = RoundUp(size + kCanarySize, PageSize());
   Pages pages;
   bool locked = false;
-  if (!MapGuardedSpan(inner_len, &backend, policy, &pages, &locked, failure)) return nullptr;
-  return Adopt(pages, size, backend, policy, locked);
+  if (!MapGuardedSpan(inner_len, kRegionMappings, &backend, policy, &pages, &locked, failure)) return nullptr;
+  try {
+    return Adopt(pages, size, backend, policy, locked);
+  } catch (...) {
+    UnmapGuardedSpan(pages, backend, locked);  // nothing written yet (std::bad_alloc)
+    throw;
+  }
 }
 
 std::shared_ptr<GuardedMemory> GuardedMemory::Adopt(const Pages& pages, size_t size, Backend backend,
@@ -429,13 +469,25 @@ std::shared_ptr<GuardedMemory> GuardedMemory::FromSpare(size_t size, size_t inne
     UnmapGuardedSpan(spare.pages, spare.backend, spare.locked);
     return nullptr;
   }
-  return Adopt(spare.pages, size, backend, policy, spare.locked);
+  try {
+    return Adopt(spare.pages, size, backend, policy, spare.locked);
+  } catch (...) {
+    UnmapGuardedSpan(spare.pages, spare.backend, spare.locked);  // zeros: nothing to keep (std::bad_alloc)
+    throw;
+  }
 }
 
 // Called by Release() after the wipe.
 bool GuardedMemory::KeepAsSpare() {
   if (pages_.inner_len > MaxSpareBytes()) return false;
   std::lock_guard<std::mutex> lock(g_spares_mutex);
+  // Release() runs in destructors and finalizers, where an exception ends the process: the
+  // list's room is taken once, and without it the region is simply not kept.
+  try {
+    g_spares->reserve(kMaxSpares);
+  } catch (const std::bad_alloc&) {
+    return false;
+  }
   if (g_spares->size() >= kMaxSpares ||
       static_cast<size_t>(Counters().spare_bytes.load()) + pages_.inner_len > kMaxSpareTotal) {
     return false;

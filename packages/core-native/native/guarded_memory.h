@@ -45,7 +45,7 @@ constexpr size_t kMaxSpareTotal = size_t{8} << 20;
 // binding turns it into a StrongroomError. Fail() fills it and returns false, so a step
 // can `return Fail(failure, code, message);`.
 struct Failure {
-  const char* code = nullptr;  // ERR_NO_MEMORY, ERR_MLOCK_LIMIT, ERR_BACKEND_UNAVAILABLE, ERR_SYSTEM, ...
+  const char* code = nullptr;  // ERR_NO_MEMORY, ERR_MLOCK_LIMIT, ERR_MAPPING_LIMIT, ERR_BACKEND_UNAVAILABLE, ERR_SYSTEM, ...
   std::string message;
 };
 bool Fail(Failure* failure, const char* code, std::string message);
@@ -56,17 +56,18 @@ struct Pages {
   size_t total = 0;          // whole mapping, guards included
   uint8_t* inner = nullptr;  // first data page
   size_t inner_len = 0;      // data pages only
+  int64_t mappings = 0;      // what was taken from the mapping budget for it (mappings.h)
 };
 
 class Slab;
 
 class GuardedMemory {
  public:
-  // Returns nullptr and fills *failure when the region cannot be built; in that case
-  // nothing is left mapped and no counter has moved. kShared puts a region of at most
-  // kLargestSlabClass bytes in a slab slot (slab.h); larger ones are always isolated.
-  // Every caller inside the addon keeps the isolated default: only regions JS asks for
-  // (regionNew) share slabs.
+  // Returns nullptr and fills *failure when the region cannot be built (ERR_MAPPING_LIMIT
+  // when the mapping budget of mappings.h says no); in that case nothing is left mapped and
+  // no counter has moved. kShared puts a region of at most kLargestSlabClass bytes in a slab
+  // slot (slab.h); larger ones are always isolated. Every caller inside the addon keeps the
+  // isolated default: only regions JS asks for (regionNew) share slabs.
   static std::shared_ptr<GuardedMemory> Allocate(size_t size, Backend backend, MlockPolicy policy,
                                                  Failure* failure, Placement placement = Placement::kIsolated);
   ~GuardedMemory();
@@ -181,8 +182,10 @@ const uint8_t* Canary();
 // full RLIMIT_MEMLOCK it gives back spare pages (ReleaseSpareRegions) and tries once more;
 // a secretmem span under 'best-effort' then falls back to unlocked mmap pages (*backend says
 // which was used). False with *failure set, nothing mapped, when it cannot.
-bool MapGuardedSpan(size_t inner_len, Backend* backend, MlockPolicy policy, Pages* pages, bool* locked,
-                    Failure* failure);
+// `mappings` is taken from the mapping budget first (mappings.h; ERR_MAPPING_LIMIT) and
+// recorded in pages->mappings, which UnmapGuardedSpan gives back.
+bool MapGuardedSpan(size_t inner_len, int64_t mappings, Backend* backend, MlockPolicy policy, Pages* pages,
+                    bool* locked, Failure* failure);
 // Unlocks and unmaps a span MapGuardedSpan made (after its secrets were wiped); aborts on
 // failure, which can only mean a corrupt address space.
 void UnmapGuardedSpan(const Pages& pages, Backend backend, bool locked);

@@ -222,7 +222,15 @@ bool Prompt(const std::string& message, Sink& sink, Failure* failure) {
   do {
     tty = open("/dev/tty", O_WRONLY | O_NOCTTY | O_CLOEXEC);
   } while (tty < 0 && errno == EINTR);
-  bool ok = PromptOn(tty >= 0 ? tty : STDERR_FILENO, message, sink, failure);
+  bool ok;
+  try {
+    ok = PromptOn(tty >= 0 ? tty : STDERR_FILENO, message, sink, failure);
+  } catch (...) {
+    // std::bad_alloc: the descriptor is not leaked (Linux releases it even when close fails,
+    // and the exception in flight is the failure reported).
+    if (tty >= 0) (void)close(tty);
+    throw;
+  }
   if (tty >= 0 && close(tty) != 0 && errno != EINTR && ok) {
     ok = Fail(failure, "ERR_IO", std::string("could not close /dev/tty: ") + strerror(errno));
   }
@@ -235,45 +243,55 @@ class PromptWorker : public Napi::AsyncWorker {
  public:
   PromptWorker(Napi::Env env, std::string message, Sink sink)
       : Napi::AsyncWorker(env, "strongroom.promptSecret"),
-        deferred_(Napi::Promise::Deferred::New(env)),
+        promise_(env),
         message_(std::move(message)),
         sink_(std::move(sink)) {}
   ~PromptWorker() override {
     Discard(sink_);
     g_prompting = false;
   }
-  Napi::Promise Promise() const { return deferred_.Promise(); }
+  Napi::Promise Promise() const { return promise_.Promise(); }
 
  protected:
-  void Execute() override { ok_ = Prompt(message_, sink_, &failure_); }
-
-  // No C++ exception may leave a completion: when the environment is being torn down (a
-  // worker thread terminated while its prompt waits) settling the promise throws; then
-  // the bytes read are wiped and the exception dropped (ARCHITECTURE.md invariant 9).
-  void OnOK() override {
+  // No C++ exception may leave the pool thread (node-addon-api would keep only what() and
+  // never settle the promise): a failure to allocate becomes ERR_NO_MEMORY.
+  void Execute() override {
     try {
-      Settle();
+      ok_ = Prompt(message_, sink_, &failure_);
+    } catch (const std::bad_alloc&) {
+      ok_ = false;
+      FailQuietly(&failure_, "ERR_NO_MEMORY", "native code ran out of memory while reading the terminal");
     } catch (...) {
-      Discard(sink_);
+      ok_ = false;
+      FailQuietly(&failure_, "ERR_SYSTEM", "unexpected failure in native code while reading the terminal");
     }
   }
+
+  // No C++ exception may leave a completion (ARCHITECTURE.md invariant 9): one thrown while
+  // settling rejects the promise (WorkPromise). Bytes not handed over are wiped by the
+  // destructor, also when nothing can be settled (the environment is being torn down: a
+  // worker thread terminated while its prompt waits).
+  void OnOK() override {
+    promise_.Settle(Env(), [this] { Settle(); });
+  }
+  void OnError(const Napi::Error&) override { OnOK(); }
 
   void Settle() {
     Napi::Env env = Env();
     ok_ = Complete(sink_, ok_, &failure_);
     if (!ok_) {
-      deferred_.Reject(MakeError(env, failure_.code, failure_.message).Value());
+      promise_.Reject(MakeError(env, failure_.code, failure_.message).Value());
       return;
     }
     try {
-      deferred_.Resolve(NewRegionHandle(env, std::move(sink_.memory)));
+      promise_.Resolve(NewRegionHandle(env, std::move(sink_.memory)));
     } catch (const Napi::Error& error) {
-      deferred_.Reject(error.Value());
+      promise_.Reject(error.Value());
     }
   }
 
  private:
-  Napi::Promise::Deferred deferred_;
+  WorkPromise promise_;
   std::string message_;
   Sink sink_;
   bool ok_ = false;

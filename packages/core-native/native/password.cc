@@ -190,12 +190,12 @@ class PasswordWork : public Napi::AsyncWorker {
  public:
   PasswordWork(Napi::Env env, const char* name, std::shared_ptr<GuardedMemory> password, uint64_t memory_kib)
       : Napi::AsyncWorker(env, name),
-        deferred_(Napi::Promise::Deferred::New(env)),
+        promise_(env),
         password_(std::move(password)),
         memory_kib_(memory_kib) {}
   // On the JS thread, on every path (settled, or never queued): the copy is wiped and freed.
   ~PasswordWork() override { password_->Release(); }
-  Napi::Promise Promise() const { return deferred_.Promise(); }
+  Napi::Promise Promise() const { return promise_.Promise(); }
 
  protected:
   // On the worker, with the password readable: sets outcome_ (and err_). Nothing in it throws.
@@ -227,13 +227,12 @@ class PasswordWork : public Napi::AsyncWorker {
     }
   }
 
-  // No C++ exception may leave a completion: when the environment is being torn down,
-  // settling the promise throws; the destructor still frees the copy (invariant 9).
+  // No C++ exception may leave a completion (invariant 9): one thrown while settling (a
+  // message that cannot be allocated) rejects the promise instead (WorkPromise); when the
+  // environment is being torn down nothing can be settled, and the destructor still frees
+  // the copy.
   void OnOK() final {
-    try {
-      Settle();
-    } catch (...) {
-    }
+    promise_.Settle(Env(), [this] { Settle(); });
   }
   void OnError(const Napi::Error&) final { OnOK(); }
 
@@ -246,9 +245,9 @@ class PasswordWork : public Napi::AsyncWorker {
       case Outcome::kOk:
       case Outcome::kMismatch:
         try {
-          deferred_.Resolve(Result(env));
+          promise_.Resolve(Result(env));
         } catch (const Napi::Error& error) {
-          deferred_.Reject(error.Value());
+          promise_.Reject(error.Value());
         }
         return;
       case Outcome::kNoMemory:
@@ -270,10 +269,10 @@ class PasswordWork : public Napi::AsyncWorker {
         message = "unexpected failure while hashing a password";
         break;
     }
-    deferred_.Reject(MakeError(env, code, message).Value());
+    promise_.Reject(MakeError(env, code, message).Value());
   }
 
-  Napi::Promise::Deferred deferred_;
+  WorkPromise promise_;
   std::shared_ptr<GuardedMemory> password_;
   uint64_t memory_kib_;
 };

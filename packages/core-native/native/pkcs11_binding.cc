@@ -23,14 +23,14 @@ class Pkcs11Work final : public Napi::AsyncWorker {
  public:
   Pkcs11Work(Napi::Env env, std::unique_ptr<Pkcs11Request> request, std::shared_ptr<GuardedMemory> pin)
       : Napi::AsyncWorker(env, "strongroom.pkcs11Decrypt"),
-        deferred_(Napi::Promise::Deferred::New(env)),
+        promise_(env),
         request_(std::move(request)),
         pin_(std::move(pin)) {}
   ~Pkcs11Work() override {
     pin_->Release();
     if (result_) result_->Release();
   }
-  Napi::Promise Promise() const { return deferred_.Promise(); }
+  Napi::Promise Promise() const { return promise_.Promise(); }
 
  private:
   void Execute() override {
@@ -44,21 +44,19 @@ class Pkcs11Work final : public Napi::AsyncWorker {
     } catch (const std::bad_alloc&) {
       if (result_) result_->Release();
       result_.reset();
-      Fail(&failure_, "ERR_NO_MEMORY", "native code ran out of memory during the PKCS#11 exchange");
+      FailQuietly(&failure_, "ERR_NO_MEMORY", "native code ran out of memory during the PKCS#11 exchange");
     } catch (...) {
       if (result_) result_->Release();
       result_.reset();
-      Fail(&failure_, "ERR_SYSTEM", "unexpected failure in native code during the PKCS#11 exchange");
+      FailQuietly(&failure_, "ERR_SYSTEM", "unexpected failure in native code during the PKCS#11 exchange");
     }
   }
 
-  // No C++ exception may leave a completion: when the environment is being torn down,
-  // settling the promise throws; the destructor still frees both regions (invariant 9).
+  // No C++ exception may leave a completion (invariant 9): one thrown while settling
+  // rejects the promise instead (WorkPromise); when the environment is being torn down
+  // nothing can be settled, and the destructor still frees both regions.
   void OnOK() override {
-    try {
-      Settle();
-    } catch (...) {
-    }
+    promise_.Settle(Env(), [this] { Settle(); });
   }
   void OnError(const Napi::Error&) override { OnOK(); }
 
@@ -66,17 +64,17 @@ class Pkcs11Work final : public Napi::AsyncWorker {
     Napi::Env env = Env();
     pin_->Release();
     if (!result_) {
-      deferred_.Reject(MakeError(env, failure_.code != nullptr ? failure_.code : "ERR_SYSTEM", failure_.message).Value());
+      promise_.Reject(MakeError(env, failure_.code != nullptr ? failure_.code : "ERR_SYSTEM", failure_.message).Value());
       return;
     }
     try {
-      deferred_.Resolve(NewRegionHandle(env, std::move(result_)));
+      promise_.Resolve(NewRegionHandle(env, std::move(result_)));
     } catch (const Napi::Error& error) {
-      deferred_.Reject(error.Value());
+      promise_.Reject(error.Value());
     }
   }
 
-  Napi::Promise::Deferred deferred_;
+  WorkPromise promise_;
   std::unique_ptr<Pkcs11Request> request_;
   std::shared_ptr<GuardedMemory> pin_;
   std::shared_ptr<GuardedMemory> result_;

@@ -141,7 +141,15 @@ bool ReadPath(const std::string& path, Sink& sink, Failure* failure) {
     if (err == ENOENT || err == ENOTDIR) return Fail(failure, "ERR_NOT_FOUND", path + " does not exist");
     return Fail(failure, "ERR_IO", "could not open " + path + ": " + (err == EACCES ? "permission denied" : strerror(err)));
   }
-  bool ok = ReadOpenFile(fd, sink, failure);
+  bool ok;
+  try {
+    ok = ReadOpenFile(fd, sink, failure);
+  } catch (...) {
+    // std::bad_alloc (a region, a message): the descriptor is not leaked (Linux releases it
+    // even when close fails, and the exception in flight is the failure reported).
+    (void)close(fd);
+    throw;
+  }
   if (close(fd) != 0 && errno != EINTR && ok) ok = Fail(failure, "ERR_IO", "could not close " + path + ": " + strerror(errno));
   return ok;
 }

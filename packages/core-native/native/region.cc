@@ -7,6 +7,7 @@
 
 #include "binding.h"
 #include "slab.h"
+#include "mappings.h"
 
 namespace strongroom {
 namespace {
@@ -221,6 +222,8 @@ Napi::Value Stats(const Napi::CallbackInfo& info) {
   out.Set("spareBytes", Napi::Number::New(env, static_cast<double>(c.spare_bytes.load())));
   out.Set("orphanedRegions", Napi::Number::New(env, static_cast<double>(c.orphaned_regions.load())));
   out.Set("slabs", SlabStatsObject(env));
+  out.Set("mappings", Napi::Number::New(env, static_cast<double>(MappingsHeld())));
+  out.Set("mappingBudget", Napi::Number::New(env, static_cast<double>(Mappings().budget)));
   out.Set("secretmemAvailable", SecretmemAvailable());
   out.Set("memlockLimit", LimitObject(env, RLIMIT_MEMLOCK));
   out.Set("coreLimit", LimitObject(env, RLIMIT_CORE));

@@ -184,7 +184,9 @@ Slab* NewSlab(size_t k, Backend backend, MlockPolicy policy, Failure* failure) {
     return nullptr;
   }
   Backend used = backend;
-  if (!MapGuardedSpan(kSlabDataPages * page_size, &used, policy, &slab->pages, &slab->locked, failure)) return nullptr;
+  if (!MapGuardedSpan(kSlabDataPages * page_size, kSlabMappings, &used, policy, &slab->pages, &slab->locked, failure)) {
+    return nullptr;
+  }
   slab->backend = used;
   // Every data page its own kernel mapping (VMA) for good: odd pages are MADV_RANDOM, so the
   // kernel never merges neighbours, and changing one page's protection never splits or

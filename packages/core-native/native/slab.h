@@ -50,6 +50,9 @@ constexpr size_t kSlabClassCount = sizeof kSlabClasses / sizeof kSlabClasses[0];
 constexpr size_t kLargestSlabClass = kSlabClasses[kSlabClassCount - 1];
 // Data pages per slab (32 KiB with 4 KiB pages): 682 slots of 32 bytes.
 constexpr size_t kSlabDataPages = 8;
+// Mappings (VMAs) one slab holds: a guard page each side and each data page on its own
+// (slab.cc keeps neighbouring data pages from merging); taken from the mapping budget.
+constexpr int64_t kSlabMappings = static_cast<int64_t>(kSlabDataPages) + 2;
 // Empty slabs kept mapped per size class for the next allocation.
 constexpr size_t kSlabReserve = 1;
 

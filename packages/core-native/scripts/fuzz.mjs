@@ -36,8 +36,8 @@ const REGRESSIONS = path.join(FUZZ_DIR, 'regressions');
 const CXX = process.env.STRONGROOM_FUZZ_CXX || 'clang++';
 const SETUP_HINT = 'run `bash scripts/setup.sh` at the repository root (it installs clang and libclang-rt-dev from apt)';
 // The code under test, and the target. Headers are hashed too, to know when to rebuild.
-const LIBRARY_SOURCES = ['native/reader.cc', 'native/guarded_memory.cc', 'native/slab.cc', 'native/random.cc'];
-const HEADERS = ['native/reader.h', 'native/guarded_memory.h', 'native/slab.h'];
+const LIBRARY_SOURCES = ['native/reader.cc', 'native/guarded_memory.cc', 'native/slab.cc', 'native/mappings.cc', 'native/random.cc'];
+const HEADERS = ['native/reader.h', 'native/guarded_memory.h', 'native/slab.h', 'native/mappings.h'];
 const TARGET_SOURCE = `fuzz/${TARGET}.cc`;
 const SANITIZERS = 'address,undefined';
 const COMMON_FLAGS = ['-std=c++17', '-g', '-O1', '-fno-omit-frame-pointer', '-fno-sanitize-recover=all', '-Wall', '-Wextra'];

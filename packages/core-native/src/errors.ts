@@ -5,6 +5,9 @@ export type StrongroomErrorCode =
   | 'ERR_INVALID_ARG'
   | 'ERR_MLOCK_LIMIT'
   | 'ERR_NO_MEMORY'
+  // A new region would take strongroom's memory mappings past their budget under
+  // vm.max_map_count, or leave the process too few for V8 and libc.
+  | 'ERR_MAPPING_LIMIT'
   | 'ERR_AUTH'
   | 'ERR_FREED'
   | 'ERR_NOACCESS'

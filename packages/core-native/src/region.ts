@@ -298,7 +298,7 @@ function newNativeRegion(size: number, allocation: Allocation, isolated: boolean
 
 /**
  * A new region of exactly `size` bytes, 'readwrite' and zero-filled.
- * Throws ERR_INVALID_ARG, ERR_MLOCK_LIMIT, ERR_NO_MEMORY or ERR_BACKEND_UNAVAILABLE;
+ * Throws ERR_INVALID_ARG, ERR_MLOCK_LIMIT, ERR_MAPPING_LIMIT, ERR_NO_MEMORY or ERR_BACKEND_UNAVAILABLE;
  * on any failure nothing stays mapped. A 'heap' region never loads the addon.
  */
 export function allocate(size: number, options?: RegionOptions): Region {

@@ -1,5 +1,6 @@
 // What guarded memory is in use, process-wide (every worker thread's regions together),
-// and the spare pool of freed small regions (native/guarded_memory.cc).
+// the spare pool of freed small regions (native/guarded_memory.cc), and the memory
+// mappings strongroom holds against its budget (native/mappings.h).
 import { native } from './binding.js';
 import { configure, resolveBackend } from './region.js';
 import type { Stats } from './types.js';

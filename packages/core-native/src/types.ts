@@ -53,6 +53,19 @@ export interface Stats {
   orphanedRegions: number;
   /** Slabs: the shared pages of small regions (allocate()'s default up to 256 bytes). */
   slabs: SlabStats;
+  /**
+   * Memory mappings (VMAs) strongroom's guarded pages hold: up to 3 per region, spares and
+   * orphans included (guard pages of neighbouring regions may merge, so /proc/self/maps can
+   * show fewer: this is an upper bound).
+   */
+  mappings: number;
+  /**
+   * How many mappings strongroom may hold: vm.max_map_count less the mappings it leaves to
+   * V8, libc and the rest of the process (max(min(4096, limit / 2), limit / 8)). A new region
+   * past it, or one that would leave the whole process fewer than those free, is
+   * ERR_MAPPING_LIMIT.
+   */
+  mappingBudget: number;
   /** The backend allocate() uses by default here. */
   backend: Backend;
   mlockPolicy: MlockPolicy;
@@ -126,6 +139,11 @@ export interface AddonConstants {
   maxRegionSize: number;
   maxRekeyInterval: number;
   canaryBytes: number;
+  /** The mapping budget (native/mappings.h): mappings per region (an upper bound: guard, data, guard), vm.max_map_count as read when the addon loaded, the mappings left to the rest of the process, and strongroom's budget (stats().mappingBudget). */
+  mappingsPerRegion: number;
+  maxMapCount: number;
+  mappingHeadroom: number;
+  mappingBudget: number;
   keyBytes: number;
   nonceBytes: number;
   macBytes: number;

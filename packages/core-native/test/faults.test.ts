@@ -7,7 +7,10 @@
 // their baseline. The only failures allowed to end the process are a failed restore or
 // wipe of a region's protection (the one-line abort of invariant 4), where going on would
 // leave a secret readable.
-import { faultsEnv, faultsPreamble, runNode } from '@strongroom/testkit';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+
+import { faultsEnv, faultsPreamble, runNode, softHsm, SOFTHSM_MODULE } from '@strongroom/testkit';
 import { describe, expect, it } from 'vitest';
 
 import { CHILD, SECRETMEM } from './helpers.js';
@@ -23,6 +26,7 @@ const ERRNO = {
   read: 'EIO',
   getrandom: 'EIO',
   pthread_create: 'EAGAIN',
+  new: 'ENOMEM', // not used: a failed operator new throws std::bad_alloc
 } as const;
 
 interface Path {
@@ -264,7 +268,10 @@ describe('fault injection: every failure point of every native path', () => {
       const where = `${call} #${nth}${every ? ' and every later one' : ''} (${outcome.kind})`;
       if (outcome.kind === 'error') {
         if (outcome.name !== 'StrongroomError') problems.push(`${where}: threw ${outcome.name}: ${outcome.message}`);
-        else if (!path.codes.includes(outcome.code as string)) problems.push(`${where}: unexpected ${outcome.code}: ${outcome.message}`);
+        // A failed operator new is ERR_NO_MEMORY on every path (binding.h's Guarded, WorkPromise).
+        else if (!path.codes.includes(outcome.code as string) && !(call === 'new' && outcome.code === 'ERR_NO_MEMORY')) {
+          problems.push(`${where}: unexpected ${outcome.code}: ${outcome.message}`);
+        }
       }
       if (outcome.kind === 'abort') {
         const line = /^strongroom: could not (restore a region's protection|make a region writable to wipe it)/m;
@@ -296,4 +303,114 @@ describe('fault injection: every failure point of every native path', () => {
     // The shim reached the path: at least one failure point gave a typed error.
     expect(points.some((p) => p.outcome.kind === 'error')).toBe(true);
   });
+});
+
+// The shim's `new`: operator new (or new[]) called from the addon's own code throws
+// std::bad_alloc. Beyond the walk above (every path, each allocation failing in turn), two
+// places no entry point's body covers.
+describe('a C++ allocation that fails in native code', () => {
+  const maxMapCount = Number(fs.readFileSync('/proc/sys/vm/max_map_count', 'utf8'));
+
+  it('in the arguments of an export (more than 6: node-addon-api allocates them before any code of ours runs): ERR_NO_MEMORY, not an abort', async () => {
+    const result = await runNode(
+      `${faultsPreamble()}
+       import * as sr from '@strongroom/core-native';
+       import { createRequire } from 'node:module';
+       sr.stats();
+       const binding = createRequire(process.cwd() + '/')('./build/Release/strongroom.node');
+       binding.setErrorClass(sr.StrongroomError);
+       const counted = (call) => { faults.watch(); call(); const n = faults.counts().new; faults.stop(); return n; };
+       const plain = counted(() => binding.stats());
+       const seven = counted(() => binding.stats(1, 2, 3, 4, 5, 6, 7));
+       faults.watch();
+       faults.fail('new', 1, errno.ENOMEM);
+       let caught;
+       try { binding.stats(1, 2, 3, 4, 5, 6, 7); caught = 'none'; } catch (e) { caught = { name: e.name, code: e.code, message: e.message }; }
+       faults.stop();
+       console.log(JSON.stringify({ plain, seven, caught, later: binding.stats(1, 2, 3, 4, 5, 6, 7).regions }));`,
+      { ...CHILD, env: faultsEnv() },
+    );
+    expect(result.signal, result.stderr).toBeNull();
+    expect(result.code, result.stderr).toBe(0);
+    const out = JSON.parse(result.stdout.trim()) as { plain: number; seven: number; caught: Record<string, string>; later: number };
+    // The control: the seven arguments are the only C++ allocation of the call.
+    expect(out.plain).toBe(0);
+    expect(out.seven).toBe(1);
+    expect(out.caught).toMatchObject({ name: 'StrongroomError', code: 'ERR_NO_MEMORY' });
+    expect(out.caught.message).toContain(`vm.max_map_count = ${maxMapCount}`);
+    expect(out.caught.message).toMatch(/Destroy secrets and other objects you no longer need/);
+    expect(out.later).toBe(0);
+  });
+
+  it.skipIf(!fs.existsSync(SOFTHSM_MODULE))(
+    "in async work, on the pool thread and in the completion (pkcs11Decrypt): each rejects the promise with ERR_NO_MEMORY, none aborts or leaves it pending, nothing leaks",
+    async () => {
+      const hsm = softHsm();
+      try {
+        const pin = '4715-2093';
+        hsm.initToken('strongroom-faults', pin, '8830-1127');
+        const kek = crypto.randomBytes(32);
+        hsm.addAesKey({ label: 'strongroom-faults', pin }, kek, 'kek');
+        const iv = crypto.randomBytes(12);
+        const cipher = crypto.createCipheriv('aes-256-gcm', kek, iv);
+        const wrapped = Buffer.concat([iv, cipher.update(Buffer.alloc(32, 9)), cipher.final(), cipher.getAuthTag()]);
+        const result = await runNode(
+          `${faultsPreamble()}
+           import * as sr from '@strongroom/core-native';
+           import fs from 'node:fs';
+           const pin = sr.allocate(${pin.length}, { backend: 'mmap' });
+           pin.view().set(Buffer.from('${pin}'));
+           pin.protect('noaccess');
+           const options = { module: '${SOFTHSM_MODULE}', tokenLabel: 'strongroom-faults', pin, key: { label: 'kek' },
+                             mechanism: 'aes-gcm', ciphertext: Buffer.from('${wrapped.toString('hex')}', 'hex'), backend: 'mmap' };
+           const figures = () => { const s = sr.stats(); return [s.regions, s.mappings, fs.readdirSync('/proc/self/fd').length].join(); };
+           // The decryption alone is watched (a view() allocates too).
+           const check = (r) => { faults.stop(); try { return r.view().every((b) => b === 9); } finally { r.free(); } };
+           const run = async () => check(await sr.pkcs11Decrypt(options));
+           await run(); // SoftHSM's first load
+           sr.releaseSpareRegions();
+           faults.watch();
+           const pending = sr.pkcs11Decrypt(options);
+           const sync = faults.counts().new;  // made in the entry, before the promise is returned
+           const done = await pending;
+           const total = faults.counts().new; // then on the pool thread and in the completion
+           const ok = check(done);
+           sr.releaseSpareRegions();
+           const baseline = figures();
+           const outcomes = [];
+           for (let k = 1; k <= total; k++) {
+             sr.releaseSpareRegions();
+             faults.watch();
+             faults.fail('new', k, errno.ENOMEM);
+             let outcome;
+             try { outcome = (await run()) ? 'ok' : 'wrong bytes'; } catch (e) { outcome = e.name + ' ' + e.code; }
+             faults.stop();
+             sr.releaseSpareRegions();
+             const now = figures();
+             outcomes.push({ k, outcome, leaked: now !== baseline && now + ' (was ' + baseline + ')' });
+           }
+           console.log(JSON.stringify({ ok, sync, total, outcomes }));`,
+          { ...CHILD, env: { ...faultsEnv(), SOFTHSM2_CONF: hsm.conf }, timeoutMs: 60_000 },
+        );
+        expect(result.signal, result.stderr).toBeNull();
+        expect(result.code, result.stderr).toBe(0);
+        const out = JSON.parse(result.stdout.trim().split('\n').at(-1) as string) as {
+          ok: boolean;
+          sync: number;
+          total: number;
+          outcomes: Array<{ k: number; outcome: string; leaked: false | string }>;
+        };
+        expect(out.ok).toBe(true);
+        // Allocations after the entry returned: the work's own on the pool thread and the
+        // completion's (the region handle of the result, the last one).
+        expect(out.total).toBeGreaterThan(out.sync);
+        expect(out.outcomes).toHaveLength(out.total);
+        // regions, mappings and descriptors are back after each (a leak shows them, and what they were)
+        expect(out.outcomes.filter((o) => !/^(ok|StrongroomError ERR_NO_MEMORY)$/.test(o.outcome) || o.leaked !== false)).toEqual([]);
+        expect(out.outcomes.at(-1)?.outcome).toBe('StrongroomError ERR_NO_MEMORY');
+      } finally {
+        hsm.close();
+      }
+    },
+  );
 });

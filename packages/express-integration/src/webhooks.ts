@@ -21,6 +21,7 @@
 import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
+import { base64ToSecret } from '@strongroom/buffer/text';
 import { Enclave, SecretBuffer } from '@strongroom/enclave';
 import { checkArgs, checkInteger, checkOneOf, checkOptions, checkText, invalid } from '@strongroom/core-native/validate';
 
@@ -155,32 +156,13 @@ function standardKey(key: HmacKey): HmacKey {
   }
 }
 
-const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
-const SEXTET = new Int16Array(256).fill(-1);
-for (let i = 0; i < ALPHABET.length; i++) SEXTET[ALPHABET.charCodeAt(i)] = i;
-
-// base64 (padding optional) from a view of guarded bytes into a new SecretBuffer.
+// base64 (padding optional, canonical) from a view of guarded bytes into a new frozen SecretBuffer.
 function decodeBase64Guarded(text: Uint8Array): SecretBuffer {
-  let length = text.length;
-  while (length > 0 && text[length - 1] === 0x3d) length--;
-  if (length % 4 === 1) throw invalid("the key after 'whsec_' is not base64");
-  for (let i = 0; i < length; i++) if (SEXTET[text[i] as number] === -1) throw invalid("the key after 'whsec_' is not base64");
-  const out = SecretBuffer.alloc(Math.floor((length * 3) / 4));
-  out.write((view) => {
-    let bits = 0;
-    let count = 0;
-    let at = 0;
-    for (let i = 0; i < length; i++) {
-      bits = ((bits << 6) | (SEXTET[text[i] as number] as number)) & 0xffffff;
-      count += 6;
-      if (count >= 8) {
-        count -= 8;
-        view[at++] = (bits >> count) & 0xff;
-      }
-    }
-    bits = 0;
-  });
-  return out;
+  try {
+    return base64ToSecret(text);
+  } catch {
+    throw invalid("the key after 'whsec_' is not canonical base64");
+  }
 }
 
 /** Checks webhook signatures; see the top of this file. */

@@ -15,12 +15,10 @@
 // name, HTTP status and request id; the SDK's error is not kept as the cause, since it can
 // hold the raw response ($response) and so the secret.
 import { StrongroomError } from '@strongroom/core-native';
-import { checkArgs, checkInteger, checkOptions, checkText, describe, invalid } from '@strongroom/core-native/validate';
-import { Enclave } from '@strongroom/enclave';
-import { jsonStringField, JsonSyntaxError } from '@strongroom/buffer/text';
+import { checkArgs, checkOptions, checkText, describe, invalid } from '@strongroom/core-native/validate';
 
-import { DEFAULT_SECRET_MAX_SIZE } from './local.js';
-import { asSourceError, defineSource, sourceError, type Source, type SourceErrorCode, type SourceSpec } from './source.js';
+import { maxSizeOf, sealBytes, sealText } from './seal.js';
+import { defineSource, sourceError, type Source, type SourceErrorCode, type SourceSpec } from './source.js';
 
 /**
  * An AWS SDK v3 client as the AWS sources use it: `send(command, { abortSignal })`. A
@@ -155,36 +153,6 @@ function checkClient(client: unknown, serviceId: string, fn: string, pkg: string
   return c as AwsClient;
 }
 
-function maxSizeOf(value: unknown): number {
-  return value === undefined ? DEFAULT_SECRET_MAX_SIZE : checkInteger(value, 'maxSize', 1, 64 * 1024 * 1024);
-}
-
-// Seals `bytes` (or its JSON `field`) into an Enclave; `bytes` is all zeros afterwards, whatever happens.
-function sealBytes(bytes: Uint8Array, field: string | undefined, maxSize: number, spec: Spec): Enclave {
-  try {
-    if (bytes.length === 0) throw sourceError('ERR_SOURCE_FORMAT', spec, 'the secret is empty');
-    if (bytes.length > maxSize) throw sourceError('ERR_SOURCE_FORMAT', spec, `the secret has ${bytes.length} bytes, more than maxSize (${maxSize})`);
-    if (field === undefined) return Enclave.from(bytes);
-    let found;
-    try {
-      found = jsonStringField(bytes, field);
-    } catch (error) {
-      if (error instanceof JsonSyntaxError) {
-        throw sourceError('ERR_SOURCE_FORMAT', spec, `field '${field}' was asked for, but the secret is not a JSON object (bad JSON at byte ${error.position})`);
-      }
-      throw error;
-    }
-    if (found.found === 'missing') throw sourceError('ERR_SOURCE_FORMAT', spec, `the secret's JSON object has no field '${field}'`);
-    if (found.found === 'not-string') throw sourceError('ERR_SOURCE_FORMAT', spec, `the field '${field}' of the secret is not a string`);
-    if (found.secret === undefined) throw sourceError('ERR_SOURCE_FORMAT', spec, `the field '${field}' of the secret is an empty string`);
-    return Enclave.seal(found.secret);
-  } catch (error) {
-    throw asSourceError(error, spec);
-  } finally {
-    bytes.fill(0);
-  }
-}
-
 /**
  * A secret of AWS Secrets Manager (GetSecretValue), read through your SecretsManagerClient:
  * SecretBinary if the secret has it, else SecretString; with `field`, one string field of
@@ -220,7 +188,7 @@ export function awsSecretsManager(options: AwsSecretsManagerOptions): Source {
       delete output.SecretBinary;
       delete output.SecretString;
       if (binary instanceof Uint8Array) return sealBytes(binary, field, maxSize, spec);
-      if (typeof text === 'string') return sealBytes(new TextEncoder().encode(text), field, maxSize, spec);
+      if (typeof text === 'string') return sealText(text, field, maxSize, spec);
       throw sourceError('ERR_SOURCE_FORMAT', spec, 'the answer has neither SecretBinary nor SecretString');
     },
   });

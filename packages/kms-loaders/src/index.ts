@@ -1,6 +1,6 @@
-// @strongroom/kms-loaders: secrets from files, the environment, systemd credentials, AWS
-// Secrets Manager and AWS KMS (and, in later modules, age files, PKCS#11 tokens and other
-// key-management services) loaded straight into Enclaves, and a store that keeps them
+// @strongroom/kms-loaders: secrets from files, the environment, systemd credentials, age
+// files, PKCS#11 tokens, HashiCorp Vault, AWS Secrets Manager and KMS, Google Cloud Secret
+// Manager and Azure Key Vault loaded straight into Enclaves, and a store that keeps them
 // fresh. strongroom never becomes a secret store itself: the secrets stay where they are
 // kept; this package shortens the path from there into guarded memory, and says where it
 // cannot.
@@ -15,3 +15,4 @@ export { Enclave, SecretBuffer } from '@strongroom/enclave';
 export { StrongroomError, isStrongroomError, type StrongroomErrorCode } from '@strongroom/core-native';
 export { vault, vaultTransit, type VaultAuth, type VaultOptions, type VaultTlsOptions, type VaultTransitOptions } from './vault.js';
 export { gcpSecretManager, type GcpAccessSecretVersionResponse, type GcpSecretManagerClient, type GcpSecretManagerOptions } from './gcp.js';
+export { azureKeyVault, type AzureKeyVaultOptions, type AzureKeyVaultSecret, type AzureSecretClient } from './azure.js';

@@ -1,16 +1,24 @@
-// Protocol doubles of HashiCorp Vault and Google Cloud Secret Manager: local HTTP servers on
-// 127.0.0.1 (a free port) that speak the documented HTTP APIs, error answers included, so
-// that the real client code (ours for Vault; Google's own client, REST transport, for Secret
-// Manager) runs against them. Neither service can run on this machine (no network, and
-// neither ships a local server we could install), hence doubles. They are written from the
-// public API documentation:
+// Protocol doubles of HashiCorp Vault, Google Cloud Secret Manager and Azure Key Vault: local
+// HTTP(S) servers on 127.0.0.1 (a free port) that speak the documented HTTP APIs, error answers
+// included, so that the real client code (ours for Vault; Google's own client, REST transport,
+// for Secret Manager; Microsoft's SecretClient for Key Vault) runs against them. None of these
+// services can run on this machine (no network, and none ships a local server we could
+// install), hence doubles. They are written from the public API documentation:
 //   Vault: /v1/<mount>/data/<path> (KV v2), /v1/<mount>/decrypt/<key> (Transit),
 //          /v1/auth/approle/login, /v1/sys/leases/renew, X-Vault-Token, X-Vault-Namespace,
 //          errors as {"errors": [...]} with 400, 403, 404, 429, 5xx.
 //   Secret Manager: GET /v1/<name>:access (REST), {"name", "payload": {"data": base64,
 //          "dataCrc32c": "decimal"}}, errors as {"error": {"code", "message", "status"}}.
+//   Key Vault: GET /secrets/<name>[/<version>]?api-version=..., {"value", "id", "attributes":
+//          {"enabled", "created", "updated", "recoveryLevel"}, "contentType", "tags"}; the
+//          challenge-based authentication its SDK does (a request without a token gets 401 with
+//          WWW-Authenticate: Bearer authorization="https://login.microsoftonline.com/<tenant>",
+//          resource="https://vault.azure.net"; then the Bearer token is checked); errors as
+//          {"error": {"code", "message", "innererror"}} with 401, 403 (a disabled secret:
+//          innererror SecretDisabled), 404 SecretNotFound, 429 Throttled with Retry-After, 5xx;
+//          an x-ms-request-id on every answer. Over HTTPS only: the SDK sends no token over http.
 // Faults are queued per double: the next matching request gets it instead of its answer.
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomBytes, randomUUID } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
@@ -23,14 +31,22 @@ export type Fault =
   | { readonly truncate: true } // 200 with the JSON cut short (Content-Length of what is sent)
   | { readonly malformed: true } // 200 with a body that is not JSON
   | { readonly cut: true } // 200 whose connection closes before its declared length
-  | { readonly badCrc: true }; // Secret Manager: the right data with a wrong dataCrc32c
+  | { readonly badCrc: true } // Secret Manager: the right data with a wrong dataCrc32c
+  | { readonly answer: unknown }; // 200 with this JSON (well-formed, but not what the API answers)
 
 export interface Logged {
   readonly method: string;
   readonly path: string;
+  readonly query: string;
   readonly token: string | undefined;
   readonly namespace: string | undefined;
   readonly authorization: string | undefined;
+}
+
+interface Answer {
+  readonly status: number;
+  readonly value: unknown;
+  readonly text?: string | undefined;
 }
 
 /** A local HTTP server; every socket is tracked so a test can see none is left open. */
@@ -42,6 +58,7 @@ abstract class HttpDouble {
   readonly #hung: (() => void)[] = [];
   readonly #tls: boolean;
   #port = 0;
+  #abandoned = 0;
 
   /** With `tls` (a PEM key and certificate), an HTTPS server. */
   constructor(tls?: { key: string; cert: string }) {
@@ -53,6 +70,7 @@ abstract class HttpDouble {
         this.log.push({
           method: req.method ?? '',
           path: url.pathname,
+          query: url.search,
           token: req.headers['x-vault-token'] as string | undefined,
           namespace: req.headers['x-vault-namespace'] as string | undefined,
           authorization: req.headers.authorization,
@@ -89,6 +107,11 @@ abstract class HttpDouble {
     return this.#sockets.size;
   }
 
+  /** Requests held by { hang: true } faults whose connection the client closed before an answer. */
+  get abandoned(): number {
+    return this.#abandoned;
+  }
+
   /** Answers the requests held by { hang: true } faults, late; returns how many were still waiting. */
   release(): number {
     const hung = this.#hung.splice(0);
@@ -108,37 +131,46 @@ abstract class HttpDouble {
     return this.#sockets.size;
   }
 
-  protected json(res: http.ServerResponse, status: number, value: unknown): void {
-    const body = Buffer.from(JSON.stringify(value));
-    res.writeHead(status, { 'content-type': 'application/json', 'content-length': body.length });
+  /** Sends `value` as JSON (or `text`, the JSON already written), with the double's headers(). */
+  protected json(res: http.ServerResponse, status: number, value: unknown, text?: string): void {
+    const body = Buffer.from(text ?? JSON.stringify(value));
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': body.length, ...this.headers(status) });
     res.end(body);
+  }
+
+  /** Headers every answer of this status carries besides Content-Type and Content-Length (none by default). */
+  protected headers(_status: number): Record<string, string> {
+    return {};
   }
 
   /** Serves `fault` (true), or leaves the request to handle() (false). */
   protected fault(fault: Fault, req: http.IncomingMessage, res: http.ServerResponse, url: URL, body: Buffer): boolean {
     if ('hang' in fault) {
       // no answer until release() (or until the client gives up and closes the connection)
+      res.on('close', () => {
+        if (!res.writableFinished) this.#abandoned++;
+      });
       this.#hung.push(() => {
         if (!res.destroyed) this.handle(req, res, url, body);
       });
       return true;
     }
     if ('status' in fault) {
-      const text = Buffer.from(fault.body ?? this.errorBody(fault.status));
-      res.writeHead(fault.status, { 'content-type': 'application/json', 'content-length': text.length });
-      res.end(text);
+      this.json(res, fault.status, undefined, fault.body ?? this.errorBody(fault.status));
       return true;
     }
     if ('malformed' in fault) {
-      const text = Buffer.from('<html>upstream proxy error</html>');
-      res.writeHead(200, { 'content-type': 'application/json', 'content-length': text.length });
-      res.end(text);
+      this.json(res, 200, undefined, '<html>upstream proxy error</html>');
+      return true;
+    }
+    if ('answer' in fault) {
+      this.json(res, 200, fault.answer);
       return true;
     }
     // truncate, cut, badCrc: the real answer, then spoiled.
     const real = this.answer(req, url, body);
     if (real.status !== 200) {
-      this.json(res, real.status, real.value);
+      this.json(res, real.status, real.value, real.text);
       return true;
     }
     if ('badCrc' in fault) {
@@ -147,24 +179,25 @@ abstract class HttpDouble {
       this.json(res, 200, value);
       return true;
     }
-    const text = Buffer.from(JSON.stringify(real.value));
+    const text = Buffer.from(real.text ?? JSON.stringify(real.value));
     const sent = text.subarray(0, Math.floor(text.length / 2));
     if ('truncate' in fault) {
-      res.writeHead(200, { 'content-type': 'application/json', 'content-length': sent.length });
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': sent.length, ...this.headers(200) });
       res.end(sent);
     } else {
-      res.writeHead(200, { 'content-type': 'application/json', 'content-length': text.length });
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': text.length, ...this.headers(200) });
       res.write(sent, () => res.socket?.destroy());
     }
     return true;
   }
 
   protected handle(req: http.IncomingMessage, res: http.ServerResponse, url: URL, body: Buffer): void {
-    const { status, value } = this.answer(req, url, body);
-    this.json(res, status, value);
+    const { status, value, text } = this.answer(req, url, body);
+    this.json(res, status, value, text);
   }
 
-  protected abstract answer(req: http.IncomingMessage, url: URL, body: Buffer): { status: number; value: unknown };
+  /** The answer to a request: a status and a value sent as JSON (or `text`, the JSON as written). */
+  protected abstract answer(req: http.IncomingMessage, url: URL, body: Buffer): Answer;
   protected abstract errorBody(status: number): string;
 }
 
@@ -372,5 +405,119 @@ export class SecretManagerDouble extends HttpDouble {
         payload: { data: Buffer.from(version.data).toString('base64'), dataCrc32c: String(crc32c(version.data)) },
       },
     };
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Azure Key Vault (data plane, secrets)
+
+export interface KeyVaultVersion {
+  /** The version id: 32 lower-case hex digits, as Key Vault makes them. */
+  readonly id: string;
+  readonly value: string;
+  enabled: boolean;
+  readonly created: number; // seconds since the epoch
+  readonly contentType?: string;
+  readonly tags?: Readonly<Record<string, string>>;
+  /** Send the value with every non-ASCII character as a JSON \uXXXX escape (valid JSON either way). */
+  readonly escape?: boolean;
+}
+
+const keyVaultError = (code: string, message: string, inner?: string): { error: { code: string; message: string; innererror?: { code: string } } } => ({
+  error: { code, message, ...(inner === undefined ? {} : { innererror: { code: inner } }) },
+});
+
+// JSON text with every character above U+007F as \uXXXX (surrogate pairs as two escapes).
+function escapedJson(value: unknown): string {
+  return JSON.stringify(value).replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+export class AzureKeyVaultDouble extends HttpDouble {
+  /** The tenant named in the challenge's authorization URI. */
+  readonly tenantId = randomUUID();
+  /** The one access token the double accepts (opaque here: Key Vault checks a signed JWT). */
+  readonly accessToken = `eyJ0eXAiOiJKV1QifQ.${randomBytes(24).toString('base64url')}`;
+  /** The resource the challenge names: Key Vault's own. */
+  resource = 'https://vault.azure.net';
+  /** Seconds in the Retry-After header of a 429. */
+  retryAfter = 1;
+  /** lower-case name -> { name as created, versions oldest first }. */
+  readonly secrets = new Map<string, { name: string; versions: KeyVaultVersion[] }>();
+  /** The x-ms-request-id of every answer, in order. */
+  readonly requestIds: string[] = [];
+
+  /** HTTPS only: Microsoft's SDK refuses to send a token over http. */
+  constructor(tls: { key: string; cert: string }) {
+    super(tls);
+  }
+
+  /** Sets a new current version of the secret `name` (what `az keyvault secret set` does); returns its id. */
+  add(name: string, value: string, options: { enabled?: boolean; contentType?: string; tags?: Record<string, string>; escape?: boolean } = {}): string {
+    const key = name.toLowerCase();
+    const entry = this.secrets.get(key) ?? { name, versions: [] };
+    const version: KeyVaultVersion = {
+      id: randomBytes(16).toString('hex'),
+      value,
+      enabled: options.enabled ?? true,
+      created: Math.floor(Date.now() / 1000),
+      ...(options.contentType === undefined ? {} : { contentType: options.contentType }),
+      ...(options.tags === undefined ? {} : { tags: options.tags }),
+      ...(options.escape === undefined ? {} : { escape: options.escape }),
+    };
+    entry.versions.push(version);
+    this.secrets.set(key, entry);
+    return version.id;
+  }
+
+  /** The WWW-Authenticate header of a 401. */
+  get challenge(): string {
+    return `Bearer authorization="https://login.microsoftonline.com/${this.tenantId}", resource="${this.resource}"`;
+  }
+
+  protected override headers(status: number): Record<string, string> {
+    const id = randomUUID();
+    this.requestIds.push(id);
+    return {
+      'x-ms-request-id': id,
+      'x-ms-keyvault-service-version': '1.9.0.0',
+      ...(status === 401 ? { 'www-authenticate': this.challenge } : {}),
+      ...(status === 429 ? { 'retry-after': String(this.retryAfter) } : {}),
+    };
+  }
+
+  protected errorBody(status: number): string {
+    const table: Record<number, [string, string]> = {
+      401: ['Unauthorized', 'AKV10000: Request is missing a Bearer or PoP token.'],
+      403: ['Forbidden', "The user, group or application does not have secrets get permission on key vault. For help resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125287"],
+      404: ['SecretNotFound', 'A secret with (name/id) was not found in this key vault.'],
+      429: ['Throttled', 'Request was not processed because too many requests were received. Reason: A generic throttling limit was exceeded.'],
+      503: ['ServiceUnavailable', 'The service is temporarily unavailable.'],
+    };
+    const [code, message] = table[status] ?? ['InternalServerError', 'An internal server error occurred.'];
+    return JSON.stringify(keyVaultError(code, message));
+  }
+
+  protected answer(req: http.IncomingMessage, url: URL): Answer {
+    const authorization = req.headers.authorization;
+    if (authorization === undefined) return { status: 401, value: keyVaultError('Unauthorized', 'AKV10000: Request is missing a Bearer or PoP token.') };
+    if (authorization !== `Bearer ${this.accessToken}`) return { status: 401, value: keyVaultError('Unauthorized', 'AKV10022: Invalid audience.') };
+    if (!url.searchParams.has('api-version')) return { status: 400, value: keyVaultError('BadParameter', 'The api-version query parameter is required.') };
+    const match = /^\/secrets\/([0-9A-Za-z-]{1,127})(?:\/([0-9A-Za-z]*))?\/?$/.exec(url.pathname);
+    if (req.method !== 'GET' || match === null) return { status: 404, value: keyVaultError('NotFound', 'The requested resource was not found.') };
+    const [, name = '', wanted = ''] = match;
+    const entry = this.secrets.get(name.toLowerCase());
+    const version = wanted === '' ? entry?.versions.at(-1) : entry?.versions.find((v) => v.id === wanted.toLowerCase());
+    if (entry === undefined || version === undefined) {
+      return { status: 404, value: keyVaultError('SecretNotFound', `A secret with (name/id) ${name}${wanted === '' ? '' : `/${wanted}`} was not found in this key vault.`) };
+    }
+    if (!version.enabled) return { status: 403, value: keyVaultError('Forbidden', 'Operation get is not allowed on a disabled secret.', 'SecretDisabled') };
+    const value = {
+      value: version.value,
+      ...(version.contentType === undefined ? {} : { contentType: version.contentType }),
+      id: `https://${req.headers.host ?? '127.0.0.1'}/secrets/${entry.name}/${version.id}`,
+      attributes: { enabled: true, created: version.created, updated: version.created, recoveryLevel: 'Recoverable+Purgeable', recoverableDays: 90 },
+      tags: version.tags ?? {},
+    };
+    return { status: 200, value, text: version.escape === true ? escapedJson(value) : undefined };
   }
 }

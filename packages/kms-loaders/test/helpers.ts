@@ -1,5 +1,6 @@
-// Shared pieces of the @strongroom/kms-loaders tests: a temporary folder per file, and the
-// bytes of an Enclave (a heap copy, tests only).
+// Shared pieces of the @strongroom/kms-loaders tests: a temporary folder per file, the bytes
+// of an Enclave (a heap copy, tests only), and a self-signed certificate for the HTTPS doubles.
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -23,3 +24,17 @@ export function textOf(enclave: Enclave): string {
 }
 
 export const isRoot = process.getuid?.() === 0;
+
+/** A key and self-signed certificate for 127.0.0.1 (PEM), made by the openssl command (Node cannot make one); undefined without openssl. */
+export function selfSigned(commonName: string): { key: string; cert: string } | undefined {
+  const { dir, remove } = tempFolder('tls');
+  try {
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', `/CN=${commonName}`,
+      '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem')], { stdio: 'ignore' });
+    return { key: fs.readFileSync(path.join(dir, 'key.pem'), 'utf8'), cert: fs.readFileSync(path.join(dir, 'cert.pem'), 'utf8') };
+  } catch {
+    return undefined;
+  } finally {
+    remove();
+  }
+}

@@ -3,17 +3,14 @@
 // answer the double gives (403, 404, 400, 429, a hang, truncated or malformed JSON, a cut
 // connection), with the store's retries and deadline. After each test no SecretBuffer is
 // left alive and no connection open.
-import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
-import fs from 'node:fs';
-import path from 'node:path';
 
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { errorCode } from '@strongroom/testkit';
 
 import { Enclave, loadSecrets, SecretBuffer, vault, vaultTransit, type Source, type VaultAuth } from '../src/index.js';
 import { VaultDouble } from './doubles.js';
-import { tempFolder, textOf } from './helpers.js';
+import { selfSigned, textOf } from './helpers.js';
 
 let double: VaultDouble;
 let token: string;
@@ -243,22 +240,8 @@ describe("engine 'generic': a dynamic secret's lease", () => {
   });
 });
 
-// A certificate for 127.0.0.1 made by the openssl command (Node cannot make one).
-function selfSigned(): { key: string; cert: string } | undefined {
-  const { dir, remove } = tempFolder('vault-tls');
-  try {
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=vault-double',
-      '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem')], { stdio: 'ignore' });
-    return { key: fs.readFileSync(path.join(dir, 'key.pem'), 'utf8'), cert: fs.readFileSync(path.join(dir, 'cert.pem'), 'utf8') };
-  } catch {
-    return undefined;
-  } finally {
-    remove();
-  }
-}
-
 describe('over TLS', () => {
-  const pem = selfSigned();
+  const pem = selfSigned('vault-double');
   it.skipIf(pem === undefined)('with tls.ca the certificate is trusted and the secret read; without it the connection is refused (ERR_SOURCE_UNAVAILABLE)', async () => {
     const secure = await new VaultDouble(pem).start();
     try {

@@ -14,6 +14,10 @@
 // Interposed: mmap (and mmap64, which libsodium's Argon2 calls, counted as mmap), mprotect, mlock, madvise, ftruncate, read, getrandom, pthread_create and
 // syscall (for memfd_secret and getrandom made through it). pthread_create is attributed to
 // the module when the caller is the module or libstdc++ (std::thread starts threads there).
+// `new` is C++'s operator new and new[] called from the module's own code (a std::string's
+// buffer is allocated inside libstdc++ and is not counted): a failing one asks libstdc++'s
+// operator new for SIZE_MAX bytes, so that it throws std::bad_alloc itself (C cannot throw);
+// the exception unwinds through this file's frames (built with -fexceptions).
 // Test-only code: never built into or shipped with a strongroom package.
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -21,6 +25,7 @@
 #include <node_api.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -32,9 +37,9 @@
 #define SYS_memfd_secret 447
 #endif
 
-enum Call { MMAP, MPROTECT, MLOCK, MADVISE, MEMFD_SECRET, FTRUNCATE, READ, GETRANDOM, PTHREAD_CREATE, CALLS };
-static const char* const kNames[CALLS] = {"mmap",      "mprotect", "mlock",     "madvise",       "memfd_secret",
-                                          "ftruncate", "read",     "getrandom", "pthread_create"};
+enum Call { MMAP, MPROTECT, MLOCK, MADVISE, MEMFD_SECRET, FTRUNCATE, READ, GETRANDOM, PTHREAD_CREATE, NEW, CALLS };
+static const char* const kNames[CALLS] = {"mmap",      "mprotect", "mlock",     "madvise",        "memfd_secret",
+                                          "ftruncate", "read",     "getrandom", "pthread_create", "new"};
 
 static int g_watching;                       // counting enabled
 static char g_module[128] = "strongroom.node";
@@ -127,6 +132,21 @@ int pthread_create(pthread_t* thread, const pthread_attr_t* attr, void* (*start)
   if (ShouldFail(PTHREAD_CREATE, CALLER)) return errno;  // pthread_create returns the error
   if (real == NULL) real = (int (*)(pthread_t*, const pthread_attr_t*, void* (*)(void*), void*))Next("pthread_create");
   return real(thread, attr, start, arg);
+}
+
+// operator new(size_t) and operator new[](size_t), by their Itanium ABI names.
+void* _Znwm(size_t size) {
+  static void* (*real)(size_t);
+  if (ShouldFail(NEW, CALLER)) size = SIZE_MAX;
+  if (real == NULL) real = (void* (*)(size_t))Next("_Znwm");
+  return real(size);
+}
+
+void* _Znam(size_t size) {
+  static void* (*real)(size_t);
+  if (ShouldFail(NEW, CALLER)) size = SIZE_MAX;
+  if (real == NULL) real = (void* (*)(size_t))Next("_Znam");
+  return real(size);
 }
 
 long syscall(long number, ...) {

@@ -25,6 +25,12 @@ export interface ChildOptions {
   memlockBytes?: number;
   /** Run without CAP_IPC_LOCK, so a root child obeys RLIMIT_MEMLOCK. No-op when not root. */
   dropIpcLock?: boolean;
+  /**
+   * Run as this user (a name in /etc/passwd, such as 'nobody'): its uid and primary gid, no
+   * supplementary groups, no capabilities. Only root can; the limits of the other options
+   * are set first, as root, so a root parent can grant one the user could not raise.
+   */
+  user?: string;
   /** Written to the child's stdin (a pipe), which is then closed. Default: stdin is /dev/null. */
   input?: string | Uint8Array;
 }
@@ -82,6 +88,22 @@ function findTool(name: string): string | undefined {
   return undefined;
 }
 
+/** The uid and primary gid of a user named in /etc/passwd. */
+function passwdEntry(user: unknown, caller: string): { uid: number; gid: number } {
+  if (typeof user !== 'string' || !/^[a-z_][a-z0-9_.-]*\$?$/i.test(user)) {
+    throw new TypeError(`${caller}: user must be a user name, got ${String(user)}`);
+  }
+  const line = fs
+    .readFileSync('/etc/passwd', 'utf8')
+    .split('\n')
+    .find((entry) => entry.startsWith(`${user}:`));
+  const [, , uid, gid] = line?.split(':') ?? [];
+  if (uid === undefined || gid === undefined || !/^\d+$/.test(uid) || !/^\d+$/.test(gid)) {
+    throw new Error(`${caller}: no user '${user}' in /etc/passwd`);
+  }
+  return { uid: Number(uid), gid: Number(gid) };
+}
+
 interface Command {
   file: string;
   args: string[];
@@ -117,6 +139,13 @@ function buildCommand(code: string, options: ChildOptions, caller: string): Comm
     const setpriv = findTool('setpriv');
     if (setpriv === undefined) throw new Error(`${caller}: dropIpcLock as root needs setpriv (util-linux), not found`);
     chain.push(setpriv, '--bounding-set=-ipc_lock', '--inh-caps=-ipc_lock', '--');
+  }
+  if (options.user !== undefined) {
+    const { uid, gid } = passwdEntry(options.user, caller);
+    if (process.geteuid?.() !== 0) throw new Error(`${caller}: user '${options.user}' needs a root parent, and this process is not root`);
+    const setpriv = findTool('setpriv');
+    if (setpriv === undefined) throw new Error(`${caller}: user needs setpriv (util-linux), not found`);
+    chain.push(setpriv, `--reuid=${uid}`, `--regid=${gid}`, '--clear-groups', '--inh-caps=-all', '--');
   }
   chain.push(process.execPath, ...(options.args ?? []), '--input-type=module', '-e', code);
   script.push('exec "$0" "$@"');

@@ -1,5 +1,6 @@
 // Fault injection: the Nth call of mmap, mprotect, mlock, madvise, memfd_secret, ftruncate,
 // read, getrandom or pthread_create made by the strongroom addon fails with a chosen errno,
+// and the Nth C++ operator new (or new[]) in the addon's own code throws std::bad_alloc,
 // in a child process. native/faults.c is an LD_PRELOAD shim that is also a Node-API module;
 // testkit compiles it with the system C compiler on first use (into build/, git-ignored)
 // and the child controls it through process.dlopen:
@@ -24,6 +25,7 @@ export const FAULT_CALLS = [
   'read',
   'getrandom',
   'pthread_create',
+  'new',
 ] as const;
 export type FaultCall = (typeof FAULT_CALLS)[number];
 
@@ -51,7 +53,8 @@ export function faultShim(): string {
   const temporary = `${OUTPUT}.${process.pid}.tmp`;
   const result = spawnSync(
     'cc',
-    ['-shared', '-fPIC', '-O1', '-Wall', '-Wextra', '-Werror', `-I${nodeHeaders()}`, '-o', temporary, SOURCE, '-ldl'],
+    // -fexceptions: the std::bad_alloc of a failed `new` unwinds through the shim's frames.
+    ['-shared', '-fPIC', '-fexceptions', '-O1', '-Wall', '-Wextra', '-Werror', `-I${nodeHeaders()}`, '-o', temporary, SOURCE, '-ldl'],
     { encoding: 'utf8' },
   );
   if (result.error !== undefined || result.status !== 0) {

@@ -137,9 +137,30 @@ describe('runNode', () => {
     expect(/^CapEff:\s*(\S+)$/m.exec(dropped.stdout)?.[1]).not.toMatch(/^0+$/);
   });
 
+  it.skipIf(!isRoot)(`user runs the child as that user, without capabilities, under the limits set before the switch${isRoot ? '' : ' (not root)'}`, async () => {
+    const code = `import fs from 'node:fs';
+      const status = fs.readFileSync('/proc/self/status', 'utf8');
+      console.log(JSON.stringify({ uid: process.getuid(), gid: process.getgid(), groups: process.getgroups(),
+        capEff: /^CapEff:\\s*(\\S+)$/m.exec(status)[1], memlock: /^Max locked memory\\s+(\\S+)/m.exec(fs.readFileSync('/proc/self/limits', 'utf8'))[1] }));`;
+    const nobody = (fs.readFileSync('/etc/passwd', 'utf8').split('\n').find((line) => line.startsWith('nobody:')) ?? '').split(':');
+    const result = await runNode(code, { user: 'nobody', memlockBytes: 3 << 20 });
+    expect(result.code, result.stderr).toBe(0);
+    expect(JSON.parse(result.stdout)).toEqual({
+      uid: Number(nobody[2]),
+      gid: Number(nobody[3]),
+      groups: [Number(nobody[3])],
+      capEff: expect.stringMatching(/^0+$/),
+      memlock: String(3 << 20),
+    });
+    // A control: without the option the child is root.
+    expect(JSON.parse((await runNode(code)).stdout)).toMatchObject({ uid: 0 });
+  });
+
   it('rejects bad options', async () => {
     await expect(runNode('', { timeoutMs: 0 })).rejects.toThrow(RangeError);
     await expect(runNode('', { memlockBytes: -1 })).rejects.toThrow(/memlockBytes/);
+    await expect(runNode('', { user: 'no such user' })).rejects.toThrow(/user must be a user name/);
+    await expect(runNode('', { user: 'strongroom-no-such-user' })).rejects.toThrow(/no user 'strongroom-no-such-user'/);
   });
 
   it('rejects when the child cannot be spawned', async () => {
