@@ -54,8 +54,8 @@ export interface Stats {
   /** Slabs: the shared pages of small regions (allocate()'s default up to 256 bytes). */
   slabs: SlabStats;
   /**
-   * Memory mappings (VMAs) strongroom's guarded pages hold: up to 3 per region, spares and
-   * orphans included (guard pages of neighbouring regions may merge, so /proc/self/maps can
+   * Memory mappings (VMAs) strongroom's guarded pages hold: up to 3 per isolated region and 10
+   * per slab, spares, empty slabs in reserve and orphans included (guard pages of neighbouring regions may merge, so /proc/self/maps can
    * show fewer: this is an upper bound).
    */
   mappings: number;
