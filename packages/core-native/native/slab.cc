@@ -247,9 +247,13 @@ void Unlist(Slab* slab) {
   }
 }
 
-size_t Reserved(size_t k) {
+// Empty slabs kept for the same class, backend and lock state as `like` (FindSlab hands out
+// only those): a reserve of one kind never stands in for another.
+size_t Reserved(const Slab& like) {
   size_t n = 0;
-  for (const Slab* slab : g_slabs[k]) n += slab->reserved ? 1 : 0;
+  for (const Slab* slab : g_slabs[like.klass]) {
+    n += slab->reserved && slab->backend == like.backend && slab->locked == like.locked ? 1 : 0;
+  }
   return n;
 }
 
@@ -258,7 +262,7 @@ size_t Reserved(size_t k) {
 Slab* Retire(Slab& slab) {
   if (slab.Busy()) return nullptr;
   Account(slab, false, -1);
-  if (!slab.has_dead && Reserved(slab.klass) < kSlabReserve) {
+  if (!slab.has_dead && Reserved(slab) < kSlabReserve) {
     slab.reserved = true;
     Account(slab, true, +1);
     return nullptr;

@@ -30,9 +30,9 @@
 // slot at once if it is not open, or as soon as its scope closes. A slab with dead pages is
 // unmapped when its last slot goes.
 //
-// Empty slabs beyond kSlabReserve per class are unmapped; those kept are wiped, noaccess,
-// and counted like spare regions (ReleaseSpareRegions drops them under memlock pressure).
-// One mutex guards every slab; mappings are made and removed outside it.
+// Empty slabs beyond kSlabReserve per class, backend and lock state are unmapped; those kept
+// are wiped, noaccess, and counted like spare regions (ReleaseSpareRegions drops them under
+// memlock pressure). One mutex guards every slab; new slabs are mapped outside it.
 #pragma once
 
 #include <cstddef>
@@ -53,7 +53,7 @@ constexpr size_t kSlabDataPages = 8;
 // Mappings (VMAs) one slab holds: a guard page each side and each data page on its own
 // (slab.cc keeps neighbouring data pages from merging); taken from the mapping budget.
 constexpr int64_t kSlabMappings = static_cast<int64_t>(kSlabDataPages) + 2;
-// Empty slabs kept mapped per size class for the next allocation.
+// Empty slabs kept mapped per size class, backend and lock state for the next allocation.
 constexpr size_t kSlabReserve = 1;
 
 struct SlabClassStats {

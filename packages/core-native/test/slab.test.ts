@@ -10,7 +10,7 @@ import { expectCrash, expectResidue, makeMarker, runNode, startChild } from '@st
 
 import { constants } from '../src/constants.js';
 import { allocate, stats } from '../src/index.js';
-import { BACKENDS, CHILD, PREAMBLE, SECRETMEM_SKIP_REASON, plantMarker } from './helpers.js';
+import { BACKENDS, CHILD, PREAMBLE, SECRETMEM, SECRETMEM_SKIP_REASON, plantMarker } from './helpers.js';
 
 const CLASSES = constants().slabClasses;
 
@@ -87,6 +87,18 @@ describe('placement', () => {
       spareAfter: constants().slabDataPages * 4096,
       regionsAfter: 0,
     });
+  });
+});
+
+describe('the reserve of empty slabs', () => {
+  it.skipIf(!SECRETMEM)('keeps one per class and backend: an empty mmap slab never makes a secretmem one be unmapped and mapped again', async () => {
+    const report = await childJson<Record<string, number>>(`
+      sr.releaseSpareRegions();
+      sr.allocate(32, { backend: 'mmap' }).free();
+      sr.allocate(32, { backend: 'secretmem' }).free();
+      const s = sr.stats();
+      console.log(JSON.stringify({ empty: s.slabs.empty, count: s.slabs.count, slabs: s.slabs.classes[1].slabs }));`);
+    expect(report).toEqual({ empty: 2, count: 2, slabs: 2 });
   });
 });
 

@@ -337,3 +337,25 @@ export async function startChild(code: string, options: ChildOptions = {}): Prom
     },
   };
 }
+
+/**
+ * Child code (a module body; top-level await) that shows the process still works after it
+ * met a resource limit: it allocates a 64 MiB Buffer and a million small objects, then
+ * serves one HTTP request on 127.0.0.1 and reads the answer. It declares `ordinary` (true
+ * when both allocations held) and `answer` (the body: 'served /after-the-limit').
+ */
+export const PROCESS_GOES_ON = `
+const { default: goesOnHttp } = await import('node:http');
+const goesOnBig = Buffer.alloc(64 << 20, 7);
+const goesOnSmall = Array.from({ length: 1_000_000 }, (_, i) => ({ i, text: 'x' + i }));
+const goesOnServer = goesOnHttp.createServer((request, response) => response.end('served ' + request.url));
+await new Promise((resolve) => goesOnServer.listen(0, '127.0.0.1', resolve));
+const answer = await new Promise((resolve, reject) => {
+  goesOnHttp.get({ host: '127.0.0.1', port: goesOnServer.address().port, path: '/after-the-limit', agent: false }, (response) => {
+    let body = '';
+    response.setEncoding('utf8').on('data', (chunk) => (body += chunk)).on('end', () => resolve(body));
+  }).on('error', reject);
+});
+await new Promise((resolve) => goesOnServer.close(resolve));
+const ordinary = goesOnBig.length === 64 << 20 && goesOnSmall.length === 1_000_000;
+`;

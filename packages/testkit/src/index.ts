@@ -6,7 +6,7 @@
 // process holds, and the vitest matchers (toCrashWith, toLeaveNoResidue, toRestoreBaseline) wrap
 // these helpers. Each concept lives in its own module.
 
-export { runNode, startChild, type ChildHandle, type ChildOptions, type ChildResult } from './child.js';
+export { PROCESS_GOES_ON, runNode, startChild, type ChildHandle, type ChildOptions, type ChildResult } from './child.js';
 export { expectCrash, type CrashResult, type CrashSignal } from './crash.js';
 export {
   readMappings,
