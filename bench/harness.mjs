@@ -57,6 +57,55 @@ export function compare(sides, { rounds = 15, warmupMs = 200, batchMs = 50 } = {
   };
 }
 
+/** Awaits fn `iterations` times, one after the other; returns nanoseconds per call. */
+async function timeBatchAsync(fn, iterations) {
+  const start = now();
+  for (let i = 0; i < iterations; i++) await fn();
+  return Number(now() - start) / iterations;
+}
+
+/** calibrate() for a function that returns a promise: each call is awaited before the next. */
+async function calibrateAsync(fn, warmupMs, batchMs) {
+  const deadline = now() + BigInt(Math.round(warmupMs * 1e6));
+  let calls = 0;
+  const start = now();
+  do {
+    await fn();
+    calls++;
+  } while (now() < deadline);
+  const nsPerCall = Number(now() - start) / calls;
+  return Math.max(1, Math.round((batchMs * 1e6) / nsPerCall));
+}
+
+/**
+ * compare() for async work and any number of sides: each side is warmed up and given its own
+ * batch size, then `rounds` rounds each time one batch of every side back to back, the order
+ * rotated by one side every round (with as many rounds as sides, or a multiple, each side takes
+ * each place equally often). Calls are awaited one at a time. No garbage collection is forced
+ * between batches: one forced before every batch made every side about twice as slow, readFile
+ * included, with no further collection inside the timed batches (why was not pinned down), so a
+ * side's garbage is collected where V8 chooses, mostly in the batch that made it.
+ * Returns per-call nanoseconds per side (median and every sample); the paired ratio of any two
+ * sides is pairedRatio(result[a].samples, result[b].samples).
+ */
+export async function compareAsync(sides, { rounds = 16, warmupMs = 200, batchMs = 50 } = {}) {
+  const names = Object.keys(sides);
+  const iterations = {};
+  for (const k of names) iterations[k] = await calibrateAsync(sides[k], warmupMs, batchMs);
+  const samples = Object.fromEntries(names.map((k) => [k, []]));
+  for (let r = 0; r < rounds; r++) {
+    const order = names.map((_, i) => names[(i + r) % names.length]);
+    for (const k of order) samples[k].push(await timeBatchAsync(sides[k], iterations[k]));
+  }
+  return Object.fromEntries(names.map((k) => [k, { ns: median(samples[k]), iterations: iterations[k], samples: samples[k] }]));
+}
+
+/** The median over rounds of a[r] / b[r]: two sides' samples taken in the same rounds. */
+export function pairedRatio(a, b) {
+  if (a.length !== b.length || a.length === 0) throw new Error('pairedRatio needs samples of the same rounds');
+  return median(a.map((ns, r) => ns / b[r]));
+}
+
 /** 1234 -> "1.23 µs" etc. */
 export function formatNs(ns) {
   if (ns < 1e3) return `${ns.toFixed(0)} ns`;

@@ -10,8 +10,12 @@
 //
 // Then the HTTP run (http-cases.mjs, argon2-cases.mjs): @strongroom/express's webhook and
 // JWT routes under autocannon beside the same routes built the usual way, and the login
-// route's Argon2id beside hash-wasm. Which parts run: `--skip-http` (or BENCH_HTTP=skip)
-// runs only the micro-benchmarks, `--http-only` (or BENCH_HTTP=only) only the HTTP run.
+// route's Argon2id beside hash-wasm. Then the kms-loaders run (kms-cases.mjs): age
+// decryption of 1 MiB beside the age-encryption package and the age CLI, and loading 100
+// file secrets beside fs.promises.readFile. Which parts run: all three by default;
+// `--skip-http` / `--skip-kms` (or BENCH_HTTP=skip / BENCH_KMS=skip) leave one out;
+// `--http-only` / `--kms-only` (or BENCH_HTTP=only / BENCH_KMS=only) run only that part
+// (both given: those two parts).
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -22,23 +26,34 @@ import { enclaveCases } from './enclave-cases.mjs';
 import { compare, formatNs, table } from './harness.mjs';
 import { printHttp, runHttp } from './http-cases.mjs';
 import { printArgon2, runArgon2 } from './argon2-cases.mjs';
+import { printKms, runKms } from './kms-cases.mjs';
 
-/** Which parts run: 'all' (default), 'skip' (no HTTP run) or 'only' (only the HTTP run). */
+/**
+ * Which parts run, of 'micro', 'http' (with Argon2id) and 'kms': every part by default;
+ * --skip-X leaves part X out; --X-only runs only the parts named by such flags.
+ */
 function selection() {
   const args = process.argv.slice(2);
-  const known = ['--skip-http', '--http-only'];
+  const optional = ['http', 'kms'];
+  const known = optional.flatMap((part) => [`--skip-${part}`, `--${part}-only`]);
   const unknown = args.filter((a) => !known.includes(a));
-  if (unknown.length) throw new Error(`unknown argument ${unknown.join(' ')}: the bench takes --skip-http or --http-only`);
-  const env = process.env.BENCH_HTTP ?? '';
-  if (!['', 'skip', 'only'].includes(env)) throw new Error(`BENCH_HTTP must be 'skip' or 'only', got ${JSON.stringify(env)}`);
-  const skip = args.includes('--skip-http') || env === 'skip';
-  const only = args.includes('--http-only') || env === 'only';
-  if (skip && only) throw new Error('--skip-http and --http-only (BENCH_HTTP) contradict each other');
-  return skip ? 'skip' : only ? 'only' : 'all';
+  if (unknown.length) throw new Error(`unknown argument ${unknown.join(' ')}: the bench takes ${known.join(', ')}`);
+  const skip = new Set();
+  const only = new Set();
+  for (const part of optional) {
+    const name = `BENCH_${part.toUpperCase()}`;
+    const env = process.env[name] ?? '';
+    if (!['', 'skip', 'only'].includes(env)) throw new Error(`${name} must be 'skip' or 'only', got ${JSON.stringify(env)}`);
+    if (args.includes(`--skip-${part}`) || env === 'skip') skip.add(part);
+    if (args.includes(`--${part}-only`) || env === 'only') only.add(part);
+    if (skip.has(part) && only.has(part)) throw new Error(`--skip-${part} and --${part}-only (${name}) contradict each other`);
+  }
+  const chosen = only.size ? [...only] : ['micro', ...optional];
+  return chosen.filter((part) => !skip.has(part));
 }
 const parts = selection();
 
-const cases = parts === 'only' ? [] : [...coreCases, ...bufferCases, ...enclaveCases];
+const cases = parts.includes('micro') ? [...coreCases, ...bufferCases, ...enclaveCases] : [];
 
 const ROUNDS = 15;
 const gc = globalThis.gc ?? (() => {});
@@ -56,7 +71,7 @@ function secretmemSkipReason() {
 }
 
 const backends = ['mmap'];
-const skipReason = parts === 'only' ? null : secretmemSkipReason();
+const skipReason = parts.includes('micro') || parts.includes('kms') ? secretmemSkipReason() : null;
 if (skipReason) console.log(`secretmem backend skipped: ${skipReason}\n`);
 else backends.push('secretmem');
 
@@ -142,7 +157,7 @@ function printMicro() {
 
 let http = null;
 let argon2 = null;
-if (parts !== 'skip') {
+if (parts.includes('http')) {
   if (cases.length) console.log('');
   const httpStarted = Date.now();
   http = await runHttp();
@@ -156,6 +171,15 @@ if (parts !== 'skip') {
       (failed.length ? ` (missed: ${failed.map((r) => r.route + (r.clean ? '' : ', with errors')).join('; ')})` : '') +
       `; guarded memory back to its baseline: ${http.memory.backToBaseline ? 'yes' : 'NO'}; ${((Date.now() - httpStarted) / 1e3).toFixed(1)} s`,
   );
+}
+
+let kms = null;
+if (parts.includes('kms')) {
+  if (cases.length || http) console.log('');
+  const kmsStarted = Date.now();
+  kms = await runKms(backends);
+  printKms(kms);
+  console.log(`kms-loaders: ratio = median over ${kms.settings.rounds} rounds of the paired per-round ratio strongroom / peer; ${((Date.now() - kmsStarted) / 1e3).toFixed(1)} s`);
 }
 
 const cpus = os.cpus();
@@ -172,6 +196,7 @@ const report = {
   results,
   http,
   argon2,
+  kms,
 };
 const out = fileURLToPath(new URL('./results.json', import.meta.url));
 writeFileSync(out, JSON.stringify(report, null, 2) + '\n');
