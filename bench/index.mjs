@@ -63,7 +63,9 @@ function secretmemSkipReason() {
     return 'stats().secretmemAvailable is false: this kernel has no usable memfd_secret (Linux 5.14+, secretmem.enable=1 on some)';
   }
   try {
-    allocate(32, { backend: 'secretmem' }).free();
+    // isolated: a probe that took a slab slot would leave an empty secretmem slab in reserve,
+    // and the mmap rows would then pay for a slab of their own on every allocation (SLABS.md).
+    allocate(32, { backend: 'secretmem', isolated: true }).free();
     return null;
   } catch (error) {
     return `allocate(…, { backend: 'secretmem' }) failed: ${error.message}`;
