@@ -7,8 +7,30 @@ import { SecretBuffer } from '@strongroom/buffer';
 const SMALL = 32;
 
 
+/**
+ * The sodium-native peer of SecretBuffer.random(32) + destroy(): sodium_malloc +
+ * randombytes_buf + mprotect_noaccess + sodium_free. slab-cases.mjs times the same function.
+ */
+export function sodiumRandomDestroy() {
+  const buf = sodium.sodium_malloc(SMALL);
+  sodium.randombytes_buf(buf);
+  sodium.sodium_mprotect_noaccess(buf);
+  sodium.sodium_free(buf);
+}
+
+/**
+ * The sodium-native peer of one read scope over a noaccess buffer: mprotect_readonly, read a
+ * byte (returned), mprotect_noaccess. slab-cases.mjs times the same function.
+ */
+export function sodiumReadScope(buf) {
+  sodium.sodium_mprotect_readonly(buf);
+  const first = buf[0];
+  sodium.sodium_mprotect_noaccess(buf);
+  return first;
+}
+
 // random + destroy: guarded allocation, CSPRNG fill, locked away (noaccess), wiped and
-// released. sodium-native: sodium_malloc + randombytes_buf + mprotect_noaccess + sodium_free.
+// released. sodium-native: sodiumRandomDestroy() above.
 const randomDestroy = {
   name: 'SecretBuffer.random+destroy',
   bytes: SMALL,
@@ -16,12 +38,7 @@ const randomDestroy = {
   setup(backend) {
     return {
       strongroom: () => SecretBuffer.random(SMALL, { backend }).destroy(),
-      sodium() {
-        const buf = sodium.sodium_malloc(SMALL);
-        sodium.randombytes_buf(buf);
-        sodium.sodium_mprotect_noaccess(buf);
-        sodium.sodium_free(buf);
-      },
+      sodium: sodiumRandomDestroy,
       verify: () => check(SecretBuffer.live().buffers === 0, 'every buffer destroyed'),
       teardown() {},
     };
@@ -29,7 +46,7 @@ const randomDestroy = {
 };
 
 // One read scope: readonly, a view handed to the callback, noaccess again (view
-// detached). sodium-native: mprotect_readonly + read a byte + mprotect_noaccess.
+// detached). sodium-native: sodiumReadScope() above.
 const readScope = {
   name: 'read() scope',
   bytes: SMALL,
@@ -46,9 +63,7 @@ const readScope = {
         sink ^= secret.read(first);
       },
       sodium() {
-        sodium.sodium_mprotect_readonly(buf);
-        sink ^= buf[0];
-        sodium.sodium_mprotect_noaccess(buf);
+        sink ^= sodiumReadScope(buf);
       },
       verify: () => check(typeof sink === 'number', 'read'),
       teardown() {

@@ -57,6 +57,52 @@ export function compare(sides, { rounds = 15, warmupMs = 200, batchMs = 50 } = {
   };
 }
 
+/** The process's CPU time (user + system, every thread: V8's GC helpers included) in ns. */
+function cpuNs() {
+  const { user, system } = process.cpuUsage();
+  return (user + system) * 1e3;
+}
+
+/** timeBatch() that also returns the process's CPU time per call. */
+function timeBatchCpu(fn, iterations) {
+  const cpu = cpuNs();
+  const start = now();
+  for (let i = 0; i < iterations; i++) fn();
+  const wall = Number(now() - start) / iterations;
+  return { wall, cpu: (cpuNs() - cpu) / iterations };
+}
+
+/**
+ * compare() for any number of synchronous sides: each side is warmed up and given its own
+ * batch size, then `rounds` rounds each time one batch of every side back to back, the order
+ * rotated by one side every round (with a multiple of the number of sides as rounds, each side
+ * takes each place equally often). Besides wall time, each batch records the process's CPU
+ * time per call (process.cpuUsage(): user + system of every thread), which on a loaded machine
+ * leaves out the time spent waiting for a core. Returns per side the median wall and CPU
+ * nanoseconds per call and every sample; the paired ratio of two sides is
+ * pairedRatio(result[a].samples, result[b].samples).
+ */
+export function compareRotating(sides, { rounds = 15, warmupMs = 200, batchMs = 50 } = {}) {
+  const names = Object.keys(sides);
+  const iterations = Object.fromEntries(names.map((k) => [k, calibrate(sides[k], warmupMs, batchMs)]));
+  const samples = Object.fromEntries(names.map((k) => [k, []]));
+  const cpuSamples = Object.fromEntries(names.map((k) => [k, []]));
+  for (let r = 0; r < rounds; r++) {
+    const order = names.map((_, i) => names[(i + r) % names.length]);
+    for (const k of order) {
+      const { wall, cpu } = timeBatchCpu(sides[k], iterations[k]);
+      samples[k].push(wall);
+      cpuSamples[k].push(cpu);
+    }
+  }
+  return Object.fromEntries(
+    names.map((k) => [
+      k,
+      { ns: median(samples[k]), cpuNs: median(cpuSamples[k]), iterations: iterations[k], samples: samples[k], cpuSamples: cpuSamples[k] },
+    ]),
+  );
+}
+
 /** Awaits fn `iterations` times, one after the other; returns nanoseconds per call. */
 async function timeBatchAsync(fn, iterations) {
   const start = now();

@@ -12,10 +12,12 @@
 // JWT routes under autocannon beside the same routes built the usual way, and the login
 // route's Argon2id beside hash-wasm. Then the kms-loaders run (kms-cases.mjs): age
 // decryption of 1 MiB beside the age-encryption package and the age CLI, and loading 100
-// file secrets beside fs.promises.readFile. Which parts run: all three by default;
-// `--skip-http` / `--skip-kms` (or BENCH_HTTP=skip / BENCH_KMS=skip) leave one out;
-// `--http-only` / `--kms-only` (or BENCH_HTTP=only / BENCH_KMS=only) run only that part
-// (both given: those two parts).
+// file secrets beside fs.promises.readFile. Then the slab run (slab-cases.mjs): small
+// secrets in slab slots beside isolated regions beside sodium-native (a random+destroy
+// pair, a read scope, and 100,000 live secrets in child processes). Which parts run: all
+// four by default; `--skip-http` / `--skip-kms` / `--skip-slab` (or BENCH_HTTP=skip /
+// BENCH_KMS=skip / BENCH_SLAB=skip) leave one out; `--http-only` / `--kms-only` /
+// `--slab-only` (or BENCH_X=only) run only that part (several given: those parts).
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -27,14 +29,15 @@ import { compare, formatNs, table } from './harness.mjs';
 import { printHttp, runHttp } from './http-cases.mjs';
 import { printArgon2, runArgon2 } from './argon2-cases.mjs';
 import { printKms, runKms } from './kms-cases.mjs';
+import { printSlab, runSlab } from './slab-cases.mjs';
 
 /**
- * Which parts run, of 'micro', 'http' (with Argon2id) and 'kms': every part by default;
+ * Which parts run, of 'micro', 'http' (with Argon2id), 'kms' and 'slab': every part by default;
  * --skip-X leaves part X out; --X-only runs only the parts named by such flags.
  */
 function selection() {
   const args = process.argv.slice(2);
-  const optional = ['http', 'kms'];
+  const optional = ['http', 'kms', 'slab'];
   const known = optional.flatMap((part) => [`--skip-${part}`, `--${part}-only`]);
   const unknown = args.filter((a) => !known.includes(a));
   if (unknown.length) throw new Error(`unknown argument ${unknown.join(' ')}: the bench takes ${known.join(', ')}`);
@@ -63,7 +66,9 @@ function secretmemSkipReason() {
     return 'stats().secretmemAvailable is false: this kernel has no usable memfd_secret (Linux 5.14+, secretmem.enable=1 on some)';
   }
   try {
-    allocate(32, { backend: 'secretmem' }).free();
+    // isolated: a probe that took a slab slot would leave an empty secretmem slab in reserve,
+    // and the mmap rows would then pay for a slab of their own on every allocation (SLABS.md).
+    allocate(32, { backend: 'secretmem', isolated: true }).free();
     return null;
   } catch (error) {
     return `allocate(…, { backend: 'secretmem' }) failed: ${error.message}`;
@@ -71,7 +76,7 @@ function secretmemSkipReason() {
 }
 
 const backends = ['mmap'];
-const skipReason = parts.includes('micro') || parts.includes('kms') ? secretmemSkipReason() : null;
+const skipReason = parts.includes('micro') || parts.includes('kms') || parts.includes('slab') ? secretmemSkipReason() : null;
 if (skipReason) console.log(`secretmem backend skipped: ${skipReason}\n`);
 else backends.push('secretmem');
 
@@ -182,6 +187,15 @@ if (parts.includes('kms')) {
   console.log(`kms-loaders: ratio = median over ${kms.settings.rounds} rounds of the paired per-round ratio strongroom / peer; ${((Date.now() - kmsStarted) / 1e3).toFixed(1)} s`);
 }
 
+let slab = null;
+if (parts.includes('slab')) {
+  if (cases.length || http || kms) console.log('');
+  const slabStarted = Date.now();
+  slab = await runSlab(backends);
+  printSlab(slab);
+  console.log(`slabs: ratio = median over the rounds of the paired per-round ratio; ${((Date.now() - slabStarted) / 1e3).toFixed(1)} s`);
+}
+
 const cpus = os.cpus();
 const report = {
   date: new Date().toISOString(),
@@ -197,6 +211,7 @@ const report = {
   http,
   argon2,
   kms,
+  slab,
 };
 const out = fileURLToPath(new URL('./results.json', import.meta.url));
 writeFileSync(out, JSON.stringify(report, null, 2) + '\n');
