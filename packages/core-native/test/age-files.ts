@@ -1,66 +1,8 @@
-// Making age files for the tests, never committed: with Debian's real `age` CLI in a temp
-// folder (X25519 with -r, passphrases with -p typed at a pseudo-terminal, since age reads
-// a passphrase from the terminal only), and with a small independent encoder over
-// node:crypto (scrypt recipients at a low work factor), which can also write the files the
-// CLI never writes (an empty final chunk, no last-chunk flag, an scrypt stanza beside
-// another, a work factor above the bound).
-import { spawnSync } from 'node:child_process';
+// An independent age encoder over node:crypto for the tests (scrypt recipients at a low work
+// factor), which can also write the files the CLI never writes (an empty final chunk, no
+// last-chunk flag, an scrypt stanza beside another, a work factor above the bound). Files
+// from Debian's real `age` CLI come from testkit's ageCli* helpers.
 import crypto from 'node:crypto';
-import fs from 'node:fs';
-import path from 'node:path';
-
-import { startTerminal, TERMINAL_SAY } from '@strongroom/testkit';
-
-/** Runs a command to its end; throws with its output when it fails. */
-export function run(command: string, args: readonly string[]): string {
-  const result = spawnSync(command, args, { encoding: 'utf8', timeout: 60_000 });
-  if (result.error) {
-    throw new Error(`${command} could not be started (${result.error.message}): install it with \`bash scripts/setup.sh\``);
-  }
-  if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} failed: ${result.stderr}`);
-  return result.stdout;
-}
-
-/** A new X25519 identity file in dir: its path and its recipient (age1…). */
-export function keygen(dir: string, name: string): { file: string; recipient: string } {
-  const file = path.join(dir, name);
-  run('age-keygen', ['-o', file]);
-  return { file, recipient: run('age-keygen', ['-y', file]).trim() };
-}
-
-/** `age -p` on a pseudo-terminal: the passphrase typed twice, as a person would. */
-export async function encryptWithPassphrase(input: string, output: string, passphrase: string, armor: boolean): Promise<void> {
-  const args = ['-p', ...(armor ? ['-a'] : []), '-o', output, input];
-  const terminal = startTerminal(
-    `import { spawnSync } from 'node:child_process';
-     ${TERMINAL_SAY}
-     const result = spawnSync('age', ${JSON.stringify(args)}, { stdio: 'inherit' });
-     say('done', result.status);`,
-    { timeoutMs: 60_000 },
-  );
-  await terminal.shown('Enter passphrase');
-  terminal.type(`${passphrase}\n`);
-  await terminal.shown('Confirm passphrase');
-  terminal.type(`${passphrase}\n`);
-  const status = await terminal.report('done');
-  if (status !== 0) throw new Error(`age -p exited with ${String(status)}:\n${terminal.output}`);
-}
-
-/** `age -d` of a passphrase file on a pseudo-terminal: the exit status. */
-export async function decryptWithPassphrase(input: string, output: string, passphrase: string): Promise<unknown> {
-  const terminal = startTerminal(
-    `import { spawnSync } from 'node:child_process';
-     ${TERMINAL_SAY}
-     const result = spawnSync('age', ${JSON.stringify(['-d', '-o', output, input])}, { stdio: 'inherit' });
-     say('done', result.status);`,
-    { timeoutMs: 60_000 },
-  );
-  await terminal.shown('Enter passphrase');
-  terminal.type(`${passphrase}\n`);
-  return terminal.report('done');
-}
-
-// ---- the independent encoder ----
 
 const raw64 = (bytes: Uint8Array): string => Buffer.from(bytes).toString('base64').replace(/=+$/, '');
 
@@ -133,23 +75,4 @@ export function armor(binary: Uint8Array): string {
 export function payloadOffset(file: Buffer): number {
   const mac = file.indexOf('\n---');
   return file.indexOf(0x0a, mac + 1) + 1;
-}
-
-/** The 32-byte scalar of an AGE-SECRET-KEY-1 line (bech32, checksum not checked): for residue scans. */
-export function identityScalar(identityFile: string): Uint8Array {
-  const line = fs.readFileSync(identityFile, 'utf8').split('\n').find((l) => l.startsWith('AGE-SECRET-KEY-1'))!;
-  const charset = 'qpzry9x8gf2tvdw0s3jn54khce6mua7l';
-  const data = line.toLowerCase().slice('age-secret-key-1'.length, -6);
-  const out: number[] = [];
-  let acc = 0;
-  let bits = 0;
-  for (const c of data) {
-    acc = (acc << 5) | charset.indexOf(c);
-    bits += 5;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push((acc >> bits) & 0xff);
-    }
-  }
-  return Uint8Array.from(out);
 }

@@ -10,16 +10,22 @@ import path from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  ageCli,
+  ageCliDecryptWithPassphrase,
+  ageCliEncryptWithPassphrase,
+  ageCliKeygen,
   errorCode,
   expectResidue,
   extraArgumentFailures,
   makeMarker,
   openFileDescriptors,
+  readAgeIdentity,
   startChild,
+  type AgeIdentityFile,
 } from '@strongroom/testkit';
 
 import { ageDecrypt, ageEncrypt, allocate, readFile, stats, StrongroomError, type Region } from '../src/index.js';
-import { armor, craftAge, decryptWithPassphrase, encryptWithPassphrase, identityScalar, keygen, payloadOffset, run } from './age-files.js';
+import { armor, craftAge, payloadOffset } from './age-files.js';
 import { CHILD, plantMarker, PREAMBLE } from './helpers.js';
 
 const SIZES = [0, 1, 65536, 65537, 1 << 20] as const;
@@ -27,8 +33,8 @@ const MAX = 2 << 20;
 const PASSPHRASE = 'correct horse battery staple';
 
 let dir: string;
-let me: { file: string; recipient: string };
-let other: { file: string; recipient: string };
+let me: AgeIdentityFile;
+let other: AgeIdentityFile;
 const plaintexts = new Map<number, Buffer>();
 
 function file(name: string): string {
@@ -70,16 +76,16 @@ function failsCleanly(call: () => unknown): StrongroomError {
 
 beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'strongroom-age-'));
-  me = keygen(dir, 'me.txt');
-  other = keygen(dir, 'other.txt');
+  me = ageCliKeygen(file('me.txt'));
+  other = ageCliKeygen(file('other.txt'));
   for (const size of SIZES) {
     const plain = crypto.randomBytes(size);
     plaintexts.set(size, plain);
     fs.writeFileSync(file(`plain-${size}`), plain);
     for (const armored of [false, true]) {
       const suffix = `${size}${armored ? '.asc' : ''}.age`;
-      run('age', ['-r', me.recipient, ...(armored ? ['-a'] : []), '-o', file(`x25519-${suffix}`), file(`plain-${size}`)]);
-      await encryptWithPassphrase(file(`plain-${size}`), file(`scrypt-${suffix}`), PASSPHRASE, armored);
+      ageCli(['-r', me.recipient, ...(armored ? ['-a'] : []), '-o', file(`x25519-${suffix}`), file(`plain-${size}`)]);
+      await ageCliEncryptWithPassphrase(file(`plain-${size}`), file(`scrypt-${suffix}`), PASSPHRASE, { armor: armored });
     }
   }
 }, 300_000);
@@ -168,7 +174,7 @@ describe('ageEncrypt: the age CLI decrypts what it writes', () => {
         fs.writeFileSync(target, sealed);
         const start = armor ? '-----BEGIN AGE ENCRYPTED FILE-----\n' : 'age-encryption.org/v1\n-> X25519 ';
         expect(Buffer.from(sealed.subarray(0, start.length)).toString()).toBe(start);
-        run('age', ['-d', '-i', me.file, '-o', file('ours.out'), target]);
+        ageCli(['-d', '-i', me.file, '-o', file('ours.out'), target]);
         expect(fs.readFileSync(file('ours.out')).equals(plaintexts.get(size)!)).toBe(true);
         const identity = readFile(me.file);
         expect(bytesOf(ageDecrypt(target, { identity, maxSize: MAX })).equals(plaintexts.get(size)!)).toBe(true);
@@ -184,7 +190,7 @@ describe('ageEncrypt: the age CLI decrypts what it writes', () => {
     plain.free();
     fs.writeFileSync(file('two.age'), sealed);
     for (const who of [me, other]) {
-      expect(run('age', ['-d', '-i', who.file, file('two.age')])).toBe('two of us');
+      expect(ageCli(['-d', '-i', who.file, file('two.age')])).toBe('two of us');
     }
   });
 
@@ -222,7 +228,7 @@ describe('the independent encoder (node:crypto)', () => {
   it('the age CLI decrypts what it writes: the encoder the crafted failures below come from is age v1', async () => {
     const plaintext = crypto.randomBytes(65536 + 7);
     fs.writeFileSync(file('crafted-cli.age'), craftAge({ passphrase: PASSPHRASE, logN: 10, plaintext }));
-    expect(await decryptWithPassphrase(file('crafted-cli.age'), file('crafted-cli.out'), PASSPHRASE)).toBe(0);
+    expect(await ageCliDecryptWithPassphrase(file('crafted-cli.age'), file('crafted-cli.out'), PASSPHRASE)).toBe(0);
     expect(fs.readFileSync(file('crafted-cli.out')).equals(plaintext)).toBe(true);
   });
 });
@@ -302,7 +308,7 @@ describe('failures: typed, nothing released, nothing left behind', () => {
     let bytes = Buffer.alloc(0);
     let slash = -1;
     for (let tries = 0; tries < 40 && slash < 0; tries++) {
-      run('age', ['-r', me.recipient, '-o', file('slash.age'), file('plain-1')]);
+      ageCli(['-r', me.recipient, '-o', file('slash.age'), file('plain-1')]);
       bytes = original('slash.age');
       const mac = bytes.indexOf('\n--- ') + 5;
       const at = bytes.subarray(mac, mac + 43).indexOf('/');
@@ -503,9 +509,9 @@ describe('residue', () => {
   it('the plaintext lives only in the guarded region; the identity scalar nowhere once decrypted', async () => {
     const marker = makeMarker(40); // one partial ChaCha20 block: implementations stage those on the stack
     fs.writeFileSync(file('marker'), marker);
-    run('age', ['-r', me.recipient, '-o', file('marker.age'), file('marker')]);
+    ageCli(['-r', me.recipient, '-o', file('marker.age'), file('marker')]);
     fs.rmSync(file('marker'));
-    const scalar = identityScalar(me.file);
+    const { scalar } = readAgeIdentity(me.file);
     const child = await startChild(
       `${PREAMBLE}
        const identity = sr.readFile(${JSON.stringify(me.file)}, { backend: 'mmap' });

@@ -6,26 +6,26 @@
 // else, and the identity's X25519 scalar, which core-native decodes from the bech32 text,
 // nowhere at all. The controls: the opened Enclave (and the opened key, when it is one) in
 // guarded regions and a heap copy of the plaintext; a planted heap copy of the scalar.
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import {
+  ageCliEncrypt,
+  ageCliEncryptWithPassphrase,
+  ageCliKeygen,
   expectResidue,
-  heapMarkerCode,
   makeMarker,
+  readAgeIdentity,
   startChild,
-  startTerminal,
-  TERMINAL_SAY,
   textMarker,
   type ChildHandle,
   type ResidueStage,
-  type ScanResult,
 } from '@strongroom/testkit';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { tempFolder } from './helpers.js';
+import { CHILD_START, expectGuarded, openedCode, openedStage, plantedCode, plantedStage } from './residue-helpers.js';
 
 const PACKAGE_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { dir, remove } = tempFolder('age-residue');
@@ -34,37 +34,10 @@ afterAll(remove);
 let files = 0;
 const fresh = (suffix: string): string => path.join(dir, `${++files}-${suffix}`);
 
-/** A new identity from age-keygen: its file and its recipient. */
-function keygen(): { file: string; recipient: string } {
-  const file = fresh('key.txt');
-  execFileSync('age-keygen', ['-o', file], { stdio: 'pipe' });
-  return { file, recipient: execFileSync('age-keygen', ['-y', file], { encoding: 'utf8' }).trim() };
-}
-
-/** The AGE-SECRET-KEY-1… line of an identity file, and the 32-byte scalar it encodes (bech32; checksum not checked). */
-function identityOf(file: string): { line: Uint8Array; scalar: Uint8Array } {
-  const line = fs.readFileSync(file, 'utf8').split('\n').find((l) => l.startsWith('AGE-SECRET-KEY-1'));
-  if (line === undefined) throw new Error(`${file} holds no AGE-SECRET-KEY-1 line`);
-  const charset = 'qpzry9x8gf2tvdw0s3jn54khce6mua7l';
-  const out: number[] = [];
-  let acc = 0;
-  let bits = 0;
-  for (const c of line.toLowerCase().slice('age-secret-key-1'.length, -6)) {
-    acc = ((acc << 5) | charset.indexOf(c)) & 0xfff;
-    bits += 5;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push((acc >> bits) & 0xff);
-    }
-  }
-  if (out.length !== 32) throw new Error(`the identity in ${file} does not decode to 32 bytes`);
-  return { line: new Uint8Array(Buffer.from(line, 'latin1')), scalar: Uint8Array.from(out) };
-}
-
 /** `age -r` of marker into a new file. */
 function encryptTo(recipient: string, marker: Uint8Array): string {
   const file = fresh('secret.age');
-  execFileSync('age', ['-r', recipient, '-o', file], { input: marker, stdio: ['pipe', 'pipe', 'pipe'] });
+  ageCliEncrypt(recipient, marker, file);
   return file;
 }
 
@@ -74,19 +47,7 @@ async function encryptWithPassphrase(marker: Uint8Array, passphrase: string): Pr
   const output = fresh('secret.age');
   fs.writeFileSync(input, marker, { mode: 0o600 });
   try {
-    const terminal = startTerminal(
-      `import { spawnSync } from 'node:child_process';
-       ${TERMINAL_SAY}
-       const result = spawnSync('age', ${JSON.stringify(['-p', '-o', output, input])}, { stdio: 'inherit' });
-       say('done', result.status);`,
-      { timeoutMs: 60_000 },
-    );
-    await terminal.shown('Enter passphrase');
-    terminal.type(`${passphrase}\n`);
-    await terminal.shown('Confirm passphrase');
-    terminal.type(`${passphrase}\n`);
-    const status = await terminal.report('done');
-    if (status !== 0) throw new Error(`age -p exited with ${String(status)}:\n${terminal.output}`);
+    await ageCliEncryptWithPassphrase(input, output, passphrase);
   } finally {
     fs.rmSync(input, { force: true });
   }
@@ -100,45 +61,21 @@ async function encryptWithPassphrase(marker: Uint8Array, passphrase: string): Pr
  * destroyed), and, with `planted`, at 'planted' (a heap Buffer holding those bytes).
  */
 function childCode(kind: 'identity' | 'passphrase', keyFile: string, ageFile: string, enclave: boolean, planted?: Uint8Array): string {
-  return `
-import * as core from '@strongroom/core-native';
+  return `${CHILD_START}
 import { age, Enclave, loadSecrets, SecretBuffer } from '@strongroom/kms-loaders';
-core.configure({ backend: 'mmap' }); // guarded pages a scan can read ('secretmem' pages it cannot)
-async function settle(label, data) {
-  for (let i = 0; i < 3; i++) { globalThis.gc(); await new Promise((resolve) => setImmediate(resolve)); }
-  await checkpoint(label, data);
-}
 const read = SecretBuffer.fromFile(${JSON.stringify(keyFile)});
 const key = ${enclave ? 'Enclave.seal(read)' : 'read'};
 await settle('before');
 const store = await loadSecrets({ s: age(${JSON.stringify(ageFile)}, { ${kind}: key }) });
 await settle('loaded');
-const opened = store.get('s').open();
-let copy = opened.read((view) => Buffer.from(view)); // the deliberate heap copy of the control
-const keyOpened = key instanceof Enclave ? key.open() : undefined;
-await settle('opened', opened.size);
-opened.destroy();
-keyOpened?.destroy();
-copy.fill(0);
-copy = undefined;
-store.close();
+${openedCode('key')}
 if (key instanceof SecretBuffer) key.destroy();
 await settle('closed');
-${planted === undefined ? '' : `${heapMarkerCode('planted', planted)}\nawait settle('planted', planted.length);`}
+${planted === undefined ? '' : plantedCode(planted)}
 `;
 }
 
 const CHILD = { cwd: PACKAGE_DIR, args: ['--expose-gc'], timeoutMs: 60_000 };
-
-const guarded = (found: ScanResult): ScanResult['matches'] => found.matches.filter((m) => m.mapping.perms === '---p');
-
-/** Copies of `needle` in the child: `count` of them, all in guarded (---p) pages. */
-async function expectGuarded(child: ChildHandle, needle: Uint8Array, count: number, what: string): Promise<bigint[]> {
-  const found = await child.scan(needle);
-  expect(found.matches.length, `${what}: ${found.matches.map((m) => `${m.mapping.perms} ${m.mapping.path}`).join(', ')}`).toBe(count);
-  expect(guarded(found).length, what).toBe(count);
-  return found.matches.map((m) => m.address);
-}
 
 /**
  * The plaintext's stages, and at each a check of the key's own bytes (`keyText`: the identity
@@ -173,17 +110,11 @@ function stages(
         await noScalar();
       },
     },
-    {
-      at: 'opened', // the controls: the opened secret (guarded) and its heap copy; an Enclave key opened (guarded)
-      data: marker.length,
-      count: 2,
-      check: async (found) => {
-        expect(guarded(found)).toHaveLength(1);
-        expect(found.matches.filter((m) => m.mapping.perms.startsWith('rw'))).toHaveLength(1);
-        await expectGuarded(child, keyText, 1, "the key, opened or the caller's");
-        await noScalar();
-      },
-    },
+    // the controls: the opened secret (guarded) and its heap copy; an Enclave key opened (guarded)
+    openedStage(marker.length, async () => {
+      await expectGuarded(child, keyText, 1, "the key, opened or the caller's");
+      await noScalar();
+    }),
     {
       at: 'closed',
       count: 0,
@@ -193,18 +124,7 @@ function stages(
       },
     },
   ];
-  if (scalar !== undefined) {
-    result.push({
-      at: 'planted', // the scalar's control: a heap Buffer that holds it is found
-      data: scalar.length,
-      count: 0,
-      check: async () => {
-        const found = await child.scan(scalar);
-        expect(found.matches.length).toBeGreaterThan(0);
-        expect(found.matches.every((m) => m.mapping.perms.startsWith('rw'))).toBe(true);
-      },
-    });
-  }
+  if (scalar !== undefined) result.push(plantedStage(child, scalar)); // the scalar's control: a heap Buffer that holds it is found
   return result;
 }
 
@@ -214,9 +134,9 @@ describe('age() residue', () => {
     ['an Enclave', true],
   ])('X25519, the identity %s: the plaintext nowhere; the identity only where the caller keeps it; its scalar nowhere', async (_name, enclave) => {
     const marker = makeMarker(40); // one partial ChaCha20 block: implementations stage those on the stack
-    const me = keygen();
+    const me = ageCliKeygen(fresh('key.txt'));
     const ageFile = encryptTo(me.recipient, marker);
-    const { line, scalar } = identityOf(me.file);
+    const { line, scalar } = readAgeIdentity(me.file);
     const middle = scalar.subarray(1, 31);
     const child = await startChild(childCode('identity', me.file, ageFile, enclave, middle), CHILD);
     await expectResidue(child, marker, stages(marker, child, line, enclave, middle));

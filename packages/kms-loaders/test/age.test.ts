@@ -2,13 +2,12 @@
 // natively into Enclaves, with the identity a SecretBuffer or an Enclave; a wrong identity,
 // a corrupted file and a missing file are typed source errors naming the path; a changed
 // file is decrypted again when watched. (core-native's age.test.ts covers the format itself.)
-import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
 
 import { afterAll, describe, expect, it } from 'vitest';
-import { errorCode, rejectionOf } from '@strongroom/testkit';
+import { ageCliEncrypt, ageCliKeygen, errorCode, rejectionOf } from '@strongroom/testkit';
 
 import { age, Enclave, loadSecrets, SecretBuffer } from '../src/index.js';
 import { tempFolder, textOf } from './helpers.js';
@@ -16,20 +15,14 @@ import { tempFolder, textOf } from './helpers.js';
 const { dir, remove } = tempFolder('age');
 afterAll(remove);
 
-function keygen(name: string): { file: string; recipient: string } {
-  const file = path.join(dir, name);
-  execFileSync('age-keygen', ['-o', file], { stdio: 'pipe' });
-  return { file, recipient: execFileSync('age-keygen', ['-y', file], { encoding: 'utf8' }).trim() };
-}
-
 function encrypt(name: string, content: string, recipient: string, armor = false): string {
   const file = path.join(dir, name);
-  execFileSync('age', ['-r', recipient, ...(armor ? ['-a'] : []), '-o', file], { input: content, stdio: ['pipe', 'pipe', 'pipe'] });
+  ageCliEncrypt(recipient, content, file, { armor });
   return file;
 }
 
-const mine = keygen('mine.txt');
-const other = keygen('other.txt');
+const mine = ageCliKeygen(path.join(dir, 'mine.txt'));
+const other = ageCliKeygen(path.join(dir, 'other.txt'));
 const identity = () => SecretBuffer.fromFile(mine.file);
 
 describe('age()', () => {

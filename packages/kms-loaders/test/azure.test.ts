@@ -23,11 +23,11 @@ import { fileURLToPath } from 'node:url';
 import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/core-auth';
 import { SecretClient, type SecretClientOptions } from '@azure/keyvault-secrets';
 import { errorCode, MIN_SCANNED_BYTES, startChild, type MemoryMatch, type ScanResult } from '@strongroom/testkit';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { azureKeyVault, loadSecrets, SecretBuffer, type Source } from '../src/index.js';
+import { azureKeyVault, loadSecrets, type Source } from '../src/index.js';
 import { AzureKeyVaultDouble } from './doubles.js';
-import { selfSigned, textOf } from './helpers.js';
+import { fast, loadFailure, resetDoubleEachTest, selfSigned, textOf } from './helpers.js';
 
 const PACKAGE_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -44,7 +44,6 @@ class TestCredential implements TokenCredential {
 const pem = selfSigned('key-vault-double');
 let double: AzureKeyVaultDouble;
 let client: SecretClient;
-let live: number;
 
 function clientFor(credential: TokenCredential, options: SecretClientOptions = {}): SecretClient {
   return new SecretClient(double.address, credential, {
@@ -66,27 +65,10 @@ beforeAll(async () => {
 afterAll(async () => {
   await double?.stop();
 });
-beforeEach(() => {
-  double.faults.length = 0;
-  double.log.length = 0;
-  live = SecretBuffer.live().buffers;
-});
-afterEach(() => {
-  expect(SecretBuffer.live().buffers).toBe(live);
-});
+resetDoubleEachTest(() => double);
 
-const fast = { retry: { minDelay: 1, maxDelay: 5 } };
 const source = (name = 'db-password', options: { version?: string; maxSize?: number } = {}): Source => azureKeyVault({ client, name, ...options });
 const where = (name: string): string => `127.0.0.1:${double.port}/secrets/${name}`;
-
-async function failure(s: Source, options: Parameters<typeof loadSecrets>[1] = fast): Promise<{ code: string; message: string; cause: unknown }> {
-  try {
-    await loadSecrets({ s }, options);
-  } catch (error) {
-    return { code: (error as { code: string }).code, message: (error as Error).message, cause: (error as Error).cause };
-  }
-  throw new Error('the load did not fail');
-}
 
 async function loadOne(s: Source, options: Parameters<typeof loadSecrets>[1] = fast): Promise<Buffer> {
   const store = await loadSecrets({ s }, options);
@@ -143,7 +125,7 @@ describe('azureKeyVault()', () => {
   it('a token Key Vault refuses (401) is ERR_SOURCE_AUTH, not retried; the message has the status and request id, neither token nor value', async () => {
     double.add('db-password', 'never-in-a-message');
     const stranger = clientFor(new TestCredential('eyJ0eXAiOiJKV1QifQ.not-the-token'));
-    const { code, message, cause } = await failure(azureKeyVault({ client: stranger, name: 'db-password' }));
+    const { code, message, cause } = await loadFailure(azureKeyVault({ client: stranger, name: 'db-password' }));
     expect(code).toBe('ERR_SOURCE_AUTH');
     expect(message).toContain(`azure-key-vault source ${where('db-password')}`);
     expect(message).toContain('HTTP 401, Unauthorized');
@@ -159,28 +141,28 @@ describe('azureKeyVault()', () => {
   it('403 is ERR_SOURCE_AUTH, not retried', async () => {
     double.add('db-password', 'x');
     double.faults.push({ status: 403 });
-    const { code, message } = await failure(source());
+    const { code, message } = await loadFailure(source());
     expect(code).toBe('ERR_SOURCE_AUTH');
     expect(message).toContain(`HTTP 403, Forbidden, request ${double.requestIds.at(-1)}`);
     expect(double.log).toHaveLength(1);
   });
 
   it('a missing secret or version is ERR_SECRET_NOT_FOUND (404 SecretNotFound), not retried', async () => {
-    const none = await failure(source('no-such-secret'));
+    const none = await loadFailure(source('no-such-secret'));
     expect(none.code).toBe('ERR_SECRET_NOT_FOUND');
     expect(none.message).toContain(`${where('no-such-secret')}: Key Vault has no such secret or version (HTTP 404, SecretNotFound, request `);
     double.add('db-password', 'x');
     const version = 'f'.repeat(32);
-    expect((await failure(source('db-password', { version }))).message).toContain(`${where('db-password')}/${version}: Key Vault has no such secret`);
+    expect((await loadFailure(source('db-password', { version }))).message).toContain(`${where('db-password')}/${version}: Key Vault has no such secret`);
     expect(double.log).toHaveLength(2);
   });
 
   it('a disabled secret is ERR_SECRET_NOT_FOUND: as Key Vault refuses it (403, innererror SecretDisabled), and in an answer that says enabled: false', async () => {
     double.add('switched-off', 'off', { enabled: false });
-    expect(await failure(source('switched-off'))).toMatchObject({ code: 'ERR_SECRET_NOT_FOUND', message: expect.stringContaining('disabled (HTTP 403, Forbidden, SecretDisabled, request ') });
+    expect(await loadFailure(source('switched-off'))).toMatchObject({ code: 'ERR_SECRET_NOT_FOUND', message: expect.stringContaining('disabled (HTTP 403, Forbidden, SecretDisabled, request ') });
     const id = `${double.address}/secrets/db-password/${'a'.repeat(32)}`;
     double.faults.push({ answer: { value: 'off', id, attributes: { enabled: false, created: 1, updated: 1 } } });
-    expect(await failure(source())).toMatchObject({ code: 'ERR_SECRET_NOT_FOUND', message: expect.stringContaining('attributes.enabled is false') });
+    expect(await loadFailure(source())).toMatchObject({ code: 'ERR_SECRET_NOT_FOUND', message: expect.stringContaining('attributes.enabled is false') });
   });
 
   it('throttling (429 with Retry-After) and 503 are retried by the store, then loaded', async () => {
@@ -205,7 +187,7 @@ describe('azureKeyVault()', () => {
   it('a server error on every attempt is ERR_SOURCE_UNAVAILABLE once the retries are spent', async () => {
     double.add('db-password', 'x');
     double.faults.push({ status: 500 }, { status: 500 }, { status: 500 });
-    const { code, message } = await failure(source(), { retry: { retries: 2, minDelay: 1, maxDelay: 5 } });
+    const { code, message } = await loadFailure(source(), { retry: { retries: 2, minDelay: 1, maxDelay: 5 } });
     expect(code).toBe('ERR_SOURCE_UNAVAILABLE');
     expect(message).toContain('HTTP 500, InternalServerError');
     expect(double.log).toHaveLength(3);
@@ -215,7 +197,7 @@ describe('azureKeyVault()', () => {
     double.add('db-password', 'x');
     double.faults.push({ hang: true }, { hang: true }, { hang: true }, { hang: true }, { hang: true });
     const started = Date.now();
-    const { code, message } = await failure(source(), { retry: { deadline: 300, minDelay: 1, maxDelay: 5 } });
+    const { code, message } = await loadFailure(source(), { retry: { deadline: 300, minDelay: 1, maxDelay: 5 } });
     expect(code).toBe('ERR_SOURCE_UNAVAILABLE');
     expect(message).toContain('deadline of 300 ms');
     expect(Date.now() - started).toBeLessThan(2000);
@@ -231,7 +213,7 @@ describe('azureKeyVault()', () => {
     const address = gone.address;
     await gone.stop();
     const orphan = new SecretClient(address, new TestCredential('t'), { tlsOptions: { ca: pem!.cert }, disableChallengeResourceVerification: true, retryOptions: { maxRetries: 0 } });
-    const { code, message } = await failure(azureKeyVault({ client: orphan, name: 'x' }), { retry: { retries: 1, minDelay: 1, maxDelay: 2 } });
+    const { code, message } = await loadFailure(azureKeyVault({ client: orphan, name: 'x' }), { retry: { retries: 1, minDelay: 1, maxDelay: 2 } });
     expect(code).toBe('ERR_SOURCE_UNAVAILABLE');
     expect(message).toContain('ECONNREFUSED');
   });
@@ -239,12 +221,12 @@ describe('azureKeyVault()', () => {
   it('truncated or malformed JSON is ERR_SOURCE_FORMAT, and no byte of the answer is in the message', async () => {
     double.add('db-password', 'never-in-a-message');
     double.faults.push({ truncate: true });
-    const truncated = await failure(source());
+    const truncated = await loadFailure(source());
     expect(truncated.code).toBe('ERR_SOURCE_FORMAT');
     expect(truncated.message).toContain('PARSE_ERROR');
     expect(truncated.message).not.toMatch(/never|"value"/);
     double.faults.push({ malformed: true });
-    const malformed = await failure(source());
+    const malformed = await loadFailure(source());
     expect(malformed.code).toBe('ERR_SOURCE_FORMAT');
     expect(malformed.message).not.toContain('html');
     expect(double.log).toHaveLength(2); // neither retried
@@ -264,7 +246,7 @@ describe('azureKeyVault()', () => {
     ];
     for (const [answer, why, asked] of cases) {
       double.faults.push({ answer });
-      const { code, message } = await failure(source('db-password', asked === undefined ? {} : { version: asked }));
+      const { code, message } = await loadFailure(source('db-password', asked === undefined ? {} : { version: asked }));
       expect(code, JSON.stringify(answer)).toBe('ERR_SOURCE_FORMAT');
       expect(message).toMatch(why);
     }
@@ -274,15 +256,15 @@ describe('azureKeyVault()', () => {
   it('a secret over maxSize (counted in UTF-8 bytes) is ERR_SOURCE_FORMAT; an empty one too', async () => {
     double.add('db-password', '\u00e9\u00e9\u00e9'); // 3 characters, 6 bytes
     expect((await loadOne(source('db-password', { maxSize: 6 }))).length).toBe(6);
-    expect(await failure(source('db-password', { maxSize: 5 }))).toMatchObject({ code: 'ERR_SOURCE_FORMAT', message: expect.stringContaining('6 bytes, more than maxSize (5)') });
+    expect(await loadFailure(source('db-password', { maxSize: 5 }))).toMatchObject({ code: 'ERR_SOURCE_FORMAT', message: expect.stringContaining('6 bytes, more than maxSize (5)') });
     double.add('db-password', '');
-    expect(await failure(source())).toMatchObject({ code: 'ERR_SOURCE_FORMAT', message: expect.stringContaining('empty') });
+    expect(await loadFailure(source())).toMatchObject({ code: 'ERR_SOURCE_FORMAT', message: expect.stringContaining('empty') });
   });
 
   it("with challenge resource verification on (the SDK's default), the double's challenge is refused: ERR_SOURCE_AUTH, not retried", async () => {
     double.add('db-password', 'x');
     const strict = new SecretClient(double.address, new TestCredential(double.accessToken), { tlsOptions: { ca: pem!.cert }, retryOptions: { maxRetries: 0 } });
-    const { code, message } = await failure(azureKeyVault({ client: strict, name: 'db-password' }));
+    const { code, message } = await loadFailure(azureKeyVault({ client: strict, name: 'db-password' }));
     expect(code).toBe('ERR_SOURCE_AUTH');
     expect(message).toContain('disableChallengeResourceVerification');
     expect(double.log).toHaveLength(1);
@@ -293,7 +275,7 @@ describe('azureKeyVault()', () => {
       override name = 'CredentialUnavailableError';
     }
     const noToken: TokenCredential = { getToken: () => Promise.reject(new CredentialUnavailableError('no managed identity endpoint')) };
-    const { code, message } = await failure(azureKeyVault({ client: clientFor(noToken), name: 'db-password' }));
+    const { code, message } = await loadFailure(azureKeyVault({ client: clientFor(noToken), name: 'db-password' }));
     expect(code).toBe('ERR_SOURCE_AUTH');
     expect(message).toContain('(CredentialUnavailableError)');
     expect(double.log).toHaveLength(1);

@@ -15,6 +15,7 @@ import { expectResidue, makeMarker, startChild, type ScanResult } from '@strongr
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { SecretManagerDouble } from './doubles.js';
+import { CHILD_START, guarded, openedCode, openedStage } from './residue-helpers.js';
 
 const PACKAGE_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SECRET = 'projects/demo/secrets/residue';
@@ -26,16 +27,10 @@ beforeAll(async () => {
 afterAll(() => double.stop());
 
 function childCode(port: number): string {
-  return `
-import * as core from '@strongroom/core-native';
+  return `${CHILD_START}
 import { SecretManagerServiceClient } from '@google-cloud/secret-manager';
 import { OAuth2Client } from 'google-auth-library';
 import { gcpSecretManager, loadSecrets } from '@strongroom/kms-loaders';
-core.configure({ backend: 'mmap' }); // guarded pages a scan can read ('secretmem' pages it cannot)
-async function settle(label, data) {
-  for (let i = 0; i < 3; i++) { globalThis.gc(); await new Promise((resolve) => setImmediate(resolve)); }
-  await checkpoint(label, data);
-}
 // An unexpired access token: the client asks no token endpoint (the token is not the secret here).
 const auth = new OAuth2Client();
 auth.setCredentials({ access_token: process.env.GCP_ACCESS_TOKEN, expiry_date: Date.now() + 3_600_000 });
@@ -43,19 +38,12 @@ const client = new SecretManagerServiceClient({ fallback: true, apiEndpoint: '12
 await settle('before');
 const store = await loadSecrets({ s: gcpSecretManager({ client, name: '${SECRET}/versions/latest' }) });
 await settle('loaded');
-const opened = store.get('s').open();
-let copy = opened.read((view) => Buffer.from(view)); // the deliberate heap copy of the control
-await settle('opened', opened.size);
-opened.destroy();
-copy.fill(0);
-copy = undefined;
-store.close();
+${openedCode()}
 await client.close();
 await settle('closed');
 `;
 }
 
-const guarded = (found: ScanResult): ScanResult['matches'] => found.matches.filter((m) => m.mapping.perms === '---p');
 const describeAll = (found: ScanResult): string => found.matches.map((m) => `${m.mapping.perms} ${m.mapping.path || '(anonymous)'}`).join(', ');
 
 describe("gcpSecretManager() residue (Google's client, REST transport)", () => {
@@ -87,15 +75,7 @@ describe("gcpSecretManager() residue (Google's client, REST transport)", () => {
           // lies is not pinned.)
         },
       },
-      {
-        at: 'opened', // the control: the opened secret in its guarded region, and its heap copy
-        data: marker.length,
-        count: 2,
-        check: (found) => {
-          expect(guarded(found)).toHaveLength(1);
-          expect(found.matches.filter((m) => m.mapping.perms.startsWith('rw'))).toHaveLength(1);
-        },
-      },
+      openedStage(marker.length), // the control: the opened secret in its guarded region, and its heap copy
       {
         at: 'closed',
         count: 0,

@@ -5,17 +5,16 @@
 // never asks a token endpoint. CRC-32C is checked against the standard's test vector.
 import { SecretManagerServiceClient } from '@google-cloud/secret-manager';
 import { OAuth2Client } from 'google-auth-library';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorCode } from '@strongroom/testkit';
 
 import { crc32c } from '../src/crc32c.js';
-import { gcpSecretManager, loadSecrets, SecretBuffer, type Source } from '../src/index.js';
+import { gcpSecretManager, loadSecrets, type Source } from '../src/index.js';
 import { SecretManagerDouble } from './doubles.js';
-import { textOf } from './helpers.js';
+import { fast, loadFailure, resetDoubleEachTest, textOf } from './helpers.js';
 
 let double: SecretManagerDouble;
 let client: SecretManagerServiceClient;
-let live: number;
 
 function clientFor(accessToken: string): SecretManagerServiceClient {
   const auth = new OAuth2Client();
@@ -31,27 +30,10 @@ afterAll(async () => {
   await client.close();
   await double.stop();
 });
-beforeEach(() => {
-  double.faults.length = 0;
-  double.log.length = 0;
-  live = SecretBuffer.live().buffers;
-});
-afterEach(() => {
-  expect(SecretBuffer.live().buffers).toBe(live);
-});
+resetDoubleEachTest(() => double);
 
-const fast = { retry: { minDelay: 1, maxDelay: 5 } };
 const NAME = 'projects/demo/secrets/db-password';
 const source = (name = `${NAME}/versions/latest`, options: { maxSize?: number } = {}): Source => gcpSecretManager({ client, name, ...options });
-
-async function failure(s: Source, options: Parameters<typeof loadSecrets>[1] = fast): Promise<{ code: string; message: string }> {
-  try {
-    await loadSecrets({ s }, options);
-  } catch (error) {
-    return { code: (error as { code: string }).code, message: (error as Error).message };
-  }
-  throw new Error('the load did not fail');
-}
 
 describe('crc32c', () => {
   it('matches the CRC-32C check value and RFC 3720 vectors', () => {
@@ -79,13 +61,13 @@ describe('gcpSecretManager()', () => {
   it('a CRC-32C mismatch is ERR_SOURCE_FORMAT', async () => {
     double.add(NAME, Buffer.from('checked'));
     double.faults.push({ badCrc: true });
-    expect(await failure(source())).toMatchObject({ code: 'ERR_SOURCE_FORMAT', message: expect.stringContaining('CRC-32C') });
+    expect(await loadFailure(source())).toMatchObject({ code: 'ERR_SOURCE_FORMAT', message: expect.stringContaining('CRC-32C') });
   });
 
   it('wrong credentials are ERR_SOURCE_AUTH (401; 403), not retried', async () => {
     const stranger = clientFor('ya29.not-a-valid-token');
     try {
-      const { code, message } = await failure(gcpSecretManager({ client: stranger, name: `${NAME}/versions/latest` }));
+      const { code, message } = await loadFailure(gcpSecretManager({ client: stranger, name: `${NAME}/versions/latest` }));
       expect(code).toBe('ERR_SOURCE_AUTH');
       expect(message).not.toContain('ya29');
       expect(double.log).toHaveLength(1);
@@ -93,15 +75,15 @@ describe('gcpSecretManager()', () => {
       await stranger.close();
     }
     double.faults.push({ status: 403 });
-    expect((await failure(source())).code).toBe('ERR_SOURCE_AUTH');
+    expect((await loadFailure(source())).code).toBe('ERR_SOURCE_AUTH');
   });
 
   it('a missing secret or version is ERR_SECRET_NOT_FOUND; a disabled version too', async () => {
-    expect((await failure(source('projects/demo/secrets/none/versions/latest'))).code).toBe('ERR_SECRET_NOT_FOUND');
-    expect((await failure(source(`${NAME}/versions/999`))).code).toBe('ERR_SECRET_NOT_FOUND');
+    expect((await loadFailure(source('projects/demo/secrets/none/versions/latest'))).code).toBe('ERR_SECRET_NOT_FOUND');
+    expect((await loadFailure(source(`${NAME}/versions/999`))).code).toBe('ERR_SECRET_NOT_FOUND');
     const n = double.add(NAME, Buffer.from('off'));
     (double.secrets.get(NAME)?.[n - 1] as { disabled?: boolean }).disabled = true;
-    expect(await failure(source(`${NAME}/versions/${n}`))).toMatchObject({ code: 'ERR_SECRET_NOT_FOUND', message: expect.stringContaining('disabled') });
+    expect(await loadFailure(source(`${NAME}/versions/${n}`))).toMatchObject({ code: 'ERR_SECRET_NOT_FOUND', message: expect.stringContaining('disabled') });
   });
 
   it('throttling (429) and 503 are retried by the store (the client does not retry), then loaded', async () => {
@@ -116,27 +98,27 @@ describe('gcpSecretManager()', () => {
   it('malformed or truncated JSON is ERR_SOURCE_FORMAT, and no byte of the answer is in the message', async () => {
     double.add(NAME, Buffer.from('never-in-a-message'));
     double.faults.push({ malformed: true });
-    expect((await failure(source())).code).toBe('ERR_SOURCE_FORMAT');
+    expect((await loadFailure(source())).code).toBe('ERR_SOURCE_FORMAT');
     double.faults.push({ truncate: true });
-    const { code, message } = await failure(source());
+    const { code, message } = await loadFailure(source());
     expect(code).toBe('ERR_SOURCE_FORMAT');
     expect(message).not.toContain(Buffer.from('never-in-a-message').toString('base64').slice(0, 8));
   });
 
   it('a secret over maxSize is ERR_SOURCE_FORMAT', async () => {
     double.add(NAME, Buffer.alloc(33, 0x61));
-    expect(await failure(source(undefined, { maxSize: 32 }))).toMatchObject({ code: 'ERR_SOURCE_FORMAT', message: expect.stringContaining('maxSize (32 bytes)') });
+    expect(await loadFailure(source(undefined, { maxSize: 32 }))).toMatchObject({ code: 'ERR_SOURCE_FORMAT', message: expect.stringContaining('maxSize (32 bytes)') });
   });
 
   it('a service that never answers: the load ends at the deadline; an answer after it is wiped and dropped', async () => {
     double.faults.push({ hang: true }, { hang: true }, { hang: true });
     const started = Date.now();
-    const { code, message } = await failure(source(), { retry: { deadline: 300, minDelay: 1, maxDelay: 5 } });
+    const { code, message } = await loadFailure(source(), { retry: { deadline: 300, minDelay: 1, maxDelay: 5 } });
     expect(code).toBe('ERR_SOURCE_UNAVAILABLE');
     expect(message).toContain('deadline of 300 ms');
     expect(Date.now() - started).toBeLessThan(2000);
     // The client cannot cancel its call: the requests are still waiting. Answered now, late,
-    // their secrets are wiped and dropped (afterEach: no SecretBuffer left alive).
+    // their secrets are wiped and dropped (resetDoubleEachTest: no SecretBuffer left alive).
     double.add(NAME, Buffer.from('too-late'));
     expect(double.release()).toBeGreaterThan(0);
     await new Promise((resolve) => setTimeout(resolve, 200));

@@ -1,11 +1,16 @@
 // Shared pieces of the @strongroom/kms-loaders tests: a temporary folder per file, the bytes
-// of an Enclave (a heap copy, tests only), and a self-signed certificate for the HTTPS doubles.
+// of an Enclave (a heap copy, tests only), a self-signed certificate for the HTTPS doubles,
+// and what the tests against a protocol double share (fast retries, a load's failure, the
+// hooks that reset the double and count live SecretBuffers).
+// (The residue tests' pieces are in residue-helpers.ts.)
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-import type { Enclave } from '../src/index.js';
+import { afterEach, beforeEach, expect } from 'vitest';
+
+import { loadSecrets, SecretBuffer, type Enclave, type Source } from '../src/index.js';
 
 /** A fresh strongroom-* temporary folder and the function that removes it. */
 export function tempFolder(label: string): { dir: string; remove: () => void } {
@@ -37,4 +42,34 @@ export function selfSigned(commonName: string): { key: string; cert: string } | 
   } finally {
     remove();
   }
+}
+
+/** loadSecrets options that retry within milliseconds. */
+export const fast = { retry: { minDelay: 1, maxDelay: 5 } };
+
+/** How a load of `s` alone fails: the error's code, message and cause. Throws when the load succeeds. */
+export async function loadFailure(s: Source, options: Parameters<typeof loadSecrets>[1] = fast): Promise<{ code: string; message: string; cause: unknown }> {
+  try {
+    await loadSecrets({ s }, options);
+  } catch (error) {
+    return { code: (error as { code: string }).code, message: (error as Error).message, cause: (error as Error).cause };
+  }
+  throw new Error('the load did not fail');
+}
+
+/**
+ * The hooks of a test file against a protocol double (`double()`, made in its beforeAll): before
+ * each test the double's faults and request log are emptied and the live SecretBuffers
+ * counted; after it, as many must be alive (no region left behind).
+ */
+export function resetDoubleEachTest(double: () => { faults: unknown[]; log: unknown[] }): void {
+  let live = 0;
+  beforeEach(() => {
+    double().faults.length = 0;
+    double().log.length = 0;
+    live = SecretBuffer.live().buffers;
+  });
+  afterEach(() => {
+    expect(SecretBuffer.live().buffers).toBe(live); // no region left alive
+  });
 }

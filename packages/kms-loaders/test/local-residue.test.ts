@@ -9,10 +9,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { expectResidue, makeMarker, startChild, textMarker, type ChildOptions, type ResidueStage, type ScanResult } from '@strongroom/testkit';
+import { expectResidue, makeMarker, startChild, textMarker, type ChildOptions, type ResidueStage } from '@strongroom/testkit';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { tempFolder } from './helpers.js';
+import { CHILD_START, openedCode, openedStage } from './residue-helpers.js';
 
 const PACKAGE_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { dir, remove } = tempFolder('local-residue');
@@ -24,46 +25,23 @@ afterAll(remove);
  * 'opened' (the Enclave opened, and a heap copy made of it), and at 'closed'.
  */
 function childCode(source: string, loadedData = 'null'): string {
-  return `
-import * as core from '@strongroom/core-native';
+  return `${CHILD_START}
 import { env, file, loadSecrets, systemdCredential } from '@strongroom/kms-loaders';
-core.configure({ backend: 'mmap' }); // guarded pages a scan can read ('secretmem' pages it cannot)
-async function settle(label, data) {
-  for (let i = 0; i < 3; i++) { globalThis.gc(); await new Promise((resolve) => setImmediate(resolve)); }
-  await checkpoint(label, data);
-}
 await settle('before');
 const store = await loadSecrets({ s: ${source} });
 await settle('loaded', ${loadedData});
-const opened = store.get('s').open();
-let copy = opened.read((view) => Buffer.from(view)); // the deliberate heap copy of the control
-await settle('opened', opened.size);
-opened.destroy();
-copy.fill(0);
-copy = undefined;
-store.close();
+${openedCode()}
 await settle('closed');
 `;
 }
 
 const CHILD: ChildOptions = { cwd: PACKAGE_DIR, args: ['--expose-gc'] };
 
-const guarded = (found: ScanResult): number => found.matches.filter((m) => m.mapping.perms === '---p').length;
-const writable = (found: ScanResult): number => found.matches.filter((m) => m.mapping.perms.startsWith('rw')).length;
-
 /** 'loaded': nowhere; 'opened': once in its guarded region and once in the heap copy; 'closed': nowhere. */
 function afterLoad(size: number, loaded: Partial<ResidueStage> = {}): ResidueStage[] {
   return [
     { at: 'loaded', count: 0, ...loaded },
-    {
-      at: 'opened', // the positive control: the scan reads guarded pages at rest (PROT_NONE) and the JS heap
-      data: size,
-      count: 2,
-      check: (found) => {
-        expect(guarded(found)).toBe(1);
-        expect(writable(found)).toBe(1);
-      },
-    },
+    openedStage(size), // the positive control: the scan reads guarded pages at rest (PROT_NONE) and the JS heap
     { at: 'closed', count: 0 },
   ];
 }

@@ -13,10 +13,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { expectResidue, heapMarkerCode, makeMarker, softHsm, startChild, textMarker, type ChildHandle, type ScanResult, type SoftHsm } from '@strongroom/testkit';
+import { expectResidue, makeMarker, softHsm, startChild, textMarker, type SoftHsm } from '@strongroom/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { tempFolder } from './helpers.js';
+import { CHILD_START, expectGuarded, openedCode, openedStage, plantedCode, plantedStage } from './residue-helpers.js';
 
 const PACKAGE_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { dir, remove } = tempFolder('pkcs11-residue');
@@ -48,14 +49,8 @@ function wrap(kek: Uint8Array, dataKey: Uint8Array): Buffer {
 }
 
 function childCode(label: string, pinFile: string, ciphertext: Buffer, enclave: boolean, kek: Uint8Array): string {
-  return `
-import * as core from '@strongroom/core-native';
+  return `${CHILD_START}
 import { Enclave, loadSecrets, pkcs11, SecretBuffer } from '@strongroom/kms-loaders';
-core.configure({ backend: 'mmap' }); // guarded pages a scan can read ('secretmem' pages it cannot)
-async function settle(label, data) {
-  for (let i = 0; i < 3; i++) { globalThis.gc(); await new Promise((resolve) => setImmediate(resolve)); }
-  await checkpoint(label, data);
-}
 const read = SecretBuffer.fromFile(${JSON.stringify(pinFile)});
 const pin = ${enclave ? 'Enclave.seal(read)' : 'read'};
 await settle('before');
@@ -70,30 +65,11 @@ const store = await loadSecrets({
   }),
 });
 await settle('loaded');
-const opened = store.get('s').open();
-let copy = opened.read((view) => Buffer.from(view)); // the deliberate heap copy of the control
-const pinOpened = pin instanceof Enclave ? pin.open() : undefined;
-await settle('opened', opened.size);
-opened.destroy();
-pinOpened?.destroy();
-copy.fill(0);
-copy = undefined;
-store.close();
+${openedCode('pin')}
 if (pin instanceof SecretBuffer) pin.destroy();
 await settle('closed');
-${heapMarkerCode('planted', kek)}
-await settle('planted', planted.length);
+${plantedCode(kek)}
 `;
-}
-
-const guarded = (found: ScanResult): ScanResult['matches'] => found.matches.filter((m) => m.mapping.perms === '---p');
-
-/** Copies of `needle` in the child: `count` of them, all in guarded (---p) pages; their addresses. */
-async function expectGuarded(child: ChildHandle, needle: Uint8Array, count: number, what: string): Promise<bigint[]> {
-  const found = await child.scan(needle);
-  expect(found.matches.length, `${what}: ${found.matches.map((m) => `${m.mapping.perms} ${m.mapping.path}`).join(', ')}`).toBe(count);
-  expect(guarded(found).length, what).toBe(count);
-  return found.matches.map((m) => m.address);
 }
 
 describe('pkcs11() residue (SoftHSM2 inside the child)', () => {
@@ -131,16 +107,10 @@ describe('pkcs11() residue (SoftHSM2 inside the child)', () => {
           await noKek();
         },
       },
-      {
-        at: 'opened', // the controls: the opened data key (guarded) and its heap copy; an Enclave PIN opened (guarded)
-        data: marker.length,
-        count: 2,
-        check: async (found) => {
-          expect(guarded(found)).toHaveLength(1);
-          expect(found.matches.filter((m) => m.mapping.perms.startsWith('rw'))).toHaveLength(1);
-          await expectGuarded(child, pin.bytes, 1, "the PIN, opened or the caller's");
-        },
-      },
+      // the controls: the opened data key (guarded) and its heap copy; an Enclave PIN opened (guarded)
+      openedStage(marker.length, async () => {
+        await expectGuarded(child, pin.bytes, 1, "the PIN, opened or the caller's");
+      }),
       {
         at: 'closed',
         count: 0,
@@ -149,16 +119,7 @@ describe('pkcs11() residue (SoftHSM2 inside the child)', () => {
           await noKek();
         },
       },
-      {
-        at: 'planted', // the token key's control: a heap Buffer that holds it is found
-        data: kek.length,
-        count: 0,
-        check: async () => {
-          const found = await child.scan(kek);
-          expect(found.matches.length).toBeGreaterThan(0);
-          expect(found.matches.every((m) => m.mapping.perms.startsWith('rw'))).toBe(true);
-        },
-      },
+      plantedStage(child, kek), // the token key's control: a heap Buffer that holds it is found
     ]);
   });
 });

@@ -10,6 +10,7 @@ import { makeMarker, maskMarker, MIN_SCANNED_BYTES, startChild, textMarker, type
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { VaultDouble } from './doubles.js';
+import { CHILD_START } from './residue-helpers.js';
 
 const PACKAGE_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -20,14 +21,8 @@ beforeAll(async () => {
 afterAll(() => double.stop());
 
 function childCode(address: string): string {
-  return `
-import * as core from '@strongroom/core-native';
+  return `${CHILD_START}
 import { Enclave, loadSecrets, SecretBuffer, vault } from '@strongroom/kms-loaders';
-core.configure({ backend: 'mmap' }); // guarded pages a scan can read ('secretmem' pages it cannot)
-async function settle(label, data) {
-  for (let i = 0; i < 3; i++) { globalThis.gc(); await new Promise((resolve) => setImmediate(resolve)); }
-  await checkpoint(label, data);
-}
 // The token arrives masked and is unmasked in guarded memory: it is never a JS string
 // until vault() makes the X-Vault-Token header of it.
 const held = SecretBuffer.from(Buffer.from(process.env.TOKEN_MASKED, 'hex'), { backend: 'mmap' });

@@ -10,31 +10,26 @@ import { errorCode } from '@strongroom/testkit';
 
 import { Enclave, loadSecrets, SecretBuffer, vault, vaultTransit, type Source, type VaultAuth } from '../src/index.js';
 import { VaultDouble } from './doubles.js';
-import { selfSigned, textOf } from './helpers.js';
+import { fast, loadFailure, resetDoubleEachTest, selfSigned, textOf } from './helpers.js';
 
 let double: VaultDouble;
 let token: string;
-let live: number;
 
 beforeAll(async () => {
   double = await new VaultDouble().start();
 });
 afterAll(() => double.stop());
+resetDoubleEachTest(() => double);
 beforeEach(() => {
   token = double.token();
-  double.faults.length = 0;
-  double.log.length = 0;
-  live = SecretBuffer.live().buffers;
 });
 afterEach(async () => {
   expect(await double.settled()).toBe(0); // no socket left open
-  expect(SecretBuffer.live().buffers).toBe(live); // no region left alive
 });
 
 const tokenAuth = (value = token): VaultAuth => ({ token: Enclave.from(Buffer.from(value)) });
 const kv = (options: Partial<Parameters<typeof vault>[0]> = {}): Source =>
   vault({ address: double.address, auth: tokenAuth(), path: 'app/db', field: 'password', ...options });
-const fast = { retry: { minDelay: 1, maxDelay: 5 } };
 
 async function loadOne(source: Source, options: Parameters<typeof loadSecrets>[1] = fast): Promise<string> {
   const store = await loadSecrets({ s: source }, options);
@@ -43,15 +38,6 @@ async function loadOne(source: Source, options: Parameters<typeof loadSecrets>[1
   } finally {
     store.close();
   }
-}
-
-async function failure(source: Source, options: Parameters<typeof loadSecrets>[1] = fast): Promise<{ code: string; message: string }> {
-  try {
-    await loadSecrets({ s: source }, options);
-  } catch (error) {
-    return { code: (error as { code: string }).code, message: (error as Error).message };
-  }
-  throw new Error('the load did not fail');
 }
 
 describe('vault() KV v2', () => {
@@ -74,7 +60,7 @@ describe('vault() KV v2', () => {
 
   it('a wrong token is ERR_SOURCE_AUTH (403), not retried; the message holds neither token nor value', async () => {
     double.put('secret/app/db', { password: 'never-shown' });
-    const { code, message } = await failure(kv({ auth: tokenAuth('hvs.wrong-token') }));
+    const { code, message } = await loadFailure(kv({ auth: tokenAuth('hvs.wrong-token') }));
     expect(code).toBe('ERR_SOURCE_AUTH');
     expect(message).toContain("'s'");
     expect(message).toContain('/v1/secret/data/app/db#password');
@@ -88,30 +74,30 @@ describe('vault() KV v2', () => {
     const source = kv({ auth: tokenAuth(expiring) });
     expect(await loadOne(source)).toBe('x');
     await new Promise((resolve) => setTimeout(resolve, 1100));
-    expect((await failure(source)).code).toBe('ERR_SOURCE_AUTH');
+    expect((await loadFailure(source)).code).toBe('ERR_SOURCE_AUTH');
   });
 
   it('a missing path is ERR_SECRET_NOT_FOUND (404); so is a secret in another namespace', async () => {
-    expect((await failure(kv({ path: 'app/none' }))).code).toBe('ERR_SECRET_NOT_FOUND');
+    expect((await loadFailure(kv({ path: 'app/none' }))).code).toBe('ERR_SECRET_NOT_FOUND');
     double.put('secret/app/db', { password: 'x' }, 'team-b');
     double.kv.get('')?.delete('secret/app/db');
-    expect((await failure(kv({ namespace: 'team-c' }))).code).toBe('ERR_SECRET_NOT_FOUND');
+    expect((await loadFailure(kv({ namespace: 'team-c' }))).code).toBe('ERR_SECRET_NOT_FOUND');
   });
 
   it('a missing field, a field that is not a string, or an empty one is ERR_SOURCE_FORMAT', async () => {
     double.put('secret/app/db', { user: 'x', password: 42 });
-    expect(await failure(kv({ field: 'pass' }))).toMatchObject({ code: 'ERR_SOURCE_FORMAT', message: expect.stringContaining("no field 'pass'") });
-    expect(await failure(kv())).toMatchObject({ code: 'ERR_SOURCE_FORMAT', message: expect.stringContaining('not a string') });
+    expect(await loadFailure(kv({ field: 'pass' }))).toMatchObject({ code: 'ERR_SOURCE_FORMAT', message: expect.stringContaining("no field 'pass'") });
+    expect(await loadFailure(kv())).toMatchObject({ code: 'ERR_SOURCE_FORMAT', message: expect.stringContaining('not a string') });
     double.put('secret/app/db', { password: '' });
-    expect(await failure(kv())).toMatchObject({ code: 'ERR_SOURCE_FORMAT', message: expect.stringContaining('empty') });
+    expect(await loadFailure(kv())).toMatchObject({ code: 'ERR_SOURCE_FORMAT', message: expect.stringContaining('empty') });
   });
 
   it('truncated or malformed JSON is ERR_SOURCE_FORMAT; a connection cut mid-answer is retried', async () => {
     double.put('secret/app/db', { password: 'after-the-cut' });
     double.faults.push({ truncate: true });
-    expect(await failure(kv())).toMatchObject({ code: 'ERR_SOURCE_FORMAT', message: expect.stringContaining('not JSON') });
+    expect(await loadFailure(kv())).toMatchObject({ code: 'ERR_SOURCE_FORMAT', message: expect.stringContaining('not JSON') });
     double.faults.push({ malformed: true });
-    expect((await failure(kv())).code).toBe('ERR_SOURCE_FORMAT');
+    expect((await loadFailure(kv())).code).toBe('ERR_SOURCE_FORMAT');
     double.faults.push({ cut: true });
     double.log.length = 0;
     expect(await loadOne(kv())).toBe('after-the-cut');
@@ -120,9 +106,9 @@ describe('vault() KV v2', () => {
 
   it('a secret over maxSize is ERR_SOURCE_FORMAT; so is an answer far over it', async () => {
     double.put('secret/app/db', { password: 'x'.repeat(33) });
-    expect(await failure(kv({ maxSize: 32 }))).toMatchObject({ code: 'ERR_SOURCE_FORMAT', message: expect.stringContaining('maxSize (32 bytes)') });
+    expect(await loadFailure(kv({ maxSize: 32 }))).toMatchObject({ code: 'ERR_SOURCE_FORMAT', message: expect.stringContaining('maxSize (32 bytes)') });
     double.put('secret/app/db', { password: 'short', padding: 'p'.repeat(70 * 1024) });
-    expect(await failure(kv({ maxSize: 32 }))).toMatchObject({ code: 'ERR_SOURCE_FORMAT', message: expect.stringContaining('answer is longer') });
+    expect(await loadFailure(kv({ maxSize: 32 }))).toMatchObject({ code: 'ERR_SOURCE_FORMAT', message: expect.stringContaining('answer is longer') });
   });
 
   it('throttling (429) and 503 are retried by the store, then loaded', async () => {
@@ -135,7 +121,7 @@ describe('vault() KV v2', () => {
   it('a Vault that never answers: the deadline ends the load, and the request with it', async () => {
     double.faults.push({ hang: true }, { hang: true }, { hang: true });
     const started = Date.now();
-    const { code, message } = await failure(kv(), { retry: { deadline: 300, minDelay: 1, maxDelay: 5 } });
+    const { code, message } = await loadFailure(kv(), { retry: { deadline: 300, minDelay: 1, maxDelay: 5 } });
     expect(code).toBe('ERR_SOURCE_UNAVAILABLE');
     expect(message).toContain('deadline of 300 ms');
     expect(Date.now() - started).toBeLessThan(2000);
@@ -188,7 +174,7 @@ describe('AppRole', () => {
   });
 
   it('a wrong secret_id is ERR_SOURCE_AUTH', async () => {
-    expect((await failure(kv({ auth: approle('wrong') }))).code).toBe('ERR_SOURCE_AUTH');
+    expect((await loadFailure(kv({ auth: approle('wrong') }))).code).toBe('ERR_SOURCE_AUTH');
   });
 });
 
@@ -206,10 +192,10 @@ describe('vaultTransit()', () => {
 
   it('an unknown key or a damaged ciphertext is ERR_SOURCE_FORMAT (400); bad base64 in the answer too', async () => {
     const ciphertext = double.encrypt(Buffer.from('k'));
-    expect((await failure(transit(ciphertext, 'no-key'))).code).toBe('ERR_SOURCE_FORMAT');
-    expect((await failure(transit(`${ciphertext.slice(0, -4)}AAA=`))).code).toBe('ERR_SOURCE_FORMAT');
+    expect((await loadFailure(transit(ciphertext, 'no-key'))).code).toBe('ERR_SOURCE_FORMAT');
+    expect((await loadFailure(transit(`${ciphertext.slice(0, -4)}AAA=`))).code).toBe('ERR_SOURCE_FORMAT');
     double.faults.push({ status: 200, body: '{"data":{"plaintext":"c2Vj*mV0"}}' });
-    expect(await failure(transit(ciphertext))).toMatchObject({ code: 'ERR_SOURCE_FORMAT', message: expect.stringContaining('not base64') });
+    expect(await loadFailure(transit(ciphertext))).toMatchObject({ code: 'ERR_SOURCE_FORMAT', message: expect.stringContaining('not base64') });
   });
 });
 
@@ -250,7 +236,7 @@ describe('over TLS', () => {
       const options = { address: secure.address, auth: tokenAuth(own), path: 'app/db', field: 'password' };
       expect(secure.address.startsWith('https://')).toBe(true);
       expect(await loadOne(vault({ ...options, tls: { ca: pem!.cert } }))).toBe('over-tls');
-      const { code, message } = await failure(vault(options), { retry: { retries: 0 } });
+      const { code, message } = await loadFailure(vault(options), { retry: { retries: 0 } });
       expect(code).toBe('ERR_SOURCE_UNAVAILABLE');
       expect(message).toMatch(/SELF_SIGNED|self.signed/i);
       expect(await secure.settled()).toBe(0);

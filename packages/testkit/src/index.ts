@@ -4,7 +4,8 @@
 // catch leaked descriptors and mappings; expectResidue runs a residue test from a table of
 // stages, and hammerSealing a sealing layer from several threads; baseline() snapshots what a
 // process holds, and the vitest matchers (toCrashWith, toLeaveNoResidue, toRestoreBaseline) wrap
-// these helpers. Each concept lives in its own module.
+// these helpers; softHsm and the ageCli* helpers drive real SoftHSM2 and age tools. Each
+// concept lives in its own module.
 
 export { PROCESS_GOES_ON, runNode, startChild, type ChildHandle, type ChildOptions, type ChildResult } from './child.js';
 export { expectCrash, type CrashResult, type CrashSignal } from './crash.js';
@@ -59,3 +60,12 @@ export {
 } from './matchers.js';
 export { RFC4231_VECTORS, type HmacVector } from './vectors.js';
 export { softHsm, SOFTHSM_MODULE, type SoftHsm } from './softhsm.js';
+export {
+  ageCli,
+  ageCliDecryptWithPassphrase,
+  ageCliEncrypt,
+  ageCliEncryptWithPassphrase,
+  ageCliKeygen,
+  readAgeIdentity,
+  type AgeIdentityFile,
+} from './age.js';
