@@ -168,6 +168,17 @@ void VerifySlot(const Slab& slab, uint32_t i, size_t size) {
   VerifyHeader(slab, i - 1, next != nullptr ? next->size() : 0, false);
 }
 
+// Slot i, holding `size` bytes at protection `current`, made read-write (its count moves
+// there), verified (abort on a bad canary or written zeros) and wiped; the caller closes it.
+// A slot that cannot be made writable to be wiped must not be handed back: abort.
+void VerifyAndWipe(Slab& slab, uint32_t i, size_t size, Protection current) {
+  if (current != Protection::kReadWrite && Recount(slab, i, current, Protection::kReadWrite) != 0) {
+    Die("could not make a slab slot writable to wipe it");
+  }
+  VerifySlot(slab, i, size);
+  sodium_memzero(slab.Start(i), slab.stride);
+}
+
 // A new, empty slab of class k: its data pages noaccess, every slot free and zero.
 Slab* NewSlab(size_t k, Backend backend, MlockPolicy policy, Failure* failure) {
   const size_t page_size = PageSize();
@@ -347,11 +358,10 @@ bool SlabHeap::Relocate(GuardedMemory& memory) {
     }
     return false;
   }
-  // The old slot is on a dead page: read-write.
+  // The old slot is on a dead page: read-write (its count is noaccess).
   memcpy(slab->Start(j) + slab->stride - size, memory.data_, size);
   Recount(*slab, j, Protection::kReadWrite, Protection::kNoAccess, true);
-  VerifySlot(old, i, size);
-  sodium_memzero(old.Start(i), old.stride);
+  VerifyAndWipe(old, i, size, Protection::kReadWrite);
   old.owner[i] = nullptr;
   old.live--;
   old.dead_slots++;
@@ -378,12 +388,7 @@ void SlabHeap::Release(GuardedMemory& memory) {
     std::lock_guard<std::recursive_mutex> lock(g_slab_mutex);
     Slab& slab = *memory.slab_;
     const uint32_t i = memory.slot_;
-    if (memory.protection_ != Protection::kReadWrite &&
-        Recount(slab, i, memory.protection_, Protection::kReadWrite) != 0) {
-      Die("could not make a slab slot writable to wipe it");
-    }
-    VerifySlot(slab, i, memory.size_);
-    sodium_memzero(slab.Start(i), slab.stride);
+    VerifyAndWipe(slab, i, memory.size_, memory.protection_);
     Recount(slab, i, Protection::kReadWrite, Protection::kNoAccess, true);
     slab.owner[i] = nullptr;
     slab.live--;
@@ -401,12 +406,7 @@ void SlabHeap::Orphan(GuardedMemory& memory) {
   std::lock_guard<std::recursive_mutex> lock(g_slab_mutex);
   Slab& slab = *memory.slab_;
   const uint32_t i = memory.slot_;
-  if (memory.protection_ != Protection::kReadWrite &&
-      Recount(slab, i, memory.protection_, Protection::kReadWrite) != 0) {
-    Die("could not make a slab slot writable to wipe it");
-  }
-  VerifySlot(slab, i, memory.size_);
-  sodium_memzero(slab.Start(i), slab.stride);
+  VerifyAndWipe(slab, i, memory.size_, memory.protection_);
   // Its pages become dead: read-write for good (they are now), no free slot on them
   // handed out again.
   for (size_t p = slab.FirstPage(i); p <= slab.LastPage(i); p++) slab.page[p].dead = true;

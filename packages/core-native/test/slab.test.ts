@@ -126,61 +126,31 @@ describe.each(BACKENDS)('$backend slabs', ({ backend, available }) => {
     expect(result.stderr).toContain('last byte written');
   });
 
-  test("a one-byte overflow into the neighbour's canary aborts when the overflowing slot is freed", async () => {
-    const result = await crash(
-      `const a = sr.allocate(32, { backend: '${backend}' }); // slot 0
-       const b = sr.allocate(32, { backend: '${backend}' }); // slot 1: its data ends against a's canary
-       const at = poke.addressOf(b.view());
-       poke.writeAt(at, 32, poke.readAt(at, 32) ^ 0xff);
-       process.stderr.write('overflow written\\n');
-       b.free();`,
-      'SIGABRT',
-    );
-    expect(result.stderr).toContain('overflow written');
-    expect(result.stderr).toMatch(/^strongroom: the canary of a slab slot was overwritten.*aborting$/m);
-  });
-
-  test("a one-byte overflow into the neighbour's canary aborts when the neighbour is freed", async () => {
-    const result = await crash(
-      `const a = sr.allocate(32, { backend: '${backend}' });
-       const b = sr.allocate(32, { backend: '${backend}' });
-       const at = poke.addressOf(b.view());
-       poke.writeAt(at, 32, poke.readAt(at, 32) ^ 0xff);
-       b.protect('noaccess');
-       process.stderr.write('overflow written\\n');
-       a.free();`,
-      'SIGABRT',
-    );
-    expect(result.stderr).toContain('overflow written');
-    expect(result.stderr).toMatch(/^strongroom: the canary of a slab slot was overwritten.*aborting$/m);
-  });
-
-  test('a one-byte overflow into the zeros before a shorter neighbour aborts at free', async () => {
-    const result = await crash(
-      `const a = sr.allocate(20, { backend: '${backend}' }); // class 32: 12 zeros before its canary
-       const b = sr.allocate(32, { backend: '${backend}' });
-       const at = poke.addressOf(b.view());
-       poke.writeAt(at, 32, 0x41);
-       process.stderr.write('overflow written\\n');
-       b.free();`,
-      'SIGABRT',
-    );
-    expect(result.stderr).toContain('overflow written');
-    expect(result.stderr).toMatch(/^strongroom: the zeros before a slot's canary were written.*aborting$/m);
-  });
-
-  test("a one-byte underflow into a slot's own canary aborts at its free", async () => {
-    const result = await crash(
-      `const r = sr.allocate(32, { backend: '${backend}' });
-       const at = poke.addressOf(r.view());
-       poke.writeAt(at, -1, poke.readAt(at, -1) ^ 0xff);
-       process.stderr.write('underflow written\\n');
-       r.free();`,
-      'SIGABRT',
-    );
-    expect(result.stderr).toContain('underflow written');
-    expect(result.stderr).toMatch(/^strongroom: the canary of a slab slot was overwritten.*aborting$/m);
-  });
+  // Each writes one byte where it must not, then does the step that must abort: never sooner, never later.
+  const CANARY_LINE = /^strongroom: the canary of a slab slot was overwritten.*aborting$/m;
+  const ZEROS_LINE = /^strongroom: the zeros before a slot's canary were written.*aborting$/m;
+  for (const { name, sizes, offset, then, line } of [
+    // slot 1's data ends against slot 0's canary (both 32 bytes: no zeros before it)
+    { name: "a one-byte overflow into the neighbour's canary aborts when the overflowing slot is freed", sizes: [32, 32], offset: 32, then: 'b.free();', line: CANARY_LINE },
+    { name: "a one-byte overflow into the neighbour's canary aborts when the neighbour is freed", sizes: [32, 32], offset: 32, then: "b.protect('noaccess'); a.free();", line: CANARY_LINE },
+    // slot 0 holds 20 bytes of a 32-byte class: 12 zeros before its canary
+    { name: 'a one-byte overflow into the zeros before a shorter neighbour aborts at free', sizes: [20, 32], offset: 32, then: 'b.free();', line: ZEROS_LINE },
+    { name: "a one-byte underflow into a slot's own canary aborts at its free", sizes: [32, 32], offset: -1, then: 'b.free();', line: CANARY_LINE },
+  ]) {
+    test(name, async () => {
+      const result = await crash(
+        `const a = sr.allocate(${sizes[0]}, { backend: '${backend}' }); // slot 0
+         const b = sr.allocate(${sizes[1]}, { backend: '${backend}' }); // slot 1
+         const at = poke.addressOf(b.view());
+         poke.writeAt(at, ${offset}, poke.readAt(at, ${offset}) ^ 0xff);
+         process.stderr.write('stray byte written\\n');
+         ${then}`,
+        'SIGABRT',
+      );
+      expect(result.stderr).toContain('stray byte written');
+      expect(result.stderr).toMatch(line);
+    });
+  }
 
   test('a control: slots written to their last byte free without complaint', async () => {
     const report = await childJson<{ freed: boolean }>(`
