@@ -1,9 +1,11 @@
 // `pnpm demo:smoke`: starts the demo service in a child process on a free port with a
 // temporary data folder, drives every route over real HTTP on loopback (right and wrong
 // passwords, good, forged, tampered and replayed webhooks, valid, expired, forged and
-// tampered JWTs, tampered cookies), checks every status and body, then sends SIGTERM and
-// checks that the service exits with 143 promptly. A second start with the keys file made
-// world-readable must be refused. Prints one summary line; exits 1 on any difference.
+// tampered JWTs, tampered cookies), checks every status and body; rotates the webhook key on
+// disk and checks that the new key is served and the old one refused, and that a bad key put
+// in its place leaves the new one in service; then sends SIGTERM and checks that the service
+// exits with 143 promptly. Starts with a key file or the keys folder made readable by others
+// must be refused. Prints one summary line; exits 1 on any difference.
 // Every wait has a timeout, and a watchdog ends the run whatever happens.
 import { spawn } from 'node:child_process';
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
@@ -20,12 +22,14 @@ const START_TIMEOUT = 20_000; // two Argon2id hashes and the addon's load, on a 
 const REQUEST_TIMEOUT = 5_000;
 const EXIT_TIMEOUT = 5_000;
 const PROMPT_EXIT = 3_000; // what "promptly" means for the exit after SIGTERM
+const ROTATE_TIMEOUT = 5_000; // a key replaced on disk: the folder watch, then the load
 const WATCHDOG = 90_000;
 const t0 = Date.now();
 
 const results = []; // { name, ok, detail }
 const children = new Set();
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'strongroom-demo-smoke-'));
+const keysDir = path.join(dataDir, 'keys');
 
 function cleanUp() {
   for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
@@ -104,6 +108,7 @@ function request(port, method, route, { headers = {}, body } = {}) {
   });
 }
 
+const REFUSED = [401, { error: 'webhook signature verification failed' }];
 const json = (value) => ({ headers: { 'content-type': 'application/json' }, body: JSON.stringify(value) });
 const b64url = (bytes) => Buffer.from(bytes).toString('base64url');
 
@@ -113,11 +118,33 @@ function jwt(payload, key, header = { alg: 'HS256', typ: 'JWT' }) {
   return `${input}.${b64url(createHmac('sha256', key).update(input).digest())}`;
 }
 
-/** The value of one key of the keys file, as bytes (the smoke client plays GitHub and a token forger). */
+/** One key of the keys folder, as bytes (the smoke client plays GitHub and a token forger). */
 function keyOf(name) {
-  const line = fs.readFileSync(path.join(dataDir, 'secrets'), 'latin1').split('\n').find((l) => l.startsWith(`${name}=`));
-  if (line === undefined) throw new Error(`no ${name} key in the keys file`);
-  return Buffer.from(line.slice(name.length + 1), 'latin1');
+  return fs.readFileSync(path.join(keysDir, name));
+}
+
+/** Replaces a key file as a rotation does: written beside it (mode 0600), then renamed over it. */
+function replaceKey(name, bytes) {
+  const next = path.join(keysDir, `${name}.new`);
+  fs.writeFileSync(next, bytes, { mode: 0o600, flag: 'wx' });
+  fs.renameSync(next, path.join(keysDir, name));
+}
+
+/** Resolves with true once `test()` is true, false after `ms` (it is polled every 20 ms). */
+async function until(test, ms) {
+  for (const end = Date.now() + ms; Date.now() < end; ) {
+    if (test()) return true;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return test();
+}
+
+/** A GitHub delivery of `body`, signed as GitHub signs (HMAC-SHA-256 of the raw body, hex) unless `signature` is given. */
+function githubHook(port, body, { key, signature = key === undefined ? undefined : `sha256=${createHmac('sha256', key).update(body).digest('hex')}`, id = randomUUID() }) {
+  return request(port, 'POST', '/webhooks/github', {
+    headers: { 'content-type': 'application/json', 'x-github-event': 'issues', 'x-github-delivery': id, ...(signature === undefined ? {} : { 'x-hub-signature-256': signature }) },
+    body,
+  });
 }
 
 async function drive(port, password) {
@@ -185,28 +212,48 @@ async function drive(port, password) {
     same(`GET /me with ${what}: ${status}`, [a.status, status === 401 ? a.headers['www-authenticate'] : a.body.user], [status, status === 401 ? 'Bearer error="invalid_token"' : 'ada']);
   }
 
-  // The GitHub webhook: signed here as GitHub signs (HMAC-SHA-256 of the raw body, hex).
+  // The GitHub webhook.
   const webhookKey = keyOf('webhook');
-  const sign = (body, key = webhookKey) => `sha256=${createHmac('sha256', key).update(body).digest('hex')}`;
   const delivery = randomUUID();
   const body = JSON.stringify({ action: 'opened', zen: 'Keep it logically awesome.' });
-  const hook = (payload, signature, id = delivery) =>
-    r('POST', '/webhooks/github', {
-      headers: { 'content-type': 'application/json', 'x-github-event': 'issues', 'x-github-delivery': id, ...(signature === undefined ? {} : { 'x-hub-signature-256': signature }) },
-      body: payload,
-    });
-  const refused = [401, { error: 'webhook signature verification failed' }];
-  a = await hook(body, sign(body, randomBytes(32)));
-  same('webhook signed with another key: 401', [a.status, a.body], refused);
-  a = await hook(body.replace('opened', 'closed'), sign(body));
-  same('webhook with a tampered body: 401', [a.status, a.body], refused);
-  a = await hook(body);
-  same('webhook without a signature: 401', [a.status, a.body], refused);
-  a = await hook(body, sign(body));
+  const sign = (payload) => `sha256=${createHmac('sha256', webhookKey).update(payload).digest('hex')}`;
+  a = await githubHook(port, body, { key: randomBytes(32), id: delivery });
+  same('webhook signed with another key: 401', [a.status, a.body], REFUSED);
+  a = await githubHook(port, body.replace('opened', 'closed'), { signature: sign(body), id: delivery });
+  same('webhook with a tampered body: 401', [a.status, a.body], REFUSED);
+  a = await githubHook(port, body, { id: delivery });
+  same('webhook without a signature: 401', [a.status, a.body], REFUSED);
+  a = await githubHook(port, body, { key: webhookKey, id: delivery });
   same('webhook, good signature: 202', [a.status, a.body], [202, { received: 'issues', delivery, action: 'opened' }]);
-  a = await hook(body, sign(body));
+  a = await githubHook(port, body, { key: webhookKey, id: delivery });
   same('webhook, the same delivery replayed: 409', [a.status, a.body], [409, { error: 'this delivery was already received' }]);
   webhookKey.fill(0);
+}
+
+// The webhook key replaced on disk while the service runs: the new key is served at once, the
+// old one refused; then a file that is no key put in its place: refused, the new key stays.
+async function rotate(service, port) {
+  const body = JSON.stringify({ action: 'rotated' });
+  const oldKey = keyOf('webhook');
+  const newKey = Buffer.from(randomBytes(32).toString('hex'), 'latin1'); // 64 hex digits, as the service makes them
+  replaceKey('webhook', newKey);
+  const seen = await until(() => /key 'webhook' rotated: version 2, /.test(service.stdout()), ROTATE_TIMEOUT);
+  check("a webhook key replaced on disk is loaded (the service says 'rotated: version 2')", seen, service.stdout().slice(-400));
+  let id = randomUUID();
+  let a = await githubHook(port, body, { key: newKey, id });
+  same('after the rotation: a webhook signed with the new key: 202', [a.status, a.body], [202, { received: 'issues', delivery: id, action: 'rotated' }]);
+  a = await githubHook(port, body, { key: oldKey });
+  same('after the rotation: a webhook signed with the old key: 401', [a.status, a.body], REFUSED);
+
+  replaceKey('webhook', 'not a key\n');
+  const refused = await until(() => /the key 'webhook' changed on disk but was not loaded .*64 hex digits/.test(service.stderr()), ROTATE_TIMEOUT);
+  check('a webhook key file replaced by one that is no key: refused, said on stderr', refused, service.stderr());
+  id = randomUUID();
+  a = await githubHook(port, body, { key: newKey, id });
+  same('... and the last good key stays in service: 202', [a.status, a.body], [202, { received: 'issues', delivery: id, action: 'rotated' }]);
+  replaceKey('webhook', newKey); // a good key again (the same bytes: no new version), so that the starts below fail for their own reason only
+  oldKey.fill(0);
+  newKey.fill(0);
 }
 
 async function main() {
@@ -214,9 +261,13 @@ async function main() {
   const port = await first.listening;
   const password = /created the user 'ada' with the password ([a-z0-9]+)\n/.exec(first.stdout())?.[1];
   check('first run prints the demo password once', password !== undefined && password.length === 20, first.stdout().slice(0, 400));
-  const mode = fs.statSync(path.join(dataDir, 'secrets')).mode & 0o777;
-  same('first run makes the keys file with mode 0600', mode.toString(8), '600');
+  const modeOf = (file) => (fs.statSync(file).mode & 0o777).toString(8);
+  same('first run makes the keys folder with mode 0700', modeOf(keysDir), '700');
+  same('... and a key file for each key, mode 0600', Object.fromEntries(fs.readdirSync(keysDir).sort().map((name) => [name, modeOf(path.join(keysDir, name))])), { cookie: '600', jwt: '600', webhook: '600' });
+  check('... each 64 hex digits, and no two the same', ['cookie', 'jwt', 'webhook'].every((name) => /^[0-9a-f]{64}$/.test(keyOf(name).toString('latin1'))) && new Set(['cookie', 'jwt', 'webhook'].map((name) => keyOf(name).toString('latin1'))).size === 3);
   if (password !== undefined) await drive(port, password);
+  same('the service wrote nothing to stderr', first.stderr(), '');
+  await rotate(first, port);
 
   const sent = Date.now();
   first.child.kill('SIGTERM');
@@ -224,15 +275,22 @@ async function main() {
   const end = await Promise.race([first.exited, timeout]);
   same('SIGTERM: exit code 143', end === undefined ? 'no exit' : end.code ?? end.signal, 143);
   check(`SIGTERM: exits within ${PROMPT_EXIT / 1000} s`, end !== undefined && end.at - sent < PROMPT_EXIT, end === undefined ? 'no exit' : `${end.at - sent} ms`);
-  same('the service wrote nothing to stderr', first.stderr(), '');
+  const others = first.stderr().split('\n').filter((line) => line !== '' && !/^demo service: the key 'webhook' changed on disk but was not loaded /.test(line));
+  same('the service wrote nothing else to stderr', others, []);
 
-  // A keys file others can read: refused at start, with what to do.
-  fs.chmodSync(path.join(dataDir, 'secrets'), 0o644);
-  const second = startService();
-  second.listening.catch(() => {}); // expected to fail
-  const refusal = await Promise.race([second.exited, new Promise((resolve) => setTimeout(() => resolve(undefined), START_TIMEOUT).unref())]);
-  same('a keys file with mode 0644: the service refuses to start (exit 1)', refusal?.code, 1);
-  check('... and says to chmod 600', /mode 0644, wider than 0600.*chmod 600/.test(second.stderr()), second.stderr());
+  // A key file, then the keys folder, that others can read: refused at start, with what to do.
+  const refusedStart = async (what, pattern) => {
+    const next = startService();
+    next.listening.catch(() => {}); // expected to fail
+    const refusal = await Promise.race([next.exited, new Promise((resolve) => setTimeout(() => resolve(undefined), START_TIMEOUT).unref())]);
+    same(`${what}: the service refuses to start (exit 1)`, refusal?.code, 1);
+    check(`${what}: ... and says what to do`, pattern.test(next.stderr()), next.stderr());
+  };
+  fs.chmodSync(path.join(keysDir, 'jwt'), 0o644);
+  await refusedStart('a key file with mode 0644', /could not load the secret 'jwt': .*mode 0644, wider than 0600.*chmod 600/);
+  fs.chmodSync(path.join(keysDir, 'jwt'), 0o600);
+  fs.chmodSync(keysDir, 0o755);
+  await refusedStart('the keys folder with mode 0755', /keys folder .* has mode 0755, wider than 0700.*chmod 700/);
 }
 
 let failure;

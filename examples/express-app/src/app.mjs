@@ -1,6 +1,8 @@
-// The demo service's routes. Every key comes from the Enclaves given to createApp() (see
-// secrets-file.mjs); passwords arrive through sensitiveBody() as SecretBuffers and are
-// checked with Argon2id natively; nothing secret is ever a JS string.
+// The demo service's routes. Every key comes from the store given to createApp(): the
+// SecretStore of @strongroom/kms-loaders that keys.mjs loads, mounted with strongroom() and
+// asked on each request, so a key rotated on disk is used from the next request on. Passwords
+// arrive through sensitiveBody() as SecretBuffers and are checked with Argon2id natively;
+// nothing secret is ever a JS string.
 //
 //   GET  /health           200 { ok: true }
 //   POST /login            { user, password } -> 200 and a signed `session` cookie, or 401
@@ -22,7 +24,7 @@ import {
   verifyWebhook,
 } from '@strongroom/express';
 
-import { KEY_NAMES } from './secrets-file.mjs';
+import { KEY_NAMES } from './keys.mjs';
 
 export const SESSION_COOKIE = 'session';
 export const SESSION_SECONDS = 3600;
@@ -40,16 +42,36 @@ function fail(res, status, message) {
 }
 
 /**
- * The Express app: `secrets` holds one Enclave per name of KEY_NAMES, `users` maps a name to
- * its argon2id hash, `dummyHash` is an argon2id hash checked for unknown users (so that an
- * unknown name takes as long to refuse as a wrong password).
+ * A middleware that `build(key)` makes for the current Enclave of the key `name`, made again
+ * when the store has rotated that key: the middleware of @strongroom/express take their keys
+ * when they are made. Made once now, so that a wrong option fails at start-up. After a
+ * rotation only the new key verifies: the cookies and tokens signed under the old one end.
+ */
+function withKey(keys, name, build) {
+  let key = keys.get(name);
+  let middleware = build(key);
+  return function withCurrentKey(req, res, next) {
+    const current = keys.get(name);
+    if (current !== key) {
+      middleware = build(current);
+      key = current;
+    }
+    middleware(req, res, next);
+  };
+}
+
+/**
+ * The Express app: `secrets` is a store of the keys named in KEY_NAMES (the SecretStore of
+ * kms-loaders, or anything strongroom() takes), `users` maps a name to its argon2id hash,
+ * `dummyHash` is an argon2id hash checked for unknown users (so that an unknown name takes as
+ * long to refuse as a wrong password).
  */
 export function createApp({ secrets, users, dummyHash }) {
   const app = express();
   app.disable('x-powered-by');
   const store = strongroom({ secrets, required: KEY_NAMES });
   app.use(store);
-  const keys = store.secrets; // there at once, for the middleware built below
+  const keys = store.secrets; // there at once (req.secrets is the same), for the middleware built below
 
   app.get('/health', (_req, res) => {
     res.json({ ok: true });
@@ -83,7 +105,7 @@ export function createApp({ secrets, users, dummyHash }) {
   });
 
   // The session: the signed cookie set by /login, checked under the cookie key.
-  const session = signedCookies({ secret: keys.get('cookie') });
+  const session = withKey(keys, 'cookie', (key) => signedCookies({ secret: key }));
   const sessionUser = (req) => {
     const value = req.signedCookies[SESSION_COOKIE];
     if (typeof value !== 'string') return undefined; // absent, or false: a signature that does not verify
@@ -110,14 +132,16 @@ export function createApp({ secrets, users, dummyHash }) {
     res.json({ token, expiresIn: TOKEN_SECONDS });
   });
 
-  app.get('/me', jwtAuth({ secret: keys.get('jwt'), algorithms: ['HS256'], issuer: ISSUER, audience: AUDIENCE }), (req, res) => {
+  const bearer = withKey(keys, 'jwt', (key) => jwtAuth({ secret: key, algorithms: ['HS256'], issuer: ISSUER, audience: AUDIENCE }));
+  app.get('/me', bearer, (req, res) => {
     res.json({ user: req.auth.sub, expiresAt: req.auth.exp });
   });
 
   // GitHub signs each delivery but gives it no timestamp, so a captured delivery could be
   // sent again: the delivery ids already seen are refused (the last 1000, in memory).
   const deliveries = new Set();
-  app.post('/webhooks/github', verifyWebhook({ secret: keys.get('webhook'), scheme: 'github', limit: '1mb' }), (req, res) => {
+  const github = withKey(keys, 'webhook', (key) => verifyWebhook({ secret: key, scheme: 'github', limit: '1mb' }));
+  app.post('/webhooks/github', github, (req, res) => {
     const delivery = req.webhook.id;
     if (delivery === undefined) {
       fail(res, 400, 'an X-GitHub-Delivery header is required');

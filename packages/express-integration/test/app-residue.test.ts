@@ -1,13 +1,14 @@
 // Residue of the demo service's shape (examples/express-app), in a child process running a
 // real server: a login route (sensitiveBody() + verifyPassword(), Argon2id) and a GitHub
-// webhook route whose key is read from a file with SecretBuffer.fromFile() and sealed in an
-// Enclave mounted with strongroom({ secrets, required }). After each response and a forced
-// GC, neither the password nor the key is in any readable memory of the server, except one
-// copy of the password in the place Node keeps it and cannot release: the buffer the HTTP
-// parser reads every socket into (residue.test.ts pins it down), until the next read
-// overwrites it. The controls: the scan finds the password in its guarded SecretBuffer and
-// in that read buffer while the handler runs, and the key in guarded pages when it is read
-// and while secrets.use() has it open.
+// webhook route whose key is loaded from a file, as the demo loads its keys: file() of
+// @strongroom/kms-loaders (a devDependency; watched, as the demo's are) reads it natively into
+// a SecretStore of Enclaves, mounted with strongroom({ secrets: store, required }). After each
+// response and a forced GC, neither the password nor the key is in any readable memory of the
+// server, except one copy of the password in the place Node keeps it and cannot release: the
+// buffer the HTTP parser reads every socket into (residue.test.ts pins it down), until the
+// next read overwrites it. The controls: the scan finds the password in its guarded
+// SecretBuffer and in that read buffer while the handler runs, and the key in guarded pages
+// while store.use() and secrets.use() have it open.
 //
 // Neither marker is in this file or in the child's source or JS heap: both are random; the
 // password reaches the child only over the socket, the key only through its file (read
@@ -37,7 +38,8 @@ function serverCode(module: string, keyFile: string, hashFile: string): string {
   return `
 import { readFileSync } from 'node:fs';
 import express from '${module}';
-import { Enclave, SecretBuffer, sensitiveBody, strongroom, verifyPassword, verifyWebhook } from '@strongroom/express';
+import { sensitiveBody, strongroom, verifyPassword, verifyWebhook } from '@strongroom/express';
+import { file, loadSecrets } from '@strongroom/kms-loaders';
 import * as core from '@strongroom/core-native';
 core.configure({ backend: 'mmap' }); // guarded pages a scan can read ('secretmem' pages it cannot)
 async function settle(label, data) {
@@ -45,9 +47,9 @@ async function settle(label, data) {
   await checkpoint(label, data);
 }
 const hash = readFileSync(${JSON.stringify(hashFile)}, 'utf8').trim();
-const loaded = SecretBuffer.fromFile(${JSON.stringify(keyFile)});
-await checkpoint('key read', loaded.size);
-const store = strongroom({ secrets: { webhook: Enclave.seal(loaded) }, required: ['webhook'] }); // seal() destroys loaded
+const secrets = await loadSecrets({ webhook: file(${JSON.stringify(keyFile)}, { watch: true }) }); // read, sealed at once
+await secrets.use('webhook', (key) => checkpoint('key loaded', key.size));
+const store = strongroom({ secrets, required: ['webhook'] });
 const app = express();
 app.use(store);
 app.post('/login', sensitiveBody({ fields: ['password'] }), (req, res, next) => {
@@ -78,7 +80,7 @@ app.post('/filler', (req, res) => {
 });
 app.post('/exit', (req, res) => {
   req.resume();
-  res.on('finish', () => process.exit(0));
+  res.on('finish', () => { secrets.close(); process.exit(0); });
   res.end('ok');
 });
 const server = app.listen(0, '127.0.0.1', () => settle('listening', server.address().port));
@@ -178,9 +180,9 @@ describe.each(MAJORS)('residue of the demo service on $name', (major) => {
       let readBuffer: bigint | undefined;
 
       await walk(started, { password: password.bytes, key }, [
-        // control: the key, read from its file, is in the guarded pages of its SecretBuffer
-        { at: 'key read', data: 32, key: 1, check: (found) => expect(where(found.key?.matches ?? [])).toEqual([GUARDED]) },
-        // sealed in its Enclave (seal() destroyed the buffer): the plaintext is gone
+        // control: the key, loaded from its file into the store, is open in guarded pages
+        { at: 'key loaded', data: 32, key: 1, check: (found) => expect(where(found.key?.matches ?? [])).toEqual([GUARDED]) },
+        // sealed in its Enclave, nothing open: the plaintext is nowhere
         {
           at: 'listening',
           key: 0,
