@@ -115,6 +115,7 @@ function programs(maxCommands) {
 }
 
 // ---- helpers ------------------------------------------------------------------------
+// (the exported ones are shared with slab-properties-model.mjs)
 
 class PropertyFailure extends Error {
   name = 'PropertyFailure';
@@ -124,16 +125,16 @@ class Sentinel extends Error {
   name = 'Sentinel';
 }
 
-function fail(message) {
+export function fail(message) {
   throw new PropertyFailure(message);
 }
 
-function describe(error) {
+export function describe(error) {
   if (error instanceof Error) return `${error.name}${error.code ? ` ${error.code}` : ''}: ${error.message}`;
   return String(error);
 }
 
-function attempt(fn) {
+export function attempt(fn) {
   try {
     return { ok: true, value: fn() };
   } catch (error) {
@@ -152,7 +153,7 @@ async function settle(promise) {
 const tick = () => new Promise((resolve) => setImmediate(resolve));
 
 /** Deterministic bytes as an array of small integers (xorshift32; seed 0 gives zeros). */
-function pattern(size, seed) {
+export function pattern(size, seed) {
   const out = new Array(size).fill(0);
   if (seed === 0) return out;
   let x = seed >>> 0 || 1;
@@ -175,7 +176,7 @@ function holds(bytes, marker) {
   return false;
 }
 
-function sameBytes(a, b) {
+export function sameBytes(a, b) {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
@@ -186,21 +187,21 @@ function show(bytes) {
   return `${bytes.length} bytes [${head}${bytes.length > 16 ? ' …' : ''}]`;
 }
 
-function expectBytes(actual, expected, what) {
+export function expectBytes(actual, expected, what) {
   if (!sameBytes(actual, expected)) fail(`${what}: holds ${show(actual)}, the model says ${show(expected)}`);
 }
 
-function expectEqual(actual, expected, what) {
+export function expectEqual(actual, expected, what) {
   if (actual !== expected) fail(`${what}: got ${String(actual)}, the model says ${String(expected)}`);
 }
 
 /** Where a patch lands in a buffer of `size` bytes, and its bytes. */
-function placePatch(patch, size) {
+export function placePatch(patch, size) {
   const at = patch.at % size;
   return { at, bytes: pattern(Math.min(patch.length, size - at), patch.fill || 1) };
 }
 
-function writePatch(view, placed) {
+export function writePatch(view, placed) {
   for (let i = 0; i < placed.bytes.length; i++) view[placed.at + i] = placed.bytes[i];
 }
 
