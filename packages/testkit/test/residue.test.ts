@@ -82,6 +82,8 @@ describe('expectResidue', () => {
     const marker = makeMarker();
     const cases: Array<[ResidueStage, RegExp]> = [
       [{ at: 'planted', count: 2 }, /stage 'planted' \(1 of 2\): expected the marker exactly 2 times, found once: 0x/],
+      [{ at: 'planted', atMost: 0 }, /stage 'planted' \(1 of 2\): expected the marker at most 0 times, found once: 0x/],
+      [{ at: 'planted', atMost: 1, perms: '---' }, /stage 'planted' \(1 of 2\): expected every copy in a mapping with perms '---…', found 0x[0-9a-f]+ in rw/],
       [{ at: 'planted', present: true, perms: '---' }, /stage 'planted' \(1 of 2\): expected every copy in a mapping with perms '---…', found 0x[0-9a-f]+ in rw/],
       [{ at: 'planted', data: { size: 31 }, present: true }, /stage 'planted' \(1 of 2\): checkpoint data \{ size: 32 \}, expected \{ size: 31 \}/],
     ];
@@ -89,6 +91,11 @@ describe('expectResidue', () => {
       const child = await planted(marker);
       await expect(expectResidue(child, marker, [stage, LIFE[1]!])).rejects.toThrow(message);
     }
+  });
+
+  it('atMost passes with that many copies or fewer', async () => {
+    const marker = makeMarker();
+    await expectResidue(await planted(marker), marker, [{ at: 'planted', atMost: 1, perms: 'rw' }, { at: 'wiped', atMost: 1 }]);
   });
 
   it("runs check with the scan and the data; its failure keeps its error and gains the stage's name", async () => {
@@ -147,6 +154,8 @@ describe('expectResidue', () => {
       [[{ at: '' }], /every stage needs a checkpoint label/],
       [[{ at: 'x', count: -1 }], /count must be a non-negative integer/],
       [[{ at: 'x', present: true, count: 0 }], /present: true contradicts count: 0/],
+      [[{ at: 'x', atMost: 1, present: true }], /atMost must be a non-negative integer, given without present or count/],
+      [[{ at: 'x', atMost: -1 }], /atMost must be a non-negative integer/],
       [[{ at: 'x', perms: '---' }], /perms and check need a scan/],
       [[{ at: 'x', check: () => undefined }], /perms and check need a scan/],
       [[{ at: 'x', present: false, perms: '---' }], /the stage expects none/],
