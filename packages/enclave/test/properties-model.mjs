@@ -46,7 +46,8 @@ const source = fc.oneof(
   { weight: 1, arbitrary: fc.record({ bytes: shortContent }) },
 );
 
-const command = (op, fields, weight) => ({ op, weight, arbitrary: fc.record({ op: fc.constant(op), ...fields }) });
+/** A command of a program: its op, its weight among the others and fast-check's arbitrary of its fields. */
+export const command = (op, fields, weight) => ({ op, weight, arbitrary: fc.record({ op: fc.constant(op), ...fields }) });
 
 const COMMANDS = [
   // making buffers
@@ -105,12 +106,12 @@ const MAKERS = new Set(['alloc', 'random', 'from', 'encFrom', 'encRandom']);
 const oneOf = (commands) => fc.oneof(...commands.map(({ weight, arbitrary }) => ({ weight, arbitrary })));
 
 /**
- * A program: two to four commands that make buffers and enclaves (so that fewer of the
- * rest find nothing to work on), then up to `maxCommands` of any kind.
+ * Programs of `commands`: two to four whose op is in `makers` (commands that make buffers,
+ * so that fewer of the rest find nothing to work on), then up to `maxCommands` of any kind.
  */
-function programs(maxCommands) {
-  const setup = fc.array(oneOf(COMMANDS.filter(({ op }) => MAKERS.has(op))), { minLength: 2, maxLength: 4 });
-  const rest = fc.array(oneOf(COMMANDS), { maxLength: maxCommands, size: 'max' });
+export function programsOf(commands, makers, maxCommands) {
+  const setup = fc.array(oneOf(commands.filter(({ op }) => makers.has(op))), { minLength: 2, maxLength: 4 });
+  const rest = fc.array(oneOf(commands), { maxLength: maxCommands, size: 'max' });
   return fc.tuple(setup, rest).map(([first, then]) => [...first, ...then]);
 }
 
@@ -224,6 +225,150 @@ const MISUSE = [
   ['buffer.destroy(1)', (b) => b.destroy(1)],
 ];
 
+// ---- what both models' runs share ---------------------------------------------------
+
+/**
+ * One program run against a model of its SecretBuffers: the outcome counts, the library's
+ * rules for which error a call must give, the model's scope bookkeeping and the reads of a
+ * buffer's bytes. A subclass (ProgramRun here and in slab-properties-model.mjs) adds its
+ * commands and defines buffer(n), the pick of a buffer by number.
+ *
+ * Model of each buffer: at least { id, real, size, bytes, frozen, destroyed,
+ * scope: { kind, depth } | undefined }; of each held scope: at least { buffer, kind, view }.
+ */
+export class ModelRun {
+  /** Model of each buffer. */
+  buffers = [];
+  /** Scopes left open across commands. */
+  held = [];
+
+  constructor(outcomes) {
+    this.outcomes = outcomes;
+  }
+
+  count(key) {
+    this.outcomes[key] = (this.outcomes[key] ?? 0) + 1;
+  }
+
+  /** Checks the result of a call against the model's expected error code (undefined: success). */
+  expectOutcome(what, result, code) {
+    this.count(`${what}:${code ?? 'ok'}`);
+    if (code === undefined) {
+      if (!result.ok) fail(`${what}: expected success, got ${describe(result.error)}`);
+      return result.value;
+    }
+    if (result.ok) fail(`${what}: expected ${code}, but it succeeded`);
+    if (!(result.error instanceof StrongroomError)) fail(`${what}: expected a StrongroomError ${code}, got ${describe(result.error)}`);
+    if (result.error.code !== code) fail(`${what}: expected ${code}, got ${describe(result.error)}`);
+    return undefined;
+  }
+
+  // -- the library's rules: which error a call must give, checked in its order
+  //    (SecretBuffer's #live, #enter, #mutable, #readable) --
+
+  liveCode(b) {
+    return b.destroyed ? 'ERR_DESTROYED' : undefined;
+  }
+
+  /** Opening a scope: destroyed, then frozen (write), then a scope of the other kind. */
+  enterCode(b, kind) {
+    return (
+      this.liveCode(b) ??
+      (kind === 'write' && b.frozen ? 'ERR_FROZEN' : b.scope !== undefined && b.scope.kind !== kind ? 'ERR_BUSY' : undefined)
+    );
+  }
+
+  /** A mutation (copyFrom's target, moveFrom's both sides, scramble, wipe): no scope of any kind. */
+  mutableCode(b) {
+    return this.liveCode(b) ?? (b.frozen ? 'ERR_FROZEN' : b.scope !== undefined ? 'ERR_BUSY' : undefined);
+  }
+
+  /** A native read (equals, a copy's source): not during a write scope. */
+  readableCode(b) {
+    return this.liveCode(b) ?? (b.scope?.kind === 'write' ? 'ERR_BUSY' : undefined);
+  }
+
+  // -- the model's scopes --
+
+  enterModel(b, kind) {
+    if (b.scope === undefined) b.scope = { kind, depth: 1 };
+    else b.scope.depth++;
+  }
+
+  leaveModel(b) {
+    if (b.scope !== undefined && --b.scope.depth === 0) b.scope = undefined;
+  }
+
+  destroyModel(b) {
+    b.destroyed = true;
+    b.scope = undefined; // destroy() abandons open scopes: their views are empty now
+  }
+
+  /** destroy(), twice (the second changes nothing): succeeds whatever the buffer's state, counted as `what`. */
+  destroy(b, what) {
+    this.expectOutcome(
+      what,
+      attempt(() => {
+        b.real.destroy();
+        b.real.destroy();
+      }),
+      undefined,
+    );
+    this.destroyModel(b);
+  }
+
+  /** A held scope by number: below 50 a write scope (if any), else any. */
+  heldScope(n) {
+    const writes = this.held.filter((h) => h.kind === 'write');
+    const from = n < 50 && writes.length > 0 ? writes : this.held;
+    return from.length === 0 ? undefined : from[n % from.length];
+  }
+
+  /** A view must be as long as its buffer while a scope is open on it, and empty after. */
+  expectView(b, view, what) {
+    expectEqual(view.length, b.destroyed || b.scope === undefined ? 0 : b.size, `${what}: the view's length`);
+  }
+
+  /** The bytes of a live buffer, through a read scope (or the held write scope's view). */
+  contents(b) {
+    if (b.scope?.kind === 'write') {
+      const h = this.held.find((x) => x.buffer === b);
+      if (h === undefined) fail(`buffer #${b.id}: a write scope is open, but no held scope has it`);
+      return Array.from(h.view);
+    }
+    return b.real.read((view) => Array.from(view));
+  }
+
+  /**
+   * Writes a patch through a held write scope's view and into the model. freeze() refuses new
+   * write scopes; one opened before it keeps writing.
+   */
+  writeHeld(h, placed) {
+    this.count(h.buffer.frozen ? 'heldWrite:ok (frozen since)' : 'heldWrite:ok');
+    writePatch(h.view, placed);
+    writePatch(h.buffer.bytes, placed);
+  }
+
+  /** The 'freeze' and 'melt' commands: refused only once the buffer is destroyed. */
+  freezeOrMelt(c) {
+    const b = this.buffer(c.b);
+    if (b === undefined) return this.count(`${c.op}:skip`);
+    const code = this.liveCode(b);
+    const value = this.expectOutcome(c.op, attempt(() => b.real[c.op]()), code);
+    if (value === undefined) return;
+    expectEqual(value, b.real, `${c.op}() returns the buffer`);
+    b.frozen = c.op === 'freeze';
+  }
+}
+
+/** fast-check's parameters for checkProperty's options (seed and path replay a run). */
+export function assertParameters({ numRuns, seed, path }) {
+  const parameters = { numRuns, includeErrorInReport: true };
+  if (seed !== undefined) parameters.seed = seed;
+  if (path !== undefined) parameters.path = path;
+  return parameters;
+}
+
 // ---- the process: what exists outside the model -------------------------------------
 
 /**
@@ -249,38 +394,21 @@ function measureWorld(backend) {
 
 // ---- one program --------------------------------------------------------------------
 
-class ProgramRun {
-  /** Model of each buffer: { id, real, size, bytes, frozen, destroyed, scope: { kind, depth } | undefined } */
-  buffers = [];
+/**
+ * Model of each buffer (buffers): { id, real, size, bytes, frozen, destroyed, scope: { kind, depth } | undefined };
+ * of each scope left open across commands (held): { buffer, kind, how, view, release(outcome) }.
+ */
+class ProgramRun extends ModelRun {
   /** Model of each enclave: { id, real, size, secret: { bytes | null }, epoch, forged } */
   enclaves = [];
-  /** Scopes left open across commands: { buffer, kind, how, view, release(outcome) } */
-  held = [];
   /** Purges so far in this program: an enclave opens only in the epoch it was sealed in. */
   epoch = 0;
   /** Residue runs: the planted marker's bytes (then the picks favour what holds it). */
   marker = undefined;
 
   constructor(config, outcomes) {
+    super(outcomes);
     this.config = config;
-    this.outcomes = outcomes;
-  }
-
-  count(key) {
-    this.outcomes[key] = (this.outcomes[key] ?? 0) + 1;
-  }
-
-  /** Checks the result of a call against the model's expected error code (undefined: success). */
-  expectOutcome(what, result, code) {
-    this.count(`${what}:${code ?? 'ok'}`);
-    if (code === undefined) {
-      if (!result.ok) fail(`${what}: expected success, got ${describe(result.error)}`);
-      return result.value;
-    }
-    if (result.ok) fail(`${what}: expected ${code}, but it succeeded`);
-    if (!(result.error instanceof StrongroomError)) fail(`${what}: expected a StrongroomError ${code}, got ${describe(result.error)}`);
-    if (result.error.code !== code) fail(`${what}: expected ${code}, got ${describe(result.error)}`);
-    return undefined;
   }
 
   /** The expected code is worked out before the call: the call may change the state. */
@@ -294,47 +422,9 @@ class ProgramRun {
     if (result.error !== sentinel) fail(`${what}: expected fn's own error back, got ${describe(result.error)}`);
   }
 
-  // -- the model's rules: which error a call must give, checked in the library's order --
-
-  liveCode(b) {
-    return b.destroyed ? 'ERR_DESTROYED' : undefined;
-  }
-
-  /** Opening a scope: destroyed, then frozen (write), then a scope of the other kind. */
-  enterCode(b, kind) {
-    return (
-      this.liveCode(b) ??
-      (kind === 'write' && b.frozen ? 'ERR_FROZEN' : b.scope !== undefined && b.scope.kind !== kind ? 'ERR_BUSY' : undefined)
-    );
-  }
-
-  /** A mutation (copyFrom's target, moveFrom's both sides, scramble, wipe): no scope of any kind. */
-  mutableCode(b) {
-    return this.liveCode(b) ?? (b.frozen ? 'ERR_FROZEN' : b.scope !== undefined ? 'ERR_BUSY' : undefined);
-  }
-
-  /** A native read (equals, a copy's source): not during a write scope. */
-  readableCode(b) {
-    return this.liveCode(b) ?? (b.scope?.kind === 'write' ? 'ERR_BUSY' : undefined);
-  }
-
   /** Enclave.seal: no scope of any kind; frozen is fine. */
   idleCode(b) {
     return this.liveCode(b) ?? (b.scope !== undefined ? 'ERR_BUSY' : undefined);
-  }
-
-  enterModel(b, kind) {
-    if (b.scope === undefined) b.scope = { kind, depth: 1 };
-    else b.scope.depth++;
-  }
-
-  leaveModel(b) {
-    if (b.scope !== undefined && --b.scope.depth === 0) b.scope = undefined;
-  }
-
-  destroyModel(b) {
-    b.destroyed = true;
-    b.scope = undefined; // destroy() abandons open scopes
   }
 
   /** fn for a synchronous scope, with the model's scope open while it runs. */
@@ -375,28 +465,6 @@ class ProgramRun {
     const marked = n < 80 && this.marker !== undefined ? this.enclaves.filter(holdsMarker) : [];
     const from = marked.length > 0 ? marked : this.enclaves;
     return from[n % from.length];
-  }
-
-  /** A held scope by number: below 50 a write scope (if any), else any. */
-  heldScope(n) {
-    const writes = this.held.filter((h) => h.kind === 'write');
-    const from = n < 50 && writes.length > 0 ? writes : this.held;
-    return from.length === 0 ? undefined : from[n % from.length];
-  }
-
-  /** A view handed out by a scope must be empty once that buffer has no scope left. */
-  expectViewAfterScope(b, view, what) {
-    expectEqual(view.length, b.destroyed || b.scope === undefined ? 0 : b.size, `${what}: the view's length after the scope`);
-  }
-
-  /** The bytes of a live buffer, through a read scope (or the open write scope's view). */
-  contents(b) {
-    if (b.scope?.kind === 'write') {
-      const h = this.held.find((x) => x.buffer === b);
-      if (h === undefined) fail(`buffer #${b.id}: a write scope is open, but no held scope has it`);
-      return Array.from(h.view);
-    }
-    return b.real.read((view) => Array.from(view));
   }
 
   addBuffer(real, bytes, frozen, what) {
@@ -471,15 +539,8 @@ class ProgramRun {
       case 'release':
         return this.release(c);
       case 'freeze':
-      case 'melt': {
-        const b = this.buffer(c.b);
-        if (b === undefined) return this.count(`${c.op}:skip`);
-        const value = this.expectCall(c.op, this.liveCode(b), () => b.real[c.op]());
-        if (value === undefined) return;
-        expectEqual(value, b.real, `${c.op}() returns the buffer`);
-        b.frozen = c.op === 'freeze';
-        return;
-      }
+      case 'melt':
+        return this.freezeOrMelt(c);
       case 'copyFrom':
       case 'moveFrom':
         return this.copy(c);
@@ -508,16 +569,7 @@ class ProgramRun {
       case 'destroy': {
         const b = this.buffer(c.b);
         if (b === undefined) return this.count('destroy:skip');
-        this.expectOutcome(
-          b.destroyed ? 'destroy again' : 'destroy',
-          attempt(() => {
-            b.real.destroy();
-            b.real.destroy(); // idempotent
-          }),
-          undefined,
-        );
-        this.destroyModel(b);
-        return;
+        return this.destroy(b, b.destroyed ? 'destroy again' : 'destroy');
       }
       case 'seal': {
         const b = this.buffer(c.b);
@@ -616,7 +668,7 @@ class ProgramRun {
     if (value === undefined) return;
     expectEqual(value, 'from fn', 'read() returns what fn returns');
     expectBytes(seen, b.bytes, `read of buffer #${b.id}`);
-    this.expectViewAfterScope(b, view, 'read');
+    this.expectView(b, view, 'read');
   }
 
   write(c) {
@@ -642,7 +694,7 @@ class ProgramRun {
     if (value === undefined) return;
     expectEqual(value, 'from fn', 'write() returns what fn returns');
     writePatch(b.bytes, placed);
-    this.expectViewAfterScope(b, view, 'write');
+    this.expectView(b, view, 'write');
   }
 
   /** A scope inside a scope of the same kind, by fn or by reader()/writer(). */
@@ -693,8 +745,8 @@ class ProgramRun {
     if (value === undefined) return;
     expectEqual(value, 'outer', 'nested: the outer scope returns what its fn returns');
     if (c.kind === 'write') writePatch(b.bytes, placed);
-    this.expectViewAfterScope(b, outerView, 'nested (outer)');
-    this.expectViewAfterScope(b, innerView, 'nested (inner)');
+    this.expectView(b, outerView, 'nested (outer)');
+    this.expectView(b, innerView, 'nested (inner)');
   }
 
   /** Inside a scope, something the scope forbids (or destroy()); the scope then ends normally. */
@@ -746,7 +798,7 @@ class ProgramRun {
     );
     if (value === undefined) return;
     expectEqual(value, 'outer', 'cross: the scope returns what fn returns');
-    this.expectViewAfterScope(b, view, `cross ${c.probe}`);
+    this.expectView(b, view, `cross ${c.probe}`);
   }
 
   /** fn throws (after writing part of its patch): the same error comes back, the scope ends, the write stays. */
@@ -769,7 +821,7 @@ class ProgramRun {
     if (code !== undefined) return this.expectOutcome(`throws ${c.kind}`, result, code);
     this.expectSentinel(`throws ${c.kind}`, result, sentinel);
     if (c.kind === 'write') writePatch(b.bytes, placed);
-    this.expectViewAfterScope(b, view, 'throws');
+    this.expectView(b, view, 'throws');
   }
 
   /**
@@ -812,7 +864,7 @@ class ProgramRun {
     const value = this.expectOutcome(`async ${c.kind} settled`, settled, undefined);
     if (c.kind === 'write' && !b.destroyed) writePatch(b.bytes, placed);
     expectBytes(value, b.destroyed ? [] : b.bytes, `async ${c.kind}: what fn saw last`);
-    this.expectViewAfterScope(b, view, 'async');
+    this.expectView(b, view, 'async');
   }
 
   /** fn returns a promise or a bare thenable that rejects: the call rejects with that error. */
@@ -841,7 +893,7 @@ class ProgramRun {
     this.leaveModel(b);
     this.expectSentinel(`rejects ${c.how} ${c.kind}`, settled, sentinel);
     if (c.kind === 'write') writePatch(b.bytes, placed);
-    this.expectViewAfterScope(b, view, 'rejects');
+    this.expectView(b, view, 'rejects');
   }
 
   /** Opens a scope that stays open until a later 'release' (or the end of the program). */
@@ -925,11 +977,7 @@ class ProgramRun {
       expectEqual(h.view[0], undefined, 'a write into a detached view');
       return;
     }
-    // freeze() refuses new write scopes; one opened before it keeps writing.
-    this.count(b.frozen ? 'heldWrite:ok (frozen since)' : 'heldWrite:ok');
-    const placed = placePatch(c.patch, b.size);
-    writePatch(h.view, placed);
-    writePatch(b.bytes, placed);
+    this.writeHeld(h, placePatch(c.patch, b.size));
   }
 
   heldRead(h) {
@@ -959,7 +1007,7 @@ class ProgramRun {
     else if (outcome === 'resolve') expectEqual(this.expectOutcome(what, result, undefined), 'held', `${what}: the scope's result`);
     else this.expectSentinel(what, result, h.sentinel);
     this.leaveModel(b);
-    this.expectViewAfterScope(b, h.view, what);
+    this.expectView(b, h.view, what);
   }
 
   copy(c) {
@@ -1074,7 +1122,7 @@ class ProgramRun {
       expectEqual(b.real.frozen, b.frozen, `${what} frozen`);
       expectBytes(this.contents(b), b.bytes, what);
     }
-    for (const h of this.held) this.expectViewAfterScope(h.buffer, h.view, `${where}: a held ${h.kind} view of buffer #${h.buffer.id}`);
+    for (const h of this.held) this.expectView(h.buffer, h.view, `${where}: a held ${h.kind} view of buffer #${h.buffer.id}`);
     for (const e of this.enclaves) expectEqual(e.real.size, e.size, `${where}: enclave #${e.id} size`);
     const live = SecretBuffer.live();
     expectEqual(live.buffers, buffers, `${where}: SecretBuffer.live().buffers`);
@@ -1137,7 +1185,7 @@ export async function checkProperty(options) {
   const outcomes = {};
   let runs = 0;
   let commands = 0;
-  const property = fc.asyncProperty(programs(maxCommands), async (program) => {
+  const property = fc.asyncProperty(programsOf(COMMANDS, MAKERS, maxCommands), async (program) => {
     runs++;
     const run = new ProgramRun({ plant }, outcomes);
     let passed = false;
@@ -1158,9 +1206,6 @@ export async function checkProperty(options) {
       if (!passed) await run.abandon();
     }
   });
-  const parameters = { numRuns, includeErrorInReport: true };
-  if (seed !== undefined) parameters.seed = seed;
-  if (path !== undefined) parameters.path = path;
-  await fc.assert(property, parameters);
+  await fc.assert(property, assertParameters({ numRuns, seed, path }));
   return { runs, commands, backend: core.stats().backend, viewMode: SecretBuffer.viewMode, cofferMade: world.cofferMade, outcomes };
 }

@@ -18,14 +18,28 @@
 // one empty slab per class kept; after the last program, once the spares are given back,
 // no region, byte, slab or mapping (counted in /proc/self/smaps) is left either.
 //
-// The helpers that compare bytes and make patterns are properties-model.mjs's.
+// What the two models share (comparing bytes, making patterns and programs, ModelRun with the
+// library's error rules and the model's scopes) is properties-model.mjs's.
 import { readFileSync } from 'node:fs';
 
 import fc from 'fast-check';
 import * as core from '@strongroom/core-native';
-import { SecretBuffer, StrongroomError } from '@strongroom/enclave';
+import { SecretBuffer } from '@strongroom/enclave';
 
-import { attempt, describe, expectBytes, expectEqual, fail, pattern, placePatch, sameBytes, writePatch } from './properties-model.mjs';
+import {
+  ModelRun,
+  assertParameters,
+  attempt,
+  command,
+  expectBytes,
+  expectEqual,
+  fail,
+  pattern,
+  placePatch,
+  programsOf,
+  sameBytes,
+  writePatch,
+} from './properties-model.mjs';
 
 // ---- the layout, from the addon (slab.h) ---------------------------------------------
 
@@ -85,8 +99,6 @@ const patch = fc.record({
 });
 const offset = fc.oneof({ weight: 3, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.nat(MAX_SIZE) });
 
-const command = (op, fields, weight) => ({ op, weight, arbitrary: fc.record({ op: fc.constant(op), ...fields }) });
-
 const COMMANDS = [
   command('create', { how, size, isolated, fill: fc.nat() }, 7),
   command('bulk', {
@@ -125,14 +137,8 @@ const COMMANDS = [
   command('defaults', { isolated: fc.boolean() }, 2),
 ];
 
-const oneOf = (commands) => fc.oneof(...commands.map(({ weight, arbitrary }) => ({ weight, arbitrary })));
-
-/** Two to four creations (so that fewer of the rest find nothing to work on), then up to `maxCommands` of any kind. */
-function programs(maxCommands) {
-  const setup = fc.array(oneOf(COMMANDS.filter(({ op }) => op === 'create')), { minLength: 2, maxLength: 4 });
-  const rest = fc.array(oneOf(COMMANDS), { maxLength: maxCommands, size: 'max' });
-  return fc.tuple(setup, rest).map(([first, then]) => [...first, ...then]);
-}
+/** A program starts with two to four of these (programsOf). */
+const MAKERS = new Set(['create']);
 
 /** Where a patch lands in a buffer of `size` bytes ('end': its last bytes), and its bytes. */
 function place(p, size) {
@@ -209,68 +215,19 @@ function expectNothingLeft() {
 
 // ---- one program --------------------------------------------------------------------
 
-class ProgramRun {
-  /**
-   * Model of each buffer: { id, real, size, klass (its slab class, -1: pages of its own), bytes,
-   * frozen, destroyed, scope: { kind, depth } | undefined }
-   */
-  buffers = [];
-  /** Scopes left open across commands by reader()/writer(): { buffer, kind, view } */
-  held = [];
+/**
+ * Model of each buffer (buffers): { id, real, size, klass (its slab class, -1: pages of its own),
+ * bytes, frozen, destroyed, scope: { kind, depth } | undefined }; of each scope left open across
+ * commands by reader()/writer() (held): { buffer, kind, view }.
+ */
+class ProgramRun extends ModelRun {
   isolatedDefault = world.isolatedDefault;
   /** Per class: the most slots in use at once since the program started. */
   peak;
 
   constructor(outcomes) {
-    this.outcomes = outcomes;
+    super(outcomes);
     this.peak = core.stats().slabs.classes.map((c) => c.slotsInUse);
-  }
-
-  count(key) {
-    this.outcomes[key] = (this.outcomes[key] ?? 0) + 1;
-  }
-
-  /** Checks the result of a call against the model's expected error code (undefined: success). */
-  expectOutcome(what, result, code) {
-    this.count(`${what}:${code ?? 'ok'}`);
-    if (code === undefined) {
-      if (!result.ok) fail(`${what}: expected success, got ${describe(result.error)}`);
-      return result.value;
-    }
-    if (result.ok) fail(`${what}: expected ${code}, but it succeeded`);
-    if (!(result.error instanceof StrongroomError)) fail(`${what}: expected a StrongroomError ${code}, got ${describe(result.error)}`);
-    if (result.error.code !== code) fail(`${what}: expected ${code}, got ${describe(result.error)}`);
-    return undefined;
-  }
-
-  // -- the library's rules, in its order (SecretBuffer's #live, #enter, #readable, #mutable) --
-
-  liveCode(b) {
-    return b.destroyed ? 'ERR_DESTROYED' : undefined;
-  }
-
-  enterCode(b, kind) {
-    return (
-      this.liveCode(b) ??
-      (kind === 'write' && b.frozen ? 'ERR_FROZEN' : b.scope !== undefined && b.scope.kind !== kind ? 'ERR_BUSY' : undefined)
-    );
-  }
-
-  readableCode(b) {
-    return this.liveCode(b) ?? (b.scope?.kind === 'write' ? 'ERR_BUSY' : undefined);
-  }
-
-  mutableCode(b) {
-    return this.liveCode(b) ?? (b.frozen ? 'ERR_FROZEN' : b.scope !== undefined ? 'ERR_BUSY' : undefined);
-  }
-
-  enterModel(b, kind) {
-    if (b.scope === undefined) b.scope = { kind, depth: 1 };
-    else b.scope.depth++;
-  }
-
-  leaveModel(b) {
-    if (b.scope !== undefined && --b.scope.depth === 0) b.scope = undefined;
   }
 
   // -- picking --
@@ -294,28 +251,6 @@ class ProgramRun {
     return from.length === 0 ? undefined : from[n % from.length];
   }
 
-  /** A held scope by number: below 50 a write scope (if any), else any. */
-  heldScope(n) {
-    const writes = this.held.filter((h) => h.kind === 'write');
-    const from = n < 50 && writes.length > 0 ? writes : this.held;
-    return from.length === 0 ? undefined : from[n % from.length];
-  }
-
-  /** A view must be as long as its buffer while a scope is open on it, and empty after. */
-  expectView(b, view, what) {
-    expectEqual(view.length, b.destroyed || b.scope === undefined ? 0 : b.size, `${what}: the view's length`);
-  }
-
-  /** The bytes of a live buffer, through a read scope (or the held write scope's view). */
-  contents(b) {
-    if (b.scope?.kind === 'write') {
-      const h = this.held.find((x) => x.buffer === b);
-      if (h === undefined) fail(`buffer #${b.id}: a write scope is open, but no held scope has it`);
-      return Array.from(h.view);
-    }
-    return b.real.read((view) => Array.from(view));
-  }
-
   liveIn(k) {
     let n = 0;
     for (const b of this.buffers) if (!b.destroyed && b.klass === k) n++;
@@ -334,17 +269,7 @@ class ProgramRun {
         const b = this.buffer(c.b);
         if (b === undefined) return this.count('destroy:skip');
         const what = b.destroyed ? 'destroy again' : b.scope !== undefined ? `destroy in a ${b.scope.kind} scope` : 'destroy';
-        this.expectOutcome(
-          what,
-          attempt(() => {
-            b.real.destroy();
-            b.real.destroy(); // idempotent
-          }),
-          undefined,
-        );
-        b.destroyed = true;
-        b.scope = undefined; // destroy() abandons open scopes: their views are empty now
-        return;
+        return this.destroy(b, what);
       }
       case 'read':
         return this.read(c);
@@ -359,15 +284,8 @@ class ProgramRun {
       case 'release':
         return this.release(c);
       case 'freeze':
-      case 'melt': {
-        const b = this.buffer(c.b);
-        if (b === undefined) return this.count(`${c.op}:skip`);
-        const value = this.expectOutcome(c.op, attempt(() => b.real[c.op]()), this.liveCode(b));
-        if (value === undefined) return;
-        expectEqual(value, b.real, `${c.op}() returns the buffer`);
-        b.frozen = c.op === 'freeze';
-        return;
-      }
+      case 'melt':
+        return this.freezeOrMelt(c);
       case 'copy':
         return this.copy(c);
       case 'equals':
@@ -557,10 +475,7 @@ class ProgramRun {
       expectBytes(Array.from(h.view), b.bytes, `held read view of #${b.id}`);
       return;
     }
-    this.count(b.frozen ? 'heldWrite:ok (frozen since)' : 'heldWrite:ok');
-    const placed = place(c.patch, b.size);
-    writePatch(h.view, placed);
-    writePatch(b.bytes, placed);
+    this.writeHeld(h, place(c.patch, b.size));
   }
 
   release(c) {
@@ -681,10 +596,7 @@ class ProgramRun {
     this.verify('after releasing the held scopes');
     const live = this.buffers.filter((b) => !b.destroyed).length;
     expectEqual(SecretBuffer.destroyAll(), live, 'SecretBuffer.destroyAll() at the end');
-    for (const b of this.buffers) {
-      b.destroyed = true;
-      b.scope = undefined;
-    }
+    for (const b of this.buffers) this.destroyModel(b);
     this.verify('after destroyAll()');
     const s = core.stats();
     expectEqual(s.slabs.count - s.slabs.empty, world.busySlabs, 'at the end: busy slabs (stats().slabs.count - empty)');
@@ -732,7 +644,7 @@ export async function checkProperty(options) {
   const outcomes = {};
   let runs = 0;
   let commands = 0;
-  const property = fc.property(programs(maxCommands), (program) => {
+  const property = fc.property(programsOf(COMMANDS, MAKERS, maxCommands), (program) => {
     runs++;
     onProgram?.(program);
     const run = new ProgramRun(outcomes);
@@ -751,10 +663,8 @@ export async function checkProperty(options) {
       if (!passed) run.abandon();
     }
   });
-  const parameters = { numRuns, includeErrorInReport: true };
+  const parameters = assertParameters({ numRuns, seed, path });
   if (timeLimit !== undefined) Object.assign(parameters, { interruptAfterTimeLimit: timeLimit, markInterruptAsFailure: true });
-  if (seed !== undefined) parameters.seed = seed;
-  if (path !== undefined) parameters.path = path;
   fc.assert(property, parameters);
   expectNothingLeft();
   const { backend: used } = core.stats();
