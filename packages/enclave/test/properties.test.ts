@@ -16,30 +16,16 @@
 // from fast-check's report, to go straight to the shrunk case); STRONGROOM_PROPERTY_RUNS
 // changes the number of programs.
 import { describe, expect, it } from 'vitest';
-import { stats } from '@strongroom/core-native';
 import { expectResidue, makeMarker, maskMarker, runNode, startChild, type ScanResult } from '@strongroom/testkit';
 
-import { CHILD } from './helpers.js';
+import { CHILD, PROPERTY_BACKENDS, propertySettings, unreached, type Backend } from './helpers.js';
 
 const MODEL = JSON.stringify(new URL('./properties-model.mjs', import.meta.url).href);
 
-function integerFromEnv(name: string): number | undefined {
-  const text = process.env[name];
-  if (text === undefined || text === '') return undefined;
-  const value = Number(text);
-  if (!Number.isSafeInteger(value)) throw new Error(`${name} must be an integer, got '${text}'`);
-  return value;
-}
-
-const SEED = integerFromEnv('STRONGROOM_PROPERTY_SEED') ?? (Math.random() * 2 ** 31) | 0;
-const PATH = process.env.STRONGROOM_PROPERTY_PATH || undefined;
-const NUM_RUNS = integerFromEnv('STRONGROOM_PROPERTY_RUNS') ?? 100;
+const { seed: SEED, path: PATH, numRuns: NUM_RUNS } = propertySettings();
 const MAX_COMMANDS = 30;
-const SECRETMEM = stats().secretmemAvailable;
 
 type ViewMode = 'direct' | 'copy';
-type Backend = 'mmap' | 'secretmem';
-
 /** What a child's checkProperty() resolves with (properties-model.mjs). */
 interface PropertyReport {
   runs: number;
@@ -85,13 +71,6 @@ const MUST_REACH: Record<string, RegExp> = {
   'purge()': /^purge:ok$/,
 };
 
-function unreached(outcomes: Record<string, number>): string[] {
-  const seen = Object.keys(outcomes);
-  return Object.entries(MUST_REACH)
-    .filter(([, pattern]) => !seen.some((key) => pattern.test(key)))
-    .map(([what]) => what);
-}
-
 function childCode(backend: Backend, numRuns: number): string {
   return `
 import { checkProperty } from ${MODEL};
@@ -104,9 +83,7 @@ try {
 }
 
 describe.each<ViewMode>(['direct', 'copy'])('random programs match the model (%s view mode)', (mode) => {
-  for (const backend of ['mmap', 'secretmem'] as const) {
-    const unavailable = backend === 'secretmem' && !SECRETMEM;
-    const skipped = unavailable ? ' (skipped: this kernel has no memfd_secret)' : '';
+  for (const { backend, unavailable, skipped } of PROPERTY_BACKENDS) {
     it.skipIf(unavailable)(
       `'${backend}' backend${skipped}: ${NUM_RUNS} programs of up to ${MAX_COMMANDS + 4} commands, no crash, ` +
         'every result, error, live() and stats() as the model says',
@@ -119,7 +96,7 @@ describe.each<ViewMode>(['direct', 'copy'])('random programs match the model (%s
         expect(report).toMatchObject({ backend, viewMode: mode, cofferMade: true });
         if (PATH === undefined) expect(report.runs).toBe(NUM_RUNS);
         expect(report.commands / report.runs, 'commands per program').toBeGreaterThan(10);
-        expect(unreached(report.outcomes), REPLAY).toEqual([]);
+        expect(unreached(report.outcomes, MUST_REACH), REPLAY).toEqual([]);
       },
     );
   }
