@@ -456,7 +456,7 @@ describe('residue (a child process, scanned)', () => {
       // The AES key encryption key (an RSA exchange too: SoftHSM decrypts its token's objects
       // while it searches them): in SoftHSM's own heap (ordinary read-write memory, not a
       // guarded region) while logged in. After the exchange (C_Logout, C_Finalize, dlclose) it
-      // is gone, except that with AES-GCM on Node 22 one copy stays, in every run since
+      // is gone, except that with AES-GCM on Node 22 and 24 one copy stays, in every run since
       // 2026-11-30, in anonymous read-write memory of the pool thread's malloc arena: memory of
       // SoftHSM or of OpenSSL (which stays loaded), which strongroom never had, and which
       // malloc_trim does not give back. So after the exchange: at most one copy, and only there.
