@@ -208,8 +208,9 @@ Slab* NewSlab(size_t k, Backend backend, MlockPolicy policy, Failure* failure) {
   }
   // Nothing is open on a new slab: its data pages start noaccess.
   if (!apart || mprotect(slab->pages.inner, slab->pages.inner_len, PROT_NONE) != 0) {
-    Fail(failure, "ERR_NO_MEMORY", std::string("could not prepare the pages of a new slab: ") + strerror(errno));
-    UnmapGuardedSpan(slab->pages, slab->backend, slab->locked);
+    const int err = errno;
+    UnmapGuardedSpan(slab->pages, slab->backend, slab->locked);  // before the message, which allocates
+    Fail(failure, "ERR_NO_MEMORY", std::string("could not prepare the pages of a new slab: ") + strerror(err));
     return nullptr;
   }
   // Slot 0 (flush against the trailing guard) is handed out first.
@@ -288,6 +289,17 @@ void Unmap(Slab* slab) {
   delete slab;
 }
 
+// Lists a new slab under its class; false (the slab unmapped) when the list cannot grow.
+bool List(Slab* slab) {
+  try {
+    g_slabs[slab->klass].push_back(slab);
+    return true;
+  } catch (const std::bad_alloc&) {
+    Unmap(slab);
+    return false;
+  }
+}
+
 }  // namespace
 
 void SlabHeap::Bind(GuardedMemory& memory, Slab& slab, uint32_t i, size_t size, MlockPolicy policy) {
@@ -325,7 +337,10 @@ std::shared_ptr<GuardedMemory> SlabHeap::Take(size_t size, Backend backend, Mloc
   Slab* slab = NewSlab(k, backend, policy, failure);
   if (slab == nullptr) return nullptr;
   std::lock_guard<std::recursive_mutex> lock(g_slab_mutex);
-  g_slabs[k].push_back(slab);
+  if (!List(slab)) {
+    Fail(failure, "ERR_NO_MEMORY", "out of memory for the list of slabs");
+    return nullptr;
+  }
   uint32_t i = 0;
   if (!TakeFrom(*slab, size, &i, failure)) {
     Unlist(slab);
@@ -347,8 +362,7 @@ bool SlabHeap::Relocate(GuardedMemory& memory) {
   Slab* slab = FindSlab(k, memory.backend_, memory.policy_);
   if (slab == nullptr) {
     slab = NewSlab(k, memory.backend_, memory.policy_, &failure);
-    if (slab == nullptr) return false;
-    g_slabs[k].push_back(slab);
+    if (slab == nullptr || !List(slab)) return false;
   }
   uint32_t j = 0;
   if (!TakeFrom(*slab, size, &j, &failure)) {
