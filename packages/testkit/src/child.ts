@@ -4,7 +4,7 @@
 // the pid we hold ends up being node itself, so the signal that kills node is what we see.
 // Only node: builtins and util-linux tools present on any Debian/Ubuntu image are used.
 
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { readProcText } from './proc.js';
@@ -86,6 +86,20 @@ function findTool(name: string): string | undefined {
     }
   }
   return undefined;
+}
+
+/**
+ * Whether `user` can read `file` (every folder above it searchable by that user): what a
+ * child run with `user` needs to load the package under test. A clone in a 0700 folder (what
+ * `mktemp -d` makes) is not readable by 'nobody'. False when this process is not root (it
+ * cannot become another user) or setpriv is missing.
+ */
+export function userCanRead(user: string, file: string): boolean {
+  const setpriv = findTool('setpriv');
+  if (process.geteuid?.() !== 0 || setpriv === undefined) return false;
+  const { uid, gid } = passwdEntry(user, 'userCanRead()');
+  const test = spawnSync(setpriv, [`--reuid=${uid}`, `--regid=${gid}`, '--clear-groups', '--', 'test', '-r', file], { stdio: 'ignore' });
+  return test.status === 0;
 }
 
 /** The uid and primary gid of a user named in /etc/passwd. */

@@ -7,7 +7,7 @@
 // these helpers; softHsm and the ageCli* helpers drive real SoftHSM2 and age tools. Each
 // concept lives in its own module.
 
-export { PROCESS_GOES_ON, runNode, startChild, type ChildHandle, type ChildOptions, type ChildResult } from './child.js';
+export { PROCESS_GOES_ON, runNode, startChild, userCanRead, type ChildHandle, type ChildOptions, type ChildResult } from './child.js';
 export { expectCrash, type CrashResult, type CrashSignal } from './crash.js';
 export {
   readMappings,
