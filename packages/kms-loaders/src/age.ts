@@ -8,8 +8,8 @@ import { checkArgs, checkBoolean, checkInteger, checkOptions, checkText, describ
 import { Enclave } from '@strongroom/enclave';
 import path from 'node:path';
 
-import { DEFAULT_SECRET_MAX_SIZE, folderWatch } from './local.js';
-import { asSourceError, defineSource, type Source } from './source.js';
+import { folderWatch } from './local.js';
+import { asSourceError, defineSource, maxSizeOf, type Source } from './source.js';
 
 export interface AgeSourceOptions {
   /** The identity: one or more `AGE-SECRET-KEY-1…` lines, e.g. file('key.txt') read into a SecretBuffer. */
@@ -41,7 +41,7 @@ export function age(filePath: string, options: AgeSourceOptions): Source {
   }
   const which = given.identity !== undefined ? 'identity' : 'passphrase';
   const key = checkKey(given[which], which);
-  const maxSize = given.maxSize === undefined ? DEFAULT_SECRET_MAX_SIZE : checkInteger(given.maxSize, 'maxSize', 1, 64 * 1024 * 1024);
+  const maxSize = maxSizeOf(given.maxSize);
   const maxWorkFactor = given.maxWorkFactor === undefined ? undefined : checkInteger(given.maxWorkFactor, 'maxWorkFactor', 1, 22);
   const watch = given.watch === undefined ? false : checkBoolean(given.watch, 'watch');
   const absolute = path.resolve(filePath);

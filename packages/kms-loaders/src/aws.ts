@@ -17,8 +17,8 @@
 import { StrongroomError } from '@strongroom/core-native';
 import { checkArgs, checkOptions, checkText, describe, invalid } from '@strongroom/core-native/validate';
 
-import { maxSizeOf, sealBytes, sealText } from './seal.js';
-import { defineSource, sourceError, type Source, type SourceErrorCode, type SourceSpec } from './source.js';
+import { sealBytes, sealText } from './seal.js';
+import { defineSource, maxSizeOf, sourceError, type Source, type SourceErrorCode, type SourceSpec } from './source.js';
 
 /**
  * An AWS SDK v3 client as the AWS sources use it: `send(command, { abortSignal })`. A

@@ -16,8 +16,8 @@
 // secret. For the same reason the SDK's error is not kept as the cause.
 import { checkArgs, checkOptions, checkText, describe, invalid } from '@strongroom/core-native/validate';
 
-import { maxSizeOf, sealText } from './seal.js';
-import { defineSource, sourceError, type Source, type SourceErrorCode, type SourceSpec } from './source.js';
+import { sealText } from './seal.js';
+import { defineSource, maxSizeOf, sourceError, type Source, type SourceErrorCode, type SourceSpec } from './source.js';
 
 /** What getSecret() gives: the part of @azure/keyvault-secrets' KeyVaultSecret this source reads. */
 export interface AzureKeyVaultSecret {

@@ -9,12 +9,11 @@
 // retries within its deadline. The client's promise cannot be cancelled: at the deadline
 // the store stops waiting, and an answer that comes later is wiped and dropped.
 import { SecretBuffer } from '@strongroom/buffer';
-import { checkArgs, checkInteger, checkOptions, checkText, describe as describeValue, invalid } from '@strongroom/core-native/validate';
+import { checkArgs, checkOptions, checkText, describe as describeValue, invalid } from '@strongroom/core-native/validate';
 import { Enclave } from '@strongroom/enclave';
 
 import { crc32c } from './crc32c.js';
-import { DEFAULT_SECRET_MAX_SIZE } from './local.js';
-import { asSourceError, defineSource, sourceError, type Source } from './source.js';
+import { asSourceError, defineSource, maxSizeOf, sourceError, type Source } from './source.js';
 
 /** What accessSecretVersion gives (the shape of the client's IAccessSecretVersionResponse). */
 export interface GcpAccessSecretVersionResponse {
@@ -105,7 +104,7 @@ export function gcpSecretManager(options: GcpSecretManagerOptions): Source {
   }
   const name = checkText(given.name, 'name of gcpSecretManager()');
   if (!NAME.test(name)) throw invalid(`name of gcpSecretManager() must be 'projects/<project>/secrets/<secret>/versions/<version or latest>'; got '${name}'`);
-  const maxSize = given.maxSize === undefined ? DEFAULT_SECRET_MAX_SIZE : checkInteger(given.maxSize, 'maxSize', 1, 64 * 1024 * 1024);
+  const maxSize = maxSizeOf(given.maxSize);
   const spec = { kind: 'gcp-secret-manager', where: name };
   return defineSource({
     ...spec,

@@ -5,7 +5,8 @@
 // kept; this package shortens the path from there into guarded memory, and says where it
 // cannot.
 export { loadSecrets, SecretStore, type LoadSecretsOptions } from './store.js';
-export { env, file, systemdCredential, DEFAULT_SECRET_MAX_SIZE, type EnvSourceOptions, type FileSourceOptions, type SystemdCredentialOptions } from './local.js';
+export { DEFAULT_SECRET_MAX_SIZE } from './source.js';
+export { env, file, systemdCredential, type EnvSourceOptions, type FileSourceOptions, type SystemdCredentialOptions } from './local.js';
 export { awsKms, awsSecretsManager, type AwsClient, type AwsKmsOptions, type AwsSecretsManagerOptions } from './aws.js';
 export { pkcs11, type Pkcs11SourceOptions } from './pkcs11.js';
 export { age, type AgeSourceOptions } from './age.js';

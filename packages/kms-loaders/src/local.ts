@@ -10,13 +10,10 @@ import { watch as watchFolder, type FSWatcher } from 'node:fs';
 import path from 'node:path';
 
 import { SecretBuffer } from '@strongroom/buffer';
-import { checkArgs, checkBoolean, checkInteger, checkOptions, checkText, invalid } from '@strongroom/core-native/validate';
+import { checkArgs, checkBoolean, checkOptions, checkText, invalid } from '@strongroom/core-native/validate';
 import { Enclave } from '@strongroom/enclave';
 
-import { asSourceError, defineSource, sourceError, type Source } from './source.js';
-
-/** The largest secret read from a file or a credential unless told otherwise: 64 KiB. */
-export const DEFAULT_SECRET_MAX_SIZE = 64 * 1024;
+import { asSourceError, defineSource, maxSizeOf, sourceError, type Source } from './source.js';
 
 function sealed(read: () => SecretBuffer, source: { kind: string; where: string }): Enclave {
   try {
@@ -80,10 +77,6 @@ export function folderWatch(file: string): (changed: () => void) => () => void {
       watcher?.close();
     };
   };
-}
-
-function maxSizeOf(value: unknown): number {
-  return value === undefined ? DEFAULT_SECRET_MAX_SIZE : checkInteger(value, 'maxSize', 1, 64 * 1024 * 1024);
 }
 
 /** A file read natively into guarded memory; with { watch }, read again when it changes. */

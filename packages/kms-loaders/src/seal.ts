@@ -6,19 +6,13 @@
 // table lists it as a copy that remains). With `field`, the bytes are read as a JSON object and
 // only that field's string value is decoded, straight into a SecretBuffer
 // ('@strongroom/buffer/text'), never a JS string.
-import { checkInteger } from '@strongroom/core-native/validate';
 import { Enclave } from '@strongroom/enclave';
 import { jsonStringField, JsonSyntaxError } from '@strongroom/buffer/text';
 
-import { DEFAULT_SECRET_MAX_SIZE } from './local.js';
 import { asSourceError, sourceError, type SourceSpec } from './source.js';
 
 type Spec = Pick<SourceSpec, 'kind' | 'where'>;
 
-/** The maxSize option of a network source: DEFAULT_SECRET_MAX_SIZE when not given, at most 64 MiB. */
-export function maxSizeOf(value: unknown): number {
-  return value === undefined ? DEFAULT_SECRET_MAX_SIZE : checkInteger(value, 'maxSize', 1, 64 * 1024 * 1024);
-}
 
 /** Seals `bytes` (or its JSON `field`) into an Enclave; `bytes` is all zeros afterwards, whatever happens. */
 export function sealBytes(bytes: Uint8Array, field: string | undefined, maxSize: number, spec: Spec): Enclave {

@@ -10,6 +10,7 @@
 //   ERR_SOURCE_FORMAT        what came back is not a secret of the expected form
 import { isStrongroomError, StrongroomError, type StrongroomErrorCode } from '@strongroom/core-native';
 import type { Enclave } from '@strongroom/enclave';
+import { checkInteger } from '@strongroom/core-native/validate';
 
 export type SourceErrorCode = 'ERR_SECRET_NOT_FOUND' | 'ERR_SOURCE_UNAVAILABLE' | 'ERR_SOURCE_AUTH' | 'ERR_SOURCE_FORMAT';
 
@@ -68,4 +69,15 @@ export function asSourceError(error: unknown, source: Pick<SourceSpec, 'kind' | 
   if (SOURCE_CODES.has(error.code)) return error;
   const code = FROM_LOWER[error.code];
   return code === undefined ? error : sourceError(code, source, error.message, error);
+}
+
+/** The largest secret a source reads unless told otherwise (its `maxSize` option): 64 KiB. */
+export const DEFAULT_SECRET_MAX_SIZE = 64 * 1024;
+
+/** The largest `maxSize` a source accepts: 64 MiB. */
+const MAX_SECRET_MAX_SIZE = 64 * 1024 * 1024;
+
+/** A source's `maxSize` option, checked: DEFAULT_SECRET_MAX_SIZE when not given, 1 byte to 64 MiB. */
+export function maxSizeOf(value: unknown): number {
+  return value === undefined ? DEFAULT_SECRET_MAX_SIZE : checkInteger(value, 'maxSize', 1, MAX_SECRET_MAX_SIZE);
 }

@@ -26,8 +26,7 @@ import { Enclave } from '@strongroom/enclave';
 
 import { AnswerTooLarge, guardedRequest, type GuardedAnswer } from './guarded-http.js';
 import { base64Secret, findJsonValues, isJsonString, JsonSyntaxError, jsonPlain, jsonStringSecret, type JsonToken } from '@strongroom/buffer/text';
-import { DEFAULT_SECRET_MAX_SIZE } from './local.js';
-import { asSourceError, defineSource, sourceError, type Source } from './source.js';
+import { asSourceError, defineSource, maxSizeOf, sourceError, type Source } from './source.js';
 
 /** A Vault token (X-Vault-Token), or AppRole's role_id and secret_id. */
 export type VaultAuth =
@@ -170,7 +169,7 @@ function commonOptions(given: Record<string, unknown>, fn: string): Common {
     credential: credentialOf(given.auth, fn),
     namespace: given.namespace === undefined ? undefined : pathPart(given.namespace, 'namespace'),
     tls,
-    maxSize: given.maxSize === undefined ? DEFAULT_SECRET_MAX_SIZE : checkInteger(given.maxSize, 'maxSize', 1, 64 * 1024 * 1024),
+    maxSize: maxSizeOf(given.maxSize),
   };
 }
 
