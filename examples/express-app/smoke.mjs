@@ -287,7 +287,7 @@ async function main() {
     check(`${what}: ... and says what to do`, pattern.test(next.stderr()), next.stderr());
   };
   fs.chmodSync(path.join(keysDir, 'jwt'), 0o644);
-  await refusedStart('a key file with mode 0644', /could not load the secret 'jwt': .*mode 0644, wider than 0600.*chmod 600/);
+  await refusedStart('a key file with mode 0644', /could not load the secret 'jwt': .*mode 0644, wider than the 0600 allowed.*chmod 0600/);
   fs.chmodSync(path.join(keysDir, 'jwt'), 0o600);
   fs.chmodSync(keysDir, 0o755);
   await refusedStart('the keys folder with mode 0755', /keys folder .* has mode 0755, wider than 0700.*chmod 700/);

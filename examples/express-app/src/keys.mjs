@@ -25,9 +25,17 @@ const KEY_BYTES = 32; // random bytes per key
 const HEX_DIGITS = KEY_BYTES * 2; // what a key file holds
 const MAX_FILE = 4096; // read at most this much: more is refused by file() (ERR_SOURCE_FORMAT)
 const HEX = new TextEncoder().encode('0123456789abcdef');
-// 1 for an ASCII hex digit (either case), 0 for any other byte: a table, not a branch per byte.
-const IS_HEX = new Uint8Array(256);
-for (const c of '0123456789abcdefABCDEF') IS_HEX[c.charCodeAt(0)] = 1;
+/**
+ * 1 when the byte c is not an ASCII hex digit (either case), else 0: arithmetic only, no branch
+ * and no table indexed by a key byte (whose cache lines could tell the byte's range).
+ * `(x - lo) | (hi - x)` is negative exactly when x is outside lo..hi; `>>> 31` takes its sign.
+ */
+const notHex = (c) => {
+  const lower = c | 0x20; // 'A'-'F' -> 'a'-'f'; a digit stays a digit or leaves '0'-'9'
+  const notDigit = ((c - 0x30) | (0x39 - c)) >>> 31;
+  const notLetter = ((lower - 0x61) | (0x66 - lower)) >>> 31;
+  return notDigit & notLetter;
+};
 /** The shell command that puts a new random key in `target` (written beside it, then renamed over it). */
 export const newKeyCommand = (target) =>
   `(cd ${path.dirname(target)} && umask 077 && openssl rand -hex ${KEY_BYTES} | tr -d '\\n' > ${path.basename(target)}.new && mv ${path.basename(target)}.new ${path.basename(target)})`;
@@ -104,9 +112,9 @@ export function createKeyFiles(dir) {
 }
 
 /**
- * Checks, before each read, that `target` is this user's regular file with no permission beyond
- * 0600. (lstat: a symbolic link is refused. The file is then opened by file() under its path;
- * in a folder of mode 0700 only this user could swap it in between.)
+ * Checks, before each read, that `target` is a regular file and not a symbolic link (lstat). Its
+ * owner and mode are judged by file() itself ({ owner, maxMode }): by fstat on the descriptor it
+ * reads, so a file swapped in after this check is judged too.
  */
 function checkKeyFile(target, source) {
   let stat;
@@ -118,18 +126,6 @@ function checkKeyFile(target, source) {
   }
   if (stat.isSymbolicLink()) throw sourceError('ERR_SOURCE_UNAVAILABLE', source, 'a symbolic link; keep the key in a regular file');
   if (!stat.isFile()) throw sourceError('ERR_SOURCE_UNAVAILABLE', source, 'not a regular file');
-  const mode = stat.mode & 0o7777;
-  if ((mode & ~0o600) !== 0) {
-    throw sourceError(
-      'ERR_SOURCE_UNAVAILABLE',
-      source,
-      `mode 0${mode.toString(8)}, wider than 0600: a key file must be readable and writable by its owner only. ` +
-        `Run \`chmod 600 ${target}\` (and replace the key if others could read it)`,
-    );
-  }
-  if (ownUid() !== undefined && stat.uid !== ownUid()) {
-    throw sourceError('ERR_SOURCE_UNAVAILABLE', source, `it belongs to uid ${stat.uid}, not to this user (uid ${ownUid()}); it must be this user's own file`);
-  }
 }
 
 /** Whether the Enclave holds exactly 64 ASCII hex digits (every byte looked at, whatever it finds). */
@@ -138,7 +134,7 @@ function isHexKey(enclave) {
   return enclave.use((key) =>
     key.read((view) => {
       let bad = 0;
-      for (let i = 0; i < view.length; i++) bad |= IS_HEX[view[i]] ^ 1;
+      for (let i = 0; i < view.length; i++) bad |= notHex(view[i]);
       return bad === 0;
     }),
   );
@@ -146,7 +142,8 @@ function isHexKey(enclave) {
 
 /** The source of one key: file(target, { watch: true }) of kms-loaders, with the checks above before and after each read. */
 function keyFile(target) {
-  const base = file(target, { watch: true, maxSize: MAX_FILE });
+  // This user's own file, readable and writable by its owner only (0600 or narrower).
+  const base = file(target, { watch: true, maxSize: MAX_FILE, owner: ownUid(), maxMode: 0o600 });
   return defineSource({
     kind: base.kind,
     where: base.where,

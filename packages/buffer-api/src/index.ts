@@ -20,5 +20,6 @@ export {
   type RegionOptions,
   type HmacAlgorithm,
   type ReadOptions,
+  type ReadFileOptions,
   type ReadEnvOptions,
 } from '@strongroom/core-native';

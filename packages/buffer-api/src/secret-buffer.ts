@@ -24,6 +24,7 @@ import {
   type RegionOptions,
   type HmacAlgorithm,
   type ReadEnvOptions,
+  type ReadFileOptions,
   type ReadOptions,
   type Region,
 } from '@strongroom/core-native';
@@ -40,6 +41,7 @@ import {
   invalid,
   READ_ENV_KEYS,
   READ_FD_KEYS,
+  READ_FILE_KEYS,
   READ_KEYS,
 } from '@strongroom/core-native/validate';
 
@@ -199,9 +201,9 @@ export class SecretBuffer {
   }
 
   /** The contents of a file, read(2) straight into guarded memory (default maxSize 64 KiB). */
-  static fromFile(path: string, options?: ReadOptions): SecretBuffer {
+  static fromFile(path: string, options?: ReadFileOptions): SecretBuffer {
     checkArgs(arguments.length, 2, 'SecretBuffer.fromFile()');
-    const given = passOn<ReadOptions>(options, 'SecretBuffer.fromFile()', READ_KEYS);
+    const given = passOn<ReadFileOptions>(options, 'SecretBuffer.fromFile()', READ_FILE_KEYS);
     return new SecretBuffer(TOKEN, allocateUnderPressure(() => readFile(path, given)));
   }
 

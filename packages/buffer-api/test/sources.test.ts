@@ -59,6 +59,19 @@ describe('fromFile', () => {
   ])('%s gets %s and leaves nothing open', (_, read, code) => {
     leavesNothing(() => expect(errorCode(read)).toBe(code));
   });
+
+  it('{ owner, maxMode } are passed on to readFile: a wider file is ERR_UNSAFE_FILE; prompt() and fromFd() refuse them', () => {
+    const target = file('private', 'abc');
+    fs.chmodSync(target, 0o600);
+    const key = SecretBuffer.fromFile(target, { owner: process.getuid!(), maxMode: 0o600 });
+    expect(bytesOf(key)).toEqual([97, 98, 99]);
+    key.destroy();
+    fs.chmodSync(target, 0o640);
+    leavesNothing(() => expect(errorCode(() => SecretBuffer.fromFile(target, { maxMode: 0o600 }))).toBe('ERR_UNSAFE_FILE'));
+    leavesNothing(() => expect(errorCode(() => SecretBuffer.fromFile(target, { maxMode: 0o10000 }))).toBe('ERR_INVALID_ARG'));
+    expect(errorCode(() => SecretBuffer.fromFd(0, { maxMode: 0o600 } as never))).toBe('ERR_INVALID_ARG');
+    return expect(SecretBuffer.prompt('x', { owner: 0 } as never)).rejects.toMatchObject({ code: 'ERR_INVALID_ARG' });
+  });
 });
 
 describe('fromFd', () => {

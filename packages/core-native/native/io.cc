@@ -37,13 +37,24 @@ Napi::Value Deliver(Napi::Env env, Sink& sink, bool ok, Failure* failure) {
   return NewRegionHandle(env, std::move(sink.memory));
 }
 
-// (path, maxSize, backend, mlockPolicy) -> handle
+// -1 for none, else an integer from 0 to `max`.
+int64_t OptionalIntArg(const Napi::CallbackInfo& info, size_t index, const char* what, int64_t max) {
+  if (info[index].IsNumber() && info[index].As<Napi::Number>().DoubleValue() == -1) return -1;
+  size_t n = SizeArg(info, index, what);
+  if (n > static_cast<size_t>(max)) Throw(info.Env(), "ERR_INVALID_ARG", std::string(what) + " is out of range");
+  return static_cast<int64_t>(n);
+}
+
+// (path, maxSize, backend, mlockPolicy, owner, maxMode) -> handle; owner and maxMode -1 for none.
 Napi::Value ReadFile(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string path = TextArg(info, 0, "path", false);
+  FileRules rules;
+  rules.owner = OptionalIntArg(info, 4, "owner", 0xFFFFFFFEll);
+  rules.max_mode = static_cast<int>(OptionalIntArg(info, 5, "maxMode", 07777));
   Sink sink = SinkArgs(info, 1, 2, path);
   Failure failure;
-  bool ok = ReadPath(path, sink, &failure);
+  bool ok = ReadPath(path, sink, &failure, rules);
   return Deliver(env, sink, ok, &failure);
 }
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <string>
 #include <utility>
@@ -131,7 +132,32 @@ bool ReadOpenFile(int fd, Sink& sink, Failure* failure) {
   return Reserve(sink, capacity, failure) && ReadAll(fd, kNoDelimiter, sink, failure);
 }
 
-bool ReadPath(const std::string& path, Sink& sink, Failure* failure) {
+std::string Octal(unsigned mode) {
+  char text[8];
+  snprintf(text, sizeof text, "%04o", mode & 07777u);
+  return text;
+}
+
+bool CheckRules(int fd, const std::string& path, const FileRules& rules, Failure* failure) {
+  if (rules.owner < 0 && rules.max_mode < 0) return true;
+  struct stat st {};
+  if (fstat(fd, &st) != 0) return Fail(failure, "ERR_IO", "could not stat " + path + ": " + strerror(errno));
+  if (rules.owner >= 0 && static_cast<int64_t>(st.st_uid) != rules.owner) {
+    return Fail(failure, "ERR_UNSAFE_FILE",
+                path + " belongs to uid " + std::to_string(st.st_uid) + ", not to uid " + std::to_string(rules.owner) +
+                    " as required; give it to that user (chown) or replace it with a file of theirs");
+  }
+  const unsigned mode = static_cast<unsigned>(st.st_mode) & 07777u;
+  const unsigned allowed = static_cast<unsigned>(rules.max_mode);
+  if (rules.max_mode >= 0 && (mode & ~allowed) != 0) {
+    return Fail(failure, "ERR_UNSAFE_FILE",
+                path + " has mode " + Octal(mode) + ", wider than the " + Octal(allowed) + " allowed; run `chmod " +
+                    Octal(mode & allowed) + " " + path + "`, and replace the secret if others could have read it");
+  }
+  return true;
+}
+
+bool ReadPath(const std::string& path, Sink& sink, Failure* failure, const FileRules& rules) {
   int fd;
   do {
     fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
@@ -143,7 +169,7 @@ bool ReadPath(const std::string& path, Sink& sink, Failure* failure) {
   }
   bool ok;
   try {
-    ok = ReadOpenFile(fd, sink, failure);
+    ok = CheckRules(fd, path, rules, failure) && ReadOpenFile(fd, sink, failure);
   } catch (...) {
     // std::bad_alloc (a region, a message): the descriptor is not leaked (Linux releases it
     // even when close fails, and the exception in flight is the failure reported).

@@ -62,9 +62,18 @@ bool ReadDescriptor(int fd, int until, Sink& sink, Failure* failure);
 // max_size and sizes the region; anything else reads like ReadDescriptor to the end.
 bool ReadOpenFile(int fd, Sink& sink, Failure* failure);
 
-// readFile's whole read: opens path (read-only, close-on-exec), ReadOpenFile, closes it on
-// every path. A missing file is ERR_NOT_FOUND, any other open or close failure ERR_IO.
-bool ReadPath(const std::string& path, Sink& sink, Failure* failure);
+// Whom a file read by readFile must belong to and which permission bits it may have. Both are
+// checked with fstat(2) on the descriptor that is then read, never on the path (which could be
+// replaced between a check and the open). -1: not checked.
+struct FileRules {
+  int64_t owner = -1;  // the uid the file must have
+  int max_mode = -1;   // the bits of st_mode & 07777 it may have; any other is refused
+};
+
+// readFile's whole read: opens path (read-only, close-on-exec), checks `rules`
+// (ERR_UNSAFE_FILE, before a byte is read), ReadOpenFile, closes it on every path. A missing
+// file is ERR_NOT_FOUND, any other open, fstat or close failure ERR_IO.
+bool ReadPath(const std::string& path, Sink& sink, Failure* failure, const FileRules& rules = FileRules{});
 
 // Leaves a region of exactly the bytes read (ERR_EMPTY when there are none).
 bool Finish(Sink& sink, Failure* failure);

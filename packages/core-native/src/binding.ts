@@ -53,7 +53,8 @@ export interface NativeBinding {
   hmac(algorithm: number, key: NativeRegion, message: Uint8Array): Uint8Array;
   hmacVerify(algorithm: number, key: NativeRegion, message: Uint8Array, tag: Uint8Array): boolean;
   harden(hardLimit: boolean): HardenResult;
-  readFile(path: string, maxSize: number, backend: number, mlockPolicy: number): NativeRegion;
+  /** owner and maxMode: -1 for not checked. */
+  readFile(path: string, maxSize: number, backend: number, mlockPolicy: number, owner: number, maxMode: number): NativeRegion;
   /** until: a byte, or -1 for none */
   readFd(fd: number, maxSize: number, until: number, backend: number, mlockPolicy: number): NativeRegion;
   readEnv(name: string, remove: boolean, backend: number, mlockPolicy: number): NativeRegion;

@@ -23,6 +23,8 @@ export type StrongroomErrorCode =
   | 'ERR_EMPTY'
   | 'ERR_IO'
   | 'ERR_NOT_A_TTY'
+  // readFile({ owner, maxMode }): the file opened has another owner or wider permissions.
+  | 'ERR_UNSAFE_FILE'
   // An encoded password hash libsodium 1.0.18 cannot verify (argon2i/argon2d, p > 1, another version).
   | 'ERR_UNSUPPORTED_HASH'
   // A file that is not a well-formed age v1 file (age.ts): header, armor or payload framing.

@@ -49,6 +49,7 @@ export {
   promptSecret,
   DEFAULT_MAX_SIZE,
   type ReadOptions,
+  type ReadFileOptions,
   type ReadFdOptions,
   type ReadEnvOptions,
 } from './io.js';

@@ -18,18 +18,34 @@ import type { NativeRegion } from './types.js';
 import {
   checkArgs,
   checkBoolean,
+  checkFileRules,
   checkInteger,
   checkOptions,
   checkText,
   invalid,
   READ_ENV_KEYS,
   READ_FD_KEYS,
+  READ_FILE_KEYS,
   READ_KEYS,
 } from './validate.js';
 
 export interface ReadOptions extends AllocateOptions {
   /** The most bytes accepted (more is ERR_TOO_LARGE): 1 to MAX_REGION_SIZE, default 64 KiB. */
   maxSize?: number;
+}
+
+export interface ReadFileOptions extends ReadOptions {
+  /**
+   * The uid the file must belong to (for example `process.getuid()`), else ERR_UNSAFE_FILE
+   * before a byte is read. Checked on the descriptor opened, not on the path.
+   */
+  owner?: number;
+  /**
+   * The permission bits the file may have (for example `0o600` or `0o400`); a file with any
+   * other bit of `mode & 0o7777` set is ERR_UNSAFE_FILE before a byte is read. Checked on the
+   * descriptor opened, not on the path.
+   */
+  maxMode?: number;
 }
 
 export interface ReadFdOptions extends ReadOptions {
@@ -78,13 +94,17 @@ function wrap(handle: NativeRegion, allocation: Allocation): Region {
 /**
  * The contents of a file. A regular file larger than maxSize fails with ERR_TOO_LARGE
  * before a byte is read. ERR_NOT_FOUND when it does not exist, ERR_EMPTY when it is
- * empty, ERR_IO for any other failure (permission denied, a directory, ...).
+ * empty, ERR_IO for any other failure (permission denied, a directory, ...). With `owner`
+ * or `maxMode`, a file of another owner or with wider permissions is ERR_UNSAFE_FILE, judged
+ * by fstat(2) on the descriptor that is then read: a file swapped in after a check by path
+ * cannot slip through.
  */
-export function readFile(path: string, options?: ReadOptions): Region {
+export function readFile(path: string, options?: ReadFileOptions): Region {
   checkArgs(arguments.length, 2, 'readFile()');
   const file = checkText(path, 'path');
-  const settings = readSettings(options, 'readFile()');
-  return wrap(native().readFile(file, settings.maxSize, settings.backendCode, settings.mlockCode), settings);
+  const settings = readSettings(options, 'readFile()', READ_FILE_KEYS);
+  const { owner, maxMode } = checkFileRules(settings.given);
+  return wrap(native().readFile(file, settings.maxSize, settings.backendCode, settings.mlockCode, owner, maxMode), settings);
 }
 
 /**

@@ -153,6 +153,26 @@ export const ALLOCATE_KEYS = ['backend', 'mlock'] as const;
 export const REGION_KEYS = [...ALLOCATE_KEYS, 'isolated'] as const;
 /** The options of readFile() and promptSecret() (and the SecretBuffer readers over them). */
 export const READ_KEYS = [...ALLOCATE_KEYS, 'maxSize'] as const;
+/** The options of readFile() (and SecretBuffer.fromFile()). */
+export const READ_FILE_KEYS = [...READ_KEYS, 'owner', 'maxMode'] as const;
+/** The largest uid Linux gives a file: (uid_t)-1 means "no change" to chown, never an owner. */
+const MAX_UID = 0xffff_fffe;
+
+/**
+ * readFile()'s `owner` and `maxMode` options, checked (for readFile, and for the loaders that
+ * pass them on and check them when they are made): -1 for one not given.
+ */
+export function checkFileRules(given: { owner?: unknown; maxMode?: unknown }): { owner: number; maxMode: number } {
+  const { owner, maxMode } = given;
+  if (owner !== undefined && (typeof owner !== 'number' || !Number.isSafeInteger(owner) || owner < 0 || owner > MAX_UID)) {
+    throw invalid(`owner must be a uid, an integer from 0 to ${MAX_UID} (for example process.getuid()), got ${describe(owner)}`);
+  }
+  if (maxMode !== undefined && (typeof maxMode !== 'number' || !Number.isSafeInteger(maxMode) || maxMode < 0 || maxMode > 0o7777)) {
+    throw invalid(`maxMode must be permission bits, an integer from 0 to 0o7777 (for example 0o600), got ${describe(maxMode)}`);
+  }
+  return { owner: owner ?? -1, maxMode: maxMode ?? -1 };
+}
+
 /** The options of readFd(). */
 export const READ_FD_KEYS = [...READ_KEYS, 'until'] as const;
 /** The options of readEnv(). */

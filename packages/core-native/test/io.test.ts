@@ -276,6 +276,90 @@ describe('readFile', () => {
     expect(errorCode(() => readFile(file, 'mmap' as never))).toBe('ERR_INVALID_ARG');
     expect(stats().regions).toBe(regions);
   });
+
+  describe('owner and maxMode: checked on the descriptor opened', () => {
+    const uid = process.getuid!();
+
+    /** A file of `mode` holding `content`. */
+    function fileOfMode(mode: number, content = 'k3y-file-content'): string {
+      const file = tempFile(content);
+      fs.chmodSync(file, mode);
+      return file;
+    }
+
+    it('a file within both rules is read', () => {
+      const file = fileOfMode(0o600);
+      for (const rules of [{ owner: uid }, { maxMode: 0o600 }, { owner: uid, maxMode: 0o600 }, { maxMode: 0o7777 }]) {
+        const region = readFile(file, rules);
+        expect(textOf(region)).toBe('k3y-file-content');
+        region.free();
+      }
+      const readOnly = readFile(fileOfMode(0o400), { maxMode: 0o600 }); // fewer bits than allowed is fine
+      expect(textOf(readOnly)).toBe('k3y-file-content');
+      readOnly.free();
+    });
+
+    it('a mode wider than maxMode is ERR_UNSAFE_FILE, naming both modes and the chmod to run; nothing is left open', () => {
+      for (const [mode, maxMode, fix] of [
+        [0o644, 0o600, '0600'],
+        [0o640, 0o600, '0600'],
+        [0o600, 0o400, '0400'],
+        [0o4600, 0o600, '0600'], // setuid is a bit too
+        [0o604, 0o640, '0600'],
+      ] as const) {
+        const file = fileOfMode(mode);
+        const error = leavesNothing(() => errorOf(() => readFile(file, { maxMode })));
+        expect(error.code).toBe('ERR_UNSAFE_FILE');
+        expect(error.message).toContain(`has mode ${mode.toString(8).padStart(4, '0')}, wider than the ${maxMode.toString(8).padStart(4, '0')} allowed`);
+        expect(error.message).toContain(`chmod ${fix} ${file}`);
+        expect(error.message).not.toContain('k3y');
+      }
+    });
+
+    it('another owner is ERR_UNSAFE_FILE, naming both uids', () => {
+      const file = fileOfMode(0o600);
+      const other = uid === 0 ? 65534 : 0;
+      const error = leavesNothing(() => errorOf(() => readFile(file, { owner: other, maxMode: 0o600 })));
+      expect(error.code).toBe('ERR_UNSAFE_FILE');
+      expect(error.message).toContain(`belongs to uid ${uid}, not to uid ${other}`);
+      expect(error.message).not.toContain('k3y');
+    });
+
+    it('the file read is the file judged: a symbolic link (mode 0777 itself) is judged by what it opens', () => {
+      const target = fileOfMode(0o644);
+      const link = path.join(dir, `link-${++counter}`);
+      fs.symlinkSync(target, link);
+      expect(fs.lstatSync(link).mode & 0o777).toBe(0o777);
+      expect(leavesNothing(() => errorCode(() => readFile(link, { maxMode: 0o600 })))).toBe('ERR_UNSAFE_FILE');
+      fs.chmodSync(target, 0o600);
+      const region = readFile(link, { maxMode: 0o600 });
+      expect(textOf(region)).toBe('k3y-file-content');
+      region.free();
+    });
+
+    it('a file replaced after a check by path is still caught: the rules follow the open, not an earlier stat', async () => {
+      // The race a check by path loses: stat says 0600, then the file is replaced by a wider one
+      // before the open. readFile judges whatever it opened, so the replacement is refused.
+      const file = fileOfMode(0o600);
+      expect(fs.statSync(file).mode & 0o777).toBe(0o600); // the caller's own check, by path
+      const wider = fileOfMode(0o644, 'replacement');
+      fs.renameSync(wider, file);
+      expect(errorCode(() => readFile(file, { maxMode: 0o600 }))).toBe('ERR_UNSAFE_FILE');
+    });
+
+    it('rejects bad rules with ERR_INVALID_ARG, and an unknown option too', () => {
+      const file = fileOfMode(0o600);
+      const regions = stats().regions;
+      for (const owner of [-1, 1.5, 0xffffffff, '0', Number.NaN]) {
+        expect(errorCode(() => readFile(file, { owner: owner as number }))).toBe('ERR_INVALID_ARG');
+      }
+      for (const maxMode of [-1, 0o10000, 1.5, '600', Number.NaN]) {
+        expect(errorCode(() => readFile(file, { maxMode: maxMode as number }))).toBe('ERR_INVALID_ARG');
+      }
+      expect(errorCode(() => readFd(0, { maxMode: 0o600 } as never))).toBe('ERR_INVALID_ARG');
+      expect(stats().regions).toBe(regions);
+    });
+  });
 });
 
 describe('readFd', () => {

@@ -10,7 +10,7 @@ import { watch as watchFolder, type FSWatcher } from 'node:fs';
 import path from 'node:path';
 
 import { SecretBuffer } from '@strongroom/buffer';
-import { checkArgs, checkBoolean, checkOptions, checkText, invalid } from '@strongroom/core-native/validate';
+import { checkArgs, checkBoolean, checkFileRules, checkOptions, checkText, invalid } from '@strongroom/core-native/validate';
 import { Enclave } from '@strongroom/enclave';
 
 import { asSourceError, defineSource, maxSizeOf, sourceError, type Source } from './source.js';
@@ -54,6 +54,16 @@ export interface FileSourceOptions {
   watch?: boolean;
   /** The most bytes read (default 64 KiB); more is ERR_SOURCE_FORMAT. */
   maxSize?: number;
+  /**
+   * The uid the file must belong to (for example `process.getuid()`); another owner is
+   * ERR_SOURCE_UNAVAILABLE before a byte is read. Judged on the descriptor opened, at every load.
+   */
+  owner?: number;
+  /**
+   * The permission bits the file may have (for example `0o600`); a file with any other is
+   * ERR_SOURCE_UNAVAILABLE before a byte is read. Judged on the descriptor opened, at every load.
+   */
+  maxMode?: number;
 }
 
 // Watches a file's folder: any change there (a write, a symlink swap) may be a new secret.
@@ -83,15 +93,20 @@ export function folderWatch(file: string): (changed: () => void) => () => void {
 export function file(filePath: string, options?: FileSourceOptions): Source {
   checkArgs(arguments.length, 2, 'file()');
   checkText(filePath, 'the path of file()');
-  const given = checkOptions(options, 'file()', ['watch', 'maxSize']);
+  const given = checkOptions(options, 'file()', ['watch', 'maxSize', 'owner', 'maxMode']);
   const watch = given.watch === undefined ? false : checkBoolean(given.watch, 'watch');
   const maxSize = maxSizeOf(given.maxSize);
+  // Checked now, not at the first load; passed on only when given.
+  const { owner, maxMode } = checkFileRules(given);
+  const rules: { owner?: number; maxMode?: number } = {};
+  if (owner !== -1) rules.owner = owner;
+  if (maxMode !== -1) rules.maxMode = maxMode;
   const absolute = path.resolve(filePath);
   return defineSource({
     kind: 'file',
     where: absolute,
     remote: false,
-    load: async () => sealed(() => SecretBuffer.fromFile(absolute, { maxSize }), { kind: 'file', where: absolute }),
+    load: async () => sealed(() => SecretBuffer.fromFile(absolute, { maxSize, ...rules }), { kind: 'file', where: absolute }),
     ...(watch ? { watch: folderWatch(absolute) } : {}),
   });
 }

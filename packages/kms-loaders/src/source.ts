@@ -55,6 +55,7 @@ const FROM_LOWER: Partial<Record<StrongroomErrorCode, SourceErrorCode>> = {
   ERR_TOO_LARGE: 'ERR_SOURCE_FORMAT',
   ERR_AUTH: 'ERR_SOURCE_FORMAT', // a ciphertext that does not authenticate: tampered, or not for this key
   ERR_IO: 'ERR_SOURCE_UNAVAILABLE',
+  ERR_UNSAFE_FILE: 'ERR_SOURCE_UNAVAILABLE', // another owner, or wider permissions than allowed
   ERR_AGE_FORMAT: 'ERR_SOURCE_FORMAT',
 };
 

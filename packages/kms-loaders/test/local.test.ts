@@ -102,7 +102,29 @@ describe('file()', () => {
     }
   });
 
+  it('{ owner, maxMode }: judged at every load on the file opened; a wider or foreign file is ERR_SOURCE_UNAVAILABLE', async () => {
+    const uid = process.getuid!();
+    const target = write('ruled', 'ruled-secret', 0o600);
+    const store = await loadSecrets({ db: file(target, { owner: uid, maxMode: 0o600 }) });
+    expect(textOf(store.get('db'))).toBe('ruled-secret');
+    store.close();
+
+    const fds = openFileDescriptors().length;
+    fs.chmodSync(target, 0o644);
+    const wide = await rejectionOf(loadSecrets({ db: file(target, { maxMode: 0o600 }) }));
+    expect(wide.code).toBe('ERR_SOURCE_UNAVAILABLE');
+    expect(wide.message).toContain(`file source ${target}: ${target} has mode 0644, wider than the 0600 allowed`);
+    expect(wide.message).not.toContain('ruled-secret');
+    const foreign = await rejectionOf(loadSecrets({ db: file(target, { owner: uid === 0 ? 65534 : 0 }) }));
+    expect(foreign.code).toBe('ERR_SOURCE_UNAVAILABLE');
+    expect(foreign.message).toContain(`belongs to uid ${uid}`);
+    expect(openFileDescriptors().length).toBe(fds);
+  });
+
   it('bad arguments are ERR_INVALID_ARG at once', () => {
+    expect(errorCode(() => file('/x', { owner: -1 }))).toBe('ERR_INVALID_ARG');
+    expect(errorCode(() => file('/x', { maxMode: 0o10000 }))).toBe('ERR_INVALID_ARG');
+    expect(errorCode(() => file('/x', { maxMode: '600' } as never))).toBe('ERR_INVALID_ARG');
     expect(errorCode(() => file(''))).toBe('ERR_INVALID_ARG');
     expect(errorCode(() => file('/x', { watch: 'yes' } as never))).toBe('ERR_INVALID_ARG');
     expect(errorCode(() => file('/x', { maxSize: 0 }))).toBe('ERR_INVALID_ARG');
