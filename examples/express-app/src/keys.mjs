@@ -112,9 +112,10 @@ export function createKeyFiles(dir) {
 }
 
 /**
- * Checks, before each read, that `target` is a regular file and not a symbolic link (lstat). Its
- * owner and mode are judged by file() itself ({ owner, maxMode }): by fstat on the descriptor it
- * reads, so a file swapped in after this check is judged too.
+ * Checks, before each read, that `target` is a regular file and not a symbolic link (lstat, by
+ * path: in a folder of mode 0700 only this user could put a link there in between). Its owner and
+ * mode are judged by file() itself ({ owner, maxMode }), by fstat on the descriptor it reads, so
+ * a file swapped in after this check is judged on those too.
  */
 function checkKeyFile(target, source) {
   let stat;

@@ -145,6 +145,28 @@ void DropRestOfLine() {
   sodium_memzero(&byte, sizeof byte);
 }
 
+// Puts the terminal's settings back when the prompt ends. PromptOn does it itself (Now());
+// if it cannot get there (std::bad_alloc while a message is built), the destructor does, with
+// TCSAFLUSH: the input not read yet, the rest of a line too long among it, is discarded so
+// that it cannot reach what reads the terminal next.
+class TerminalRestore {
+ public:
+  explicit TerminalRestore(const struct termios& saved) : saved_(saved) {}
+  ~TerminalRestore() {
+    if (!done_) (void)SetTerminal(saved_, TCSAFLUSH);
+  }
+  TerminalRestore(const TerminalRestore&) = delete;
+  TerminalRestore& operator=(const TerminalRestore&) = delete;
+  int Now() {
+    done_ = true;
+    return SetTerminal(saved_, TCSADRAIN);
+  }
+
+ private:
+  struct termios saved_;
+  bool done_ = false;
+};
+
 // The terminal's settings from before the prompt, for the signal handler below.
 struct termios g_prompt_saved {};
 
@@ -213,11 +235,12 @@ bool PromptOn(int out, const std::string& message, Sink& sink, Failure* failure)
   if (int err = SetTerminal(quiet, TCSAFLUSH)) {
     return Fail(failure, "ERR_IO", std::string("could not turn the terminal's echo off: ") + strerror(err));
   }
+  TerminalRestore restore(saved);
   bool ok = WriteAll(out, message.data(), message.size()) ||
             Fail(failure, "ERR_IO", std::string("could not write the prompt: ") + strerror(errno));
   ok = ok && ReadTerminalLine(STDIN_FILENO, sink, failure);
-  if (!ok && failure->code == kTooLarge) DropRestOfLine();
-  if (int err = SetTerminal(saved, TCSADRAIN); err != 0 && ok) {
+  if (!ok && failure->code != nullptr && strcmp(failure->code, kTooLarge) == 0) DropRestOfLine();
+  if (int err = restore.Now(); err != 0 && ok) {
     ok = Fail(failure, "ERR_IO", std::string("could not restore the terminal's settings: ") + strerror(err));
   }
   // The typed newline was not echoed. Its result is ignored on purpose: a newline that

@@ -48,8 +48,20 @@ enum class Step { kMore, kEnd, kFailed };
 
 // The region is full: one byte read onto the stack tells the end (or the delimiter)
 // from more input, which grows the region up to max_size and goes into it.
+// The byte read past the region, wiped however Overflow ends: a message built for
+// TooLarge or a region for MoveTo can throw std::bad_alloc.
+class StackByte {
+ public:
+  StackByte() = default;
+  ~StackByte() { sodium_memzero(&value, sizeof value); }
+  StackByte(const StackByte&) = delete;
+  StackByte& operator=(const StackByte&) = delete;
+  uint8_t value = 0;
+};
+
 Step Overflow(int fd, int until, Sink& sink, Failure* failure) {
-  uint8_t byte = 0;
+  StackByte read;
+  uint8_t& byte = read.value;
   ssize_t n = ReadSome(fd, &byte, 1);
   Step step = Step::kFailed;
   if (n < 0) {
@@ -62,7 +74,6 @@ Step Overflow(int fd, int until, Sink& sink, Failure* failure) {
     sink.memory->data()[sink.length++] = byte;
     step = Step::kMore;
   }
-  sodium_memzero(&byte, sizeof byte);
   return step;
 }
 
@@ -132,16 +143,30 @@ bool ReadOpenFile(int fd, Sink& sink, Failure* failure) {
   return Reserve(sink, capacity, failure) && ReadAll(fd, kNoDelimiter, sink, failure);
 }
 
+// 0644, 0600, 04600: as chmod(1) takes it.
 std::string Octal(unsigned mode) {
   char text[8];
-  snprintf(text, sizeof text, "%04o", mode & 07777u);
+  snprintf(text, sizeof text, "0%03o", mode & 07777u);
   return text;
 }
 
+// A path as one word for a POSIX shell: in single quotes, each ' written as '\''.
+std::string ShellQuoted(const std::string& path) {
+  std::string quoted = "'";
+  for (char c : path) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return quoted + "'";
+}
+
 bool CheckRules(int fd, const std::string& path, const FileRules& rules, Failure* failure) {
-  if (rules.owner < 0 && rules.max_mode < 0) return true;
   struct stat st {};
   if (fstat(fd, &st) != 0) return Fail(failure, "ERR_IO", "could not stat " + path + ": " + strerror(errno));
+  // Owner and mode speak for a file's content only when it is a regular file.
+  if (S_ISDIR(st.st_mode)) return Fail(failure, "ERR_IO", "could not read " + path + ": Is a directory");
+  if (!S_ISREG(st.st_mode)) {
+    return Fail(failure, "ERR_IO",
+                path + " is not a regular file (a FIFO, a socket or a device); with owner or maxMode only a regular "
+                       "file is read");
+  }
   if (rules.owner >= 0 && static_cast<int64_t>(st.st_uid) != rules.owner) {
     return Fail(failure, "ERR_UNSAFE_FILE",
                 path + " belongs to uid " + std::to_string(st.st_uid) + ", not to uid " + std::to_string(rules.owner) +
@@ -152,15 +177,19 @@ bool CheckRules(int fd, const std::string& path, const FileRules& rules, Failure
   if (rules.max_mode >= 0 && (mode & ~allowed) != 0) {
     return Fail(failure, "ERR_UNSAFE_FILE",
                 path + " has mode " + Octal(mode) + ", wider than the " + Octal(allowed) + " allowed; run `chmod " +
-                    Octal(mode & allowed) + " " + path + "`, and replace the secret if others could have read it");
+                    Octal(mode & allowed) + " -- " + ShellQuoted(path) +
+                    "`, and replace the secret if others could have read it");
   }
   return true;
 }
 
 bool ReadPath(const std::string& path, Sink& sink, Failure* failure, const FileRules& rules) {
+  // With rules, a FIFO put at the path must not block the open before CheckRules refuses it
+  // (O_NONBLOCK changes nothing for the regular file that is then read).
+  const bool ruled = rules.owner >= 0 || rules.max_mode >= 0;
   int fd;
   do {
-    fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | (ruled ? O_NONBLOCK : 0));
   } while (fd < 0 && errno == EINTR);
   if (fd < 0) {
     int err = errno;
@@ -169,7 +198,7 @@ bool ReadPath(const std::string& path, Sink& sink, Failure* failure, const FileR
   }
   bool ok;
   try {
-    ok = CheckRules(fd, path, rules, failure) && ReadOpenFile(fd, sink, failure);
+    ok = (!ruled || CheckRules(fd, path, rules, failure)) && ReadOpenFile(fd, sink, failure);
   } catch (...) {
     // std::bad_alloc (a region, a message): the descriptor is not leaked (Linux releases it
     // even when close fails, and the exception in flight is the failure reported).

@@ -137,13 +137,16 @@ export function checkOptions(value: unknown, fn: string, allowed: readonly strin
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw invalid(`the options of ${fn} must be an object, got ${describe(value)}`);
   }
-  const unknown = Object.keys(value).filter((key) => !allowed.includes(key));
+  // The keys are listed once: a Proxy whose ownKeys answers differently the second time
+  // cannot add one that was never checked.
+  const keys = Object.keys(value);
+  const unknown = keys.filter((key) => !allowed.includes(key));
   if (unknown.length > 0) {
     throw invalid(
       `${fn} has no option ${unknown.map((k) => `'${k}'`).join(', ')}; its options are: ${allowed.join(', ')}`,
     );
   }
-  for (const key of Object.keys(value)) copy[key] = (value as Record<string, unknown>)[key];
+  for (const key of keys) copy[key] = (value as Record<string, unknown>)[key];
   return copy;
 }
 

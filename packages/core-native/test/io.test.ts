@@ -304,14 +304,15 @@ describe('readFile', () => {
         [0o644, 0o600, '0600'],
         [0o640, 0o600, '0600'],
         [0o600, 0o400, '0400'],
-        [0o4600, 0o600, '0600'], // setuid is a bit too
+        [0o4600, 0o600, '0600'], // setuid is a bit too (and the mode reads 04600)
         [0o604, 0o640, '0600'],
       ] as const) {
         const file = fileOfMode(mode);
         const error = leavesNothing(() => errorOf(() => readFile(file, { maxMode })));
         expect(error.code).toBe('ERR_UNSAFE_FILE');
-        expect(error.message).toContain(`has mode ${mode.toString(8).padStart(4, '0')}, wider than the ${maxMode.toString(8).padStart(4, '0')} allowed`);
-        expect(error.message).toContain(`chmod ${fix} ${file}`);
+        const octal = (m: number) => `0${m.toString(8).padStart(3, '0')}`;
+        expect(error.message).toContain(`has mode ${octal(mode)}, wider than the ${octal(maxMode)} allowed`);
+        expect(error.message).toContain(`chmod ${fix} -- '${file}'`);
         expect(error.message).not.toContain('k3y');
       }
     });
@@ -345,6 +346,34 @@ describe('readFile', () => {
       const wider = fileOfMode(0o644, 'replacement');
       fs.renameSync(wider, file);
       expect(errorCode(() => readFile(file, { maxMode: 0o600 }))).toBe('ERR_UNSAFE_FILE');
+    });
+
+    it('the chmod to run names the path as one shell word, whatever it holds', () => {
+      const odd = path.join(dir, `it's $(id) ${++counter}`);
+      fs.writeFileSync(odd, 'k3y');
+      fs.chmodSync(odd, 0o644);
+      const error = errorOf(() => readFile(odd, { maxMode: 0o600 }));
+      const quoted = `'${odd.replaceAll("'", "'\\''")}'`;
+      expect(error.message).toContain(`chmod 0600 -- ${quoted}`);
+      // what a shell makes of it: the one path, nothing run
+      expect(execFileSync('sh', ['-c', `printf %s ${quoted}`], { encoding: 'utf8' })).toBe(odd);
+    });
+
+    it('with rules only a regular file is read: a directory is ERR_IO, a FIFO ERR_IO at once (no wait for a writer)', () => {
+      expect(leavesNothing(() => errorOf(() => readFile(dir, { maxMode: 0o600 }))).message).toMatch(/is a directory/i);
+      const fifo = path.join(dir, `fifo-${++counter}`);
+      execFileSync('mkfifo', ['-m', '600', fifo]);
+      // In a child with a deadline: an open that waited for a writer would hang this worker.
+      const out = execFileSync(
+        process.execPath,
+        ['--input-type=module', '-e', `import * as sr from '@strongroom/core-native';
+          try { sr.readFile(${JSON.stringify(fifo)}, { maxMode: 0o600 }); console.log('read'); }
+          catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); }`],
+        { cwd: PACKAGE_DIR, encoding: 'utf8', timeout: 20_000 },
+      );
+      const { code, message } = JSON.parse(out);
+      expect(code).toBe('ERR_IO');
+      expect(message).toContain('is not a regular file');
     });
 
     it('rejects bad rules with ERR_INVALID_ARG, and an unknown option too', () => {

@@ -206,6 +206,17 @@ describe('one check vocabulary', () => {
     }
     expect(configure()).toEqual(before.defaults);
   });
+
+  it('a Proxy that lists other keys the second time cannot add an option that was never checked', () => {
+    let calls = 0;
+    const shifty = new Proxy({ maxSize: 8, bogus: 1 } as Record<string, unknown>, {
+      ownKeys: () => (++calls === 1 ? ['maxSize'] : ['maxSize', 'bogus']),
+      getOwnPropertyDescriptor: (target, key) => ({ value: target[key as string], enumerable: true, configurable: true }),
+    });
+    const copied = checkOptions(shifty, 'f()', ['maxSize']);
+    expect(Object.keys(copied)).toEqual(['maxSize']);
+    expect(calls).toBe(1);
+  });
 });
 
 describe('one name per concept', () => {
