@@ -45,7 +45,8 @@ size_t ClassIndex(size_t size) {
 class Slab {
  public:
   Pages pages;
-  Backend backend = Backend::kMmap;
+  Backend backend = Backend::kMmap;  // the pages' backend (mmap when a secretmem slab fell back)
+  Backend asked = Backend::kMmap;    // the backend it was made for: FindSlab and the reserve match on it
   bool locked = false;
   size_t klass = 0;    // index into kSlabClasses
   size_t stride = 0;   // kSlabClasses[klass] + kCanarySize
@@ -54,6 +55,9 @@ class Slab {
   std::unique_ptr<uint32_t[]> free_list;  // free slot indices; the last is handed out next
   uint32_t free_count = 0;
   std::unique_ptr<GuardedMemory*[]> owner;  // the region holding each slot, or null
+  // The size of an orphaned slot's moved view (0 for any other slot): its bytes may be
+  // written through that view; the bytes before them stay zeros.
+  std::unique_ptr<uint16_t[]> orphan_size;
   uint32_t live = 0;        // slots holding a secret
   uint32_t orphans = 0;     // wiped slots a moved view still points into
   uint32_t dead_slots = 0;  // slots on dead pages that will never be handed out again
@@ -159,12 +163,24 @@ void VerifyHeader(const Slab& slab, uint32_t i, size_t size, bool must_be_readab
   }
 }
 
+// The bytes of orphaned slot i before its moved view's (wiped when it was orphaned; the view
+// itself may have been written since, as a moved view may be).
+void VerifyOrphanZeros(const Slab& slab, uint32_t i) {
+  const uint8_t* start = slab.Start(i);
+  const size_t zeros = slab.stride - slab.orphan_size[i];
+  if (Readable(slab, start, zeros) && !AllZero(start, zeros)) {
+    errno = 0;
+    Die("the zeros before a slot's canary were written (a stray write, or an overflow from the slot below)");
+  }
+}
+
 // Before slot i (read-write now) is wiped: its own header, and the header of the slot its
 // data ends against (slot i - 1), which a one-byte overflow would have hit.
 void VerifySlot(const Slab& slab, uint32_t i, size_t size) {
   VerifyHeader(slab, i, size, true);
   if (i == 0) return;  // slot 0 ends against the guard page: an overflow faults there
   const GuardedMemory* next = slab.owner[i - 1];
+  if (next == nullptr && slab.orphan_size[i - 1] != 0) return VerifyOrphanZeros(slab, i - 1);
   VerifyHeader(slab, i - 1, next != nullptr ? next->size() : 0, false);
 }
 
@@ -189,8 +205,9 @@ Slab* NewSlab(size_t k, Backend backend, MlockPolicy policy, Failure* failure) {
     slab->slots = static_cast<uint32_t>(kSlabDataPages * page_size / slab->stride);
     slab->free_list.reset(new (std::nothrow) uint32_t[slab->slots]);
     slab->owner.reset(new (std::nothrow) GuardedMemory*[slab->slots]());
+    slab->orphan_size.reset(new (std::nothrow) uint16_t[slab->slots]());
   }
-  if (!slab || !slab->free_list || !slab->owner) {
+  if (!slab || !slab->free_list || !slab->owner || !slab->orphan_size) {
     Fail(failure, "ERR_NO_MEMORY", "out of memory for the bookkeeping of a slab");
     return nullptr;
   }
@@ -199,6 +216,7 @@ Slab* NewSlab(size_t k, Backend backend, MlockPolicy policy, Failure* failure) {
     return nullptr;
   }
   slab->backend = used;
+  slab->asked = backend;
   // Every data page its own kernel mapping (VMA) for good: odd pages are MADV_RANDOM, so the
   // kernel never merges neighbours, and changing one page's protection never splits or
   // merges a mapping (which costs several times the mprotect itself).
@@ -223,7 +241,7 @@ Slab* FindSlab(size_t k, Backend backend, MlockPolicy policy) {
   std::vector<Slab*>& slabs = g_slabs[k];
   for (auto it = slabs.rbegin(); it != slabs.rend(); ++it) {
     Slab* slab = *it;
-    if (slab->free_count > 0 && slab->backend == backend && (slab->locked || policy == MlockPolicy::kBestEffort)) {
+    if (slab->free_count > 0 && slab->asked == backend && (slab->locked || policy == MlockPolicy::kBestEffort)) {
       return slab;
     }
   }
@@ -264,7 +282,7 @@ void Unlist(Slab* slab) {
 size_t Reserved(const Slab& like) {
   size_t n = 0;
   for (const Slab* slab : g_slabs[like.klass]) {
-    n += slab->reserved && slab->backend == like.backend && slab->locked == like.locked ? 1 : 0;
+    n += slab->reserved && slab->asked == like.asked && slab->locked == like.locked ? 1 : 0;
   }
   return n;
 }
@@ -287,6 +305,19 @@ void Unmap(Slab* slab) {
   if (slab == nullptr) return;
   UnmapGuardedSpan(slab->pages, slab->backend, slab->locked);
   delete slab;
+}
+
+// Slot i of `slab`, holding `size` bytes at protection `current`, verified, wiped, closed and
+// given back (to the free list, or counted dead on a dead page). Returns the slab when it is
+// to be unmapped now (Retire), else null.
+Slab* ReturnSlot(Slab& slab, uint32_t i, size_t size, Protection current) {
+  VerifyAndWipe(slab, i, size, current);
+  Recount(slab, i, Protection::kReadWrite, Protection::kNoAccess, true);
+  slab.owner[i] = nullptr;
+  slab.live--;
+  if (slab.OnDeadPage(i)) slab.dead_slots++;
+  else slab.free_list[slab.free_count++] = i;
+  return Retire(slab);
 }
 
 // Lists a new slab under its class; false (the slab unmapped) when the list cannot grow.
@@ -351,37 +382,94 @@ std::shared_ptr<GuardedMemory> SlabHeap::Take(size_t size, Backend backend, Mloc
   return memory;
 }
 
-// Moves a live, noaccess slot off a dead page to a fresh slot (under the lock). False, with
-// the region left where it is, if no slot can be had; it is tried again at its next scope.
+// Moves a live, noaccess slot off a dead page (under the lock): to a fresh slot, or, when
+// none can be had (a new slab refused at the memlock limit or the mapping budget), to pages
+// of its own, as { isolated: true } would have placed it. False only when neither can be
+// had (no memory left even for that): the secret then stays on the dead page, read-write,
+// until its next scope closes and this is tried again (README, "Small secrets: slabs").
 bool SlabHeap::Relocate(GuardedMemory& memory) {
+  return RelocateToSlot(memory) || MoveToOwnPages(memory);
+}
+
+// Nothing here may throw: it runs inside ~AccessScope, and a std::bad_alloc (a message, a
+// list that grows) is a slot that could not be had.
+bool SlabHeap::RelocateToSlot(GuardedMemory& memory) {
   Slab& old = *memory.slab_;
   const uint32_t i = memory.slot_;
   const size_t size = memory.size_;
-  const size_t k = old.klass;
-  Failure failure;
-  Slab* slab = FindSlab(k, memory.backend_, memory.policy_);
-  if (slab == nullptr) {
-    slab = NewSlab(k, memory.backend_, memory.policy_, &failure);
-    if (slab == nullptr || !List(slab)) return false;
-  }
+  Slab* slab = nullptr;
+  bool made = false;
   uint32_t j = 0;
-  if (!TakeFrom(*slab, size, &j, &failure)) {
-    if (!slab->Busy() && !slab->reserved) {  // made just now
-      Unlist(slab);
-      Unmap(slab);
+  try {
+    Failure failure;
+    slab = FindSlab(old.klass, old.asked, memory.policy_);
+    if (slab == nullptr) {
+      slab = NewSlab(old.klass, old.asked, memory.policy_, &failure);
+      if (slab == nullptr || !List(slab)) return false;
+      made = true;
     }
+    if (!TakeFrom(*slab, size, &j, &failure)) {
+      if (made) {
+        Unlist(slab);
+        Unmap(slab);
+      }
+      return false;
+    }
+  } catch (const std::bad_alloc&) {
+    return false;  // a new slab stays listed, empty: FindSlab hands it out next time
+  }
+  // Only one page of a slot that spans two may be dead: the other is noaccess. Open both to
+  // copy the secret out and wipe it.
+  if (Recount(old, i, Protection::kNoAccess, Protection::kReadWrite) != 0) {
+    Unmap(ReturnSlot(*slab, j, size, Protection::kReadWrite));
     return false;
   }
-  // The old slot is on a dead page: read-write (its count is noaccess).
   memcpy(slab->Start(j) + slab->stride - size, memory.data_, size);
   Recount(*slab, j, Protection::kReadWrite, Protection::kNoAccess, true);
   VerifyAndWipe(old, i, size, Protection::kReadWrite);
+  Recount(old, i, Protection::kReadWrite, Protection::kNoAccess, true);
   old.owner[i] = nullptr;
   old.live--;
   old.dead_slots++;
   memory.Count(-1);
   Bind(memory, *slab, j, size, memory.policy_);
   memory.protection_ = Protection::kNoAccess;
+  Unmap(Retire(old));
+  return true;
+}
+
+bool SlabHeap::MoveToOwnPages(GuardedMemory& memory) {
+  Slab& old = *memory.slab_;
+  const uint32_t i = memory.slot_;
+  const size_t size = memory.size_;
+  std::shared_ptr<GuardedMemory> fresh;
+  try {
+    Failure failure;
+    fresh = GuardedMemory::Allocate(size, old.asked, memory.policy_, &failure, Placement::kIsolated);
+  } catch (const std::bad_alloc&) {
+    return false;
+  }
+  // (Allocate may have given back empty slabs under memlock pressure; `old` holds this
+  // live slot, so it is not one of them.)
+  if (!fresh || Recount(old, i, Protection::kNoAccess, Protection::kReadWrite) != 0) return false;
+  memcpy(fresh->data_, memory.data_, size);
+  VerifyAndWipe(old, i, size, Protection::kReadWrite);
+  Recount(old, i, Protection::kReadWrite, Protection::kNoAccess, true);
+  old.owner[i] = nullptr;
+  old.live--;
+  old.dead_slots++;
+  memory.Count(-1);  // as a slot
+  // The fresh region's pages, and its count, become this region's; `fresh` is left empty.
+  memory.pages_ = fresh->pages_;
+  memory.data_ = fresh->data_;
+  memory.backend_ = fresh->backend_;
+  memory.locked_ = fresh->locked_;
+  memory.protection_ = fresh->protection_;
+  memory.slab_ = nullptr;
+  memory.slot_ = 0;
+  fresh->data_ = nullptr;
+  fresh->pages_ = Pages{};
+  if (memory.Protect(Protection::kNoAccess) != 0) Die("could not close the pages a secret was moved to");
   Unmap(Retire(old));
   return true;
 }
@@ -401,17 +489,11 @@ void SlabHeap::Release(GuardedMemory& memory) {
   {
     std::lock_guard<std::recursive_mutex> lock(g_slab_mutex);
     Slab& slab = *memory.slab_;
-    const uint32_t i = memory.slot_;
-    VerifyAndWipe(slab, i, memory.size_, memory.protection_);
-    Recount(slab, i, Protection::kReadWrite, Protection::kNoAccess, true);
-    slab.owner[i] = nullptr;
-    slab.live--;
-    if (slab.OnDeadPage(i)) slab.dead_slots++;
-    else slab.free_list[slab.free_count++] = i;
+    // The slot's bytes are gone, and its counters, before the slab may be retired.
     memory.Count(-1);
+    unmap = ReturnSlot(slab, memory.slot_, memory.size_, memory.protection_);
     memory.data_ = nullptr;
     memory.slab_ = nullptr;
-    unmap = Retire(slab);
   }
   Unmap(unmap);
 }
@@ -434,6 +516,7 @@ void SlabHeap::Orphan(GuardedMemory& memory) {
   slab.free_count = kept;
   Recount(slab, i, Protection::kReadWrite, Protection::kNoAccess, true);
   slab.owner[i] = nullptr;
+  slab.orphan_size[i] = static_cast<uint16_t>(memory.size_);
   slab.live--;
   slab.orphans++;
   memory.Count(-1);
@@ -457,6 +540,7 @@ void SlabHeap::Forget(GuardedMemory& memory) {
     Slab& slab = *memory.slab_;
     // Whatever was written through the moved view goes too (the page is read-write).
     sodium_memzero(slab.Start(memory.slot_), slab.stride);
+    slab.orphan_size[memory.slot_] = 0;
     slab.orphans--;
     slab.dead_slots++;
     Counters().orphaned_regions.fetch_sub(1);
@@ -493,8 +577,8 @@ size_t ReleaseEmptySlabs() {
       std::vector<Slab*>& slabs = g_slabs[k];
       for (auto it = slabs.begin(); it != slabs.end();) {
         if ((*it)->reserved) {
+          dropped.push_back(*it);  // first: if it throws, nothing has moved
           Account(**it, true, -1);
-          dropped.push_back(*it);
           it = slabs.erase(it);
         } else {
           ++it;

@@ -90,7 +90,10 @@ class SlabHeap {
 
  private:
   static void Bind(GuardedMemory& memory, Slab& slab, uint32_t i, size_t size, MlockPolicy policy);
+  // Moves a noaccess slot off a dead page: to a fresh slot, else to pages of its own.
   static bool Relocate(GuardedMemory& memory);
+  static bool RelocateToSlot(GuardedMemory& memory);
+  static bool MoveToOwnPages(GuardedMemory& memory);
 };
 
 // Unmaps the empty slabs kept in reserve; returns how many.

@@ -14,6 +14,14 @@ import { BACKENDS, CHILD, PREAMBLE, SECRETMEM, SECRETMEM_SKIP_REASON, plantMarke
 
 const CLASSES = constants().slabClasses;
 
+/** Child code: moveOut(view) moves a view out of its scope through a byte stream, as a user's stream would. */
+const MOVE_OUT = `const moveOut = async (view) => {
+  let ctrl;
+  const stream = new ReadableStream({ type: 'bytes', start(c) { ctrl = c; } });
+  ctrl.enqueue(view);
+  return (await stream.getReader().read()).value;
+};`;
+
 function classOf(size: number): number {
   return CLASSES.findIndex((c) => size <= c);
 }
@@ -100,6 +108,21 @@ describe('the reserve of empty slabs', () => {
       console.log(JSON.stringify({ empty: s.slabs.empty, count: s.slabs.count, slabs: s.slabs.classes[1].slabs }));`);
     expect(report).toEqual({ empty: 2, count: 2, slabs: 2 });
   });
+
+  it.skipIf(!SECRETMEM)(
+    "a secretmem slab that fell back to unlocked mmap pages ('best-effort', memlock full) is shared like any other: 40 secrets, one slab",
+    async () => {
+      const result = await runNode(
+        `${PREAMBLE}
+         const rs = Array.from({ length: 40 }, () => sr.allocate(32, { backend: 'secretmem', mlock: 'best-effort' }));
+         const s = sr.stats();
+         console.log(JSON.stringify({ backends: [...new Set(rs.map((r) => r.backend))], slabs: s.slabs.classes[1].slabs, inUse: s.slabs.classes[1].slotsInUse }));`,
+        { ...CHILD, memlockBytes: 16 * 1024, dropIpcLock: true },
+      );
+      expect(result.code, result.stderr).toBe(0);
+      expect(JSON.parse(result.stdout.trim().split('\n').at(-1) as string)).toEqual({ backends: ['mmap'], slabs: 1, inUse: 40 });
+    },
+  );
 });
 
 describe.each(BACKENDS)('$backend slabs', ({ backend, available }) => {
@@ -243,6 +266,93 @@ describe.each(BACKENDS)('$backend slabs', ({ backend, available }) => {
       intact: true,
       secretKept: true,
     });
+  });
+
+  // The move of a neighbour: a slot that spans two pages (every class but 16) has one of
+  // them dead and the other noaccess; both are opened to copy it out and wipe it.
+  test.each(CLASSES.map((size) => ({ size })))(
+    'a view moved out of a slot on the last page: every neighbour moves intact, one spanning two pages too ($size B)',
+    async ({ size }) => {
+      const perPage = Math.floor(4096 / (size + 16));
+      const report = await childJson<{ intact: boolean; moved: number; count: number }>(`
+        ${MOVE_OUT}
+        const n = ${perPage + 2}; // slots 0..perPage-1 on the last page, slot perPage across two, one more
+        const rs = Array.from({ length: n }, (_, i) => { const r = sr.allocate(${size}, { backend: '${backend}' }); r.view().fill(i + 1); r.protect('noaccess'); return r; });
+        const before = rs.map((r) => { r.protect('readonly'); const at = poke.addressOf(r.view()); r.protect('noaccess'); return at; });
+        rs[0].protect('readwrite');
+        const moved = await moveOut(rs[0].view());
+        rs[0].free(); // the escaped view: the slot is orphaned, its page dead, the neighbours moved
+        const after = rs.map((r, i) => { if (i === 0) return 0n; r.protect('readonly'); const at = poke.addressOf(r.view()); r.protect('noaccess'); return at; });
+        const intact = rs.slice(1).every((r, k) => { r.protect('readonly'); const ok = r.view().every((b) => b === k + 2); r.protect('noaccess'); return ok; });
+        console.log(JSON.stringify({ intact, moved: after.filter((a, i) => i > 0 && a !== before[i]).length, count: n }));`);
+      expect(report.intact).toBe(true);
+      // every neighbour on the dead page: the others of the last page and the one across two
+      expect(report.moved).toBe(size === 16 ? report.count - 3 : report.count - 2); // 16: 4096 / 32 leaves no slot across two pages
+    },
+  );
+
+  test('a write through a moved view is harmless: its neighbours still close and free, and get checked as ever', async () => {
+    const report = await childJson<Record<string, unknown>>(`
+      ${MOVE_OUT}
+      const a = sr.allocate(32, { backend: '${backend}' }); // slot 0
+      const b = sr.allocate(32, { backend: '${backend}' }); // slot 1: its data ends against slot 0
+      b.view().fill(7);
+      const moved = await moveOut(a.view());
+      let code;
+      try { a.protect('noaccess'); } catch (e) { code = e.code; }
+      moved.fill(1); // as a BYOB read would
+      b.protect('noaccess');
+      b.protect('readonly');
+      const intact = b.view().every((x) => x === 7);
+      b.free();
+      console.log(JSON.stringify({ code, intact, moved: moved.every((x) => x === 1) }));`);
+    expect(report).toEqual({ code: 'ERR_VIEW_ESCAPED', intact: true, moved: true });
+  });
+
+  test("a stray write before a moved view (where its wiped canary was) still aborts at the neighbour's free", async () => {
+    const result = await crash(
+      `${MOVE_OUT}
+       const a = sr.allocate(32, { backend: '${backend}' });
+       const b = sr.allocate(32, { backend: '${backend}' });
+       const moved = await moveOut(a.view());
+       try { a.protect('noaccess'); } catch {}
+       moved.fill(1);
+       poke.writeAt(poke.addressOf(moved), -1, 1);
+       process.stderr.write('written\\n');
+       b.free();`,
+      'SIGABRT',
+    );
+    expect(result.stderr).toContain('written');
+    expect(result.stderr).toMatch(/^strongroom: the zeros before a slot's canary were written.*aborting$/m);
+  });
+
+  test('at the memlock limit a neighbour that cannot get a new slot moves to pages of its own, intact', async () => {
+    const result = await runNode(
+      `${PREAMBLE}
+       ${MOVE_OUT}
+       const options = { backend: '${backend}', mlock: 'require' };
+       const rs = Array.from({ length: 120 }, (_, i) => { const r = sr.allocate(200, options); r.view().fill(i + 1); r.protect('noaccess'); return r; });
+       const full = sr.stats().slabs.classes[4];
+       rs[1].protect('readonly');
+       const old = poke.addressOf(rs[1].view());
+       rs[1].protect('noaccess');
+       rs[0].protect('readwrite');
+       const moved = await moveOut(rs[0].view());
+       try { rs[0].protect('noaccess'); } catch {}
+       const after = sr.stats().slabs;
+       rs[1].protect('readonly');
+       const now = poke.addressOf(rs[1].view());
+       const intact = rs[1].view().every((b) => b === 2);
+       rs[1].protect('noaccess');
+       console.log(JSON.stringify({ full: full.slots === full.slotsInUse, slabs: after.classes[4].slabs, inUse: after.classes[4].slotsInUse,
+         away: now !== old, oldWiped: poke.readAt(old, 0) === 0 && poke.readAt(old, 199) === 0, intact }));`,
+      { ...CHILD, memlockBytes: 36 * 1024, dropIpcLock: true },
+    );
+    expect(result.signal, result.stderr).toBeNull();
+    expect(result.code, result.stderr).toBe(0);
+    const report = JSON.parse(result.stdout.trim().split('\n').at(-1) as string);
+    // One slab (no second fits under 36 KiB); the slot orphaned and rs[1] gone from it: to pages of its own.
+    expect(report).toEqual({ full: true, slabs: 1, inUse: 118, away: true, oldWiped: true, intact: true });
   });
 
   test('a freed slot is wiped: read back through a neighbour that keeps the page open', async () => {
