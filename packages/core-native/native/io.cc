@@ -347,18 +347,18 @@ Napi::Value PromptSecret(const Napi::CallbackInfo& info) {
   if (!g_prompting.compare_exchange_strong(idle, true)) {
     Throw(env, "ERR_BUSY", "another promptSecret() is waiting for input; await it before prompting again");
   }
+  // The claim on the one prompt goes back on every way out of this function (a std::bad_alloc
+  // in Reserve or in a message included) until the worker holds it: its destructor clears it.
+  struct Claim {
+    bool held = true;
+    ~Claim() {
+      if (held) g_prompting = false;
+    }
+  } claim;
   Failure failure;
-  if (!Reserve(sink, sink.max_size, &failure)) {
-    g_prompting = false;
-    Throw(env, failure.code, failure.message);
-  }
-  PromptWorker* worker;
-  try {
-    worker = new PromptWorker(env, std::move(message), std::move(sink));  // it clears g_prompting
-  } catch (...) {
-    g_prompting = false;
-    throw;
-  }
+  if (!Reserve(sink, sink.max_size, &failure)) Throw(env, failure.code, failure.message);
+  PromptWorker* worker = new PromptWorker(env, std::move(message), std::move(sink));
+  claim.held = false;
   Napi::Promise promise = worker->Promise();
   try {
     worker->Queue();
