@@ -48,16 +48,27 @@ export function guardedRequest(options: GuardedRequest): Promise<GuardedAnswer> 
     let length = 0;
     let settled = false;
     const wipeSent = (): void => void sent?.fill(0);
+    let request: http.ClientRequest | undefined;
     const fail = (error: unknown): void => {
       if (settled) return;
       settled = true;
       body?.destroy();
       body = undefined;
       wipeSent();
-      request.destroy();
+      request?.destroy();
       reject(error);
     };
+    // A 'data' listener: whatever goes wrong (ERR_MLOCK_LIMIT for a bigger body) fails the
+    // request with the chunk wiped; nothing may be thrown out of it (an uncaught exception).
     const append = (chunk: Buffer): void => {
+      try {
+        collect(chunk);
+      } catch (error) {
+        chunk.fill(0);
+        fail(error);
+      }
+    };
+    const collect = (chunk: Buffer): void => {
       if (settled) {
         chunk.fill(0);
         return;
@@ -81,14 +92,19 @@ export function guardedRequest(options: GuardedRequest): Promise<GuardedAnswer> 
     };
 
     const transport = url.protocol === 'https:' ? https : http;
-    const request = transport.request(url, {
-      method,
-      headers: sent === undefined ? headers : { ...headers, 'content-length': String(sent.length) },
-      agent: false,
-      signal,
-      ...(tls?.ca === undefined ? {} : { ca: typeof tls.ca === 'string' ? tls.ca : Buffer.from(tls.ca) }),
-      ...(tls?.servername === undefined ? {} : { servername: tls.servername }),
-    });
+    try {
+      request = transport.request(url, {
+        method,
+        headers: sent === undefined ? headers : { ...headers, 'content-length': String(sent.length) },
+        agent: false,
+        signal,
+        ...(tls?.ca === undefined ? {} : { ca: typeof tls.ca === 'string' ? tls.ca : Buffer.from(tls.ca) }),
+        ...(tls?.servername === undefined ? {} : { servername: tls.servername }),
+      });
+    } catch (error) {
+      fail(error); // node:http refuses a header or an option before anything is sent
+      return;
+    }
     request.on('socket', (socket) => {
       // Added after node:http's own listener: the parser has read the chunk when this runs.
       socket.on('data', (chunk: Buffer) => chunk.fill(0));

@@ -35,6 +35,7 @@ export function retryPolicy(value: unknown): RetryPolicy {
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const timer = setTimeout(done, ms);
+    timer.unref(); // a retry's wait never keeps the process alive on its own
     function done(): void {
       clearTimeout(timer);
       signal.removeEventListener('abort', done);
@@ -64,11 +65,22 @@ function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
   });
 }
 
-/** Loads `source` once (local) or with retries within the deadline (remote). */
-export async function loadWithRetry<T>(source: Source, load: (signal: AbortSignal) => Promise<T>, policy: RetryPolicy): Promise<T> {
+/**
+ * Loads `source` once (local) or with retries within the deadline (remote). `stop` (the
+ * store's close()) ends the load and its retries at once, as the deadline does.
+ */
+export async function loadWithRetry<T>(
+  source: Source,
+  load: (signal: AbortSignal) => Promise<T>,
+  policy: RetryPolicy,
+  stop?: AbortSignal,
+): Promise<T> {
   const controller = new AbortController();
   const deadline = setTimeout(() => controller.abort(), policy.deadline);
   deadline.unref();
+  const stopped = (): void => controller.abort();
+  if (stop?.aborted === true) controller.abort();
+  stop?.addEventListener('abort', stopped, { once: true });
   try {
     for (let attempt = 0; ; attempt++) {
       try {
@@ -88,5 +100,6 @@ export async function loadWithRetry<T>(source: Source, load: (signal: AbortSigna
     }
   } finally {
     clearTimeout(deadline);
+    stop?.removeEventListener('abort', stopped);
   }
 }

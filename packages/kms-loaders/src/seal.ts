@@ -25,7 +25,8 @@ export function sealBytes(bytes: Uint8Array, field: string | undefined, maxSize:
       found = jsonStringField(bytes, field);
     } catch (error) {
       if (error instanceof JsonSyntaxError) {
-        throw sourceError('ERR_SOURCE_FORMAT', spec, `field '${field}' was asked for, but the secret is not a JSON object (bad JSON at byte ${error.position})`);
+        // No position: an offset into the secret tells the length of what comes before it.
+        throw sourceError('ERR_SOURCE_FORMAT', spec, `field '${field}' was asked for, but the secret is not a JSON object`);
       }
       throw error;
     }

@@ -70,6 +70,8 @@ export class SecretStore extends EventEmitter<{ rotate: [name: string, version: 
   readonly #policy: RetryPolicy;
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
+  /** Aborted by close(): ends a refresh under way, retries included. */
+  readonly #stop = new AbortController();
 
   private constructor(entries: Map<string, Entry>, policy: RetryPolicy, refresh: number | undefined) {
     super();
@@ -135,14 +137,14 @@ export class SecretStore extends EventEmitter<{ rotate: [name: string, version: 
     if (entry === undefined || entry.reloading || this.#closed) return;
     entry.reloading = true;
     try {
-      const fresh = await loadWithRetry(entry.source, (signal) => entry.source.load(signal), this.#policy);
+      const fresh = await loadWithRetry(entry.source, (signal) => entry.source.load(signal), this.#policy, this.#stop.signal);
       if (this.#closed) return;
       if (entry.enclave !== undefined && sameSecret(entry.enclave, fresh)) return;
       entry.enclave = fresh;
       entry.version++;
       this.emit('rotate', name, entry.version);
     } catch (error) {
-      this.#report(error, name);
+      if (!this.#closed) this.#report(error, name); // after close(), nothing is reported
     } finally {
       entry.reloading = false;
     }
@@ -167,6 +169,7 @@ export class SecretStore extends EventEmitter<{ rotate: [name: string, version: 
     checkArgs(arguments.length, 0, 'store.close()');
     if (this.#closed) return;
     this.#closed = true;
+    this.#stop.abort(); // a refresh under way and its retries end now
     clearInterval(this.#timer);
     for (const entry of this.#entries.values()) {
       entry.stopWatching?.();

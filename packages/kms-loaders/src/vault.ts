@@ -18,7 +18,9 @@
 // thirds of its duration; once Vault grants less than asked (the max TTL is near), the
 // renewal fails, or the lease is not renewable, the store is told to read the secret again
 // at two thirds of what is left, which gives a new lease and, for a dynamic secret, new
-// credentials (a rotation).
+// credentials (a rotation). A read again that fails is asked for again (1 s, doubling to
+// 5 min) until a load brings a new lease. Leases longer than Node's longest timer (24.8
+// days) are waited out in steps.
 import { SecretBuffer } from '@strongroom/buffer';
 import { isStrongroomError } from '@strongroom/core-native';
 import { checkArgs, checkInteger, checkOneOf, checkOptions, checkText, describe as describeValue, invalid } from '@strongroom/core-native/validate';
@@ -110,13 +112,24 @@ function credentialOf(value: unknown, fn: string): Credential {
   };
 }
 
-// A mount or a path: no empty segment, no '.' or '..', nothing a URL would read otherwise.
+// A mount or a path: no empty segment, no '.' or '..', nothing a URL would read otherwise: a
+// backslash is a '/' to the URL parser (so 'a\..\..\sys' would climb out of the mount), and
+// control characters are refused too. Never echoes the value (it may be mistaken for a secret).
 function pathPart(value: unknown, what: string): string {
   const text = checkText(value, what).replace(/^\/+|\/+$/g, '');
   const segments = text.split('/');
-  if (text === '' || segments.some((s) => s === '' || s === '.' || s === '..' || /[?#%\s]/.test(s))) {
-    throw invalid(`${what} must be a path like 'app/db' (no empty, '.' or '..' segment, no ?, #, % or space); got '${text}'`);
+  if (text === '' || segments.some((s) => s === '' || s === '.' || s === '..' || /[?#%\s\\\x00-\x1f\x7f]/.test(s))) {
+    throw invalid(
+      `${what} must be a path like 'app/db' (no empty, '.' or '..' segment, no ?, #, %, \\, space or control character)`,
+    );
   }
+  return text;
+}
+
+// The namespace: a path, and a header value (X-Vault-Namespace), so visible ASCII only.
+function namespaceOf(value: unknown): string {
+  const text = pathPart(value, 'namespace');
+  if (!/^[\x21-\x7e]+$/.test(text)) throw invalid("namespace must be visible ASCII, like 'team-a/dev' (it is sent as a header)");
   return text;
 }
 
@@ -167,7 +180,7 @@ function commonOptions(given: Record<string, unknown>, fn: string): Common {
   return {
     base,
     credential: credentialOf(given.auth, fn),
-    namespace: given.namespace === undefined ? undefined : pathPart(given.namespace, 'namespace'),
+    namespace: given.namespace === undefined ? undefined : namespaceOf(given.namespace),
     tls,
     maxSize: maxSizeOf(given.maxSize),
   };
@@ -225,6 +238,8 @@ class VaultClient {
       });
     } catch (error) {
       if (error instanceof AnswerTooLarge) throw sourceError('ERR_SOURCE_FORMAT', this.#spec, `Vault's answer is longer than ${this.#maxAnswer} bytes (maxSize ${this.#common.maxSize})`);
+      // strongroom's own (ERR_MLOCK_LIMIT for a bigger body, ...): what to change, as it is.
+      if (isStrongroomError(error)) throw asSourceError(error, this.#spec);
       const why = signal.aborted ? 'the request was abandoned at the deadline' : `Vault could not be reached (${(error as { code?: string }).code ?? (error as Error).message})`;
       throw sourceError('ERR_SOURCE_UNAVAILABLE', this.#spec, why, error);
     }
@@ -356,6 +371,14 @@ function sealedOrSourceError(secret: SecretBuffer, spec: { kind: string; where: 
 }
 
 // Watches a lease: renews it, or tells the store to read again before it ends (see the top).
+// Timers longer than Node's (2^31 - 1 ms, 24.8 days: Vault's default TTL is 32 days) are
+// chained; a read again that fails is asked for again with backoff until a load brings a new
+// lease, so the lease is never left unwatched.
+const MAX_TIMER_MS = 2 ** 31 - 1;
+const RENEWAL_TIMEOUT_MS = 60_000; // one renewal request, however long the lease
+const REREAD_MIN_MS = 1000;
+const REREAD_MAX_MS = 5 * 60_000;
+
 function leaseKeeper(client: () => VaultClient) {
   let lease: Lease | undefined;
   let replan: (() => void) | undefined;
@@ -367,24 +390,37 @@ function leaseKeeper(client: () => VaultClient) {
     watch(changed: () => void): () => void {
       let timer: NodeJS.Timeout | undefined;
       let stopped = false;
-      const after = (seconds: number, fn: () => void): void => {
+      let rereads = 0; // asked for since the last lease was set
+      const afterMs = (ms: number, fn: () => void): void => {
         clearTimeout(timer);
-        timer = setTimeout(fn, Math.max(1, Math.floor((seconds * 1000 * 2) / 3)));
+        const step = Math.min(Math.max(1, Math.floor(ms)), MAX_TIMER_MS);
+        timer = setTimeout(() => (ms > MAX_TIMER_MS ? afterMs(ms - MAX_TIMER_MS, fn) : fn()), step);
         timer.unref();
+      };
+      // At two thirds of `seconds`.
+      const after = (seconds: number, fn: () => void): void => afterMs((seconds * 1000 * 2) / 3, fn);
+      // Tells the store to read again; while no load has brought a new lease, tells it again.
+      const reread = (current: Lease): void => {
+        changed();
+        const wait = Math.min(REREAD_MAX_MS, REREAD_MIN_MS * 2 ** Math.min(rereads++, 20));
+        afterMs(wait, () => {
+          if (!stopped && lease === current) reread(current);
+        });
       };
       const plan = (): void => {
         clearTimeout(timer);
+        rereads = 0;
         const current = lease;
         if (stopped || current === undefined || current.duration <= 0) return;
         if (!current.renewable) {
-          after(current.duration, changed);
+          after(current.duration, () => reread(current));
           return;
         }
         after(current.duration, () => void renew(current));
       };
       const renew = async (current: Lease): Promise<void> => {
         const controller = new AbortController();
-        const deadline = setTimeout(() => controller.abort(), Math.max(1000, current.duration * 1000));
+        const deadline = setTimeout(() => controller.abort(), Math.min(RENEWAL_TIMEOUT_MS, Math.max(1000, current.duration * 1000)));
         deadline.unref();
         try {
           const body = (): Uint8Array => Buffer.from(JSON.stringify({ lease_id: current.id, increment: current.duration }));
@@ -399,12 +435,12 @@ function leaseKeeper(client: () => VaultClient) {
             lease = { ...current, duration: granted };
             plan();
           } else if (granted > 0) {
-            after(granted, changed); // near the max TTL: read again before it ends
+            after(granted, () => reread(current)); // near the max TTL: read again before it ends
           } else {
-            changed();
+            reread(current);
           }
         } catch {
-          if (!stopped && lease === current) changed(); // a failed renewal: read again at once
+          if (!stopped && lease === current) reread(current); // a failed renewal: read again at once
         } finally {
           clearTimeout(deadline);
         }

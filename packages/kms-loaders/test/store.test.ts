@@ -164,4 +164,33 @@ describe('close()', () => {
     expect(errorCode(() => store.use('a', () => 0))).toBe('ERR_DESTROYED');
     expect(store.has('a')).toBe(false);
   });
+
+  it('ends a refresh under way: no attempt after it, nothing reported, and the refresh resolves at once', async () => {
+    const spec = { kind: 'test', where: 'flaky' };
+    let loads = 0;
+    let down = false;
+    const source = defineSource({
+      ...spec,
+      remote: true,
+      load: async () => {
+        loads++;
+        if (down) throw sourceError('ERR_SOURCE_UNAVAILABLE', spec, 'down for now');
+        return Enclave.from(Buffer.from('v1'));
+      },
+    });
+    const store = await loadSecrets({ s: source }, { retry: { minDelay: 40, maxDelay: 40, retries: 50, deadline: 10_000 } });
+    down = true;
+    const reported: unknown[] = [];
+    store.on('error', (error) => reported.push(error));
+    const refreshing = store.refresh('s');
+    await new Promise((resolve) => setTimeout(resolve, 150)); // some attempts, then a wait between two
+    store.close();
+    const atClose = loads;
+    const started = Date.now();
+    await refreshing;
+    expect(Date.now() - started).toBeLessThan(100);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(loads).toBe(atClose);
+    expect(reported).toEqual([]);
+  });
 });

@@ -4,9 +4,11 @@
 // connection), with the store's retries and deadline. After each test no SecretBuffer is
 // left alive and no connection open.
 import { once } from 'node:events';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { errorCode } from '@strongroom/testkit';
+import { errorCode, runNode } from '@strongroom/testkit';
 
 import { Enclave, loadSecrets, SecretBuffer, vault, vaultTransit, type Source, type VaultAuth } from '../src/index.js';
 import { VaultDouble } from './doubles.js';
@@ -145,6 +147,14 @@ describe('vault() KV v2', () => {
     expect(errorCode(() => vault({ ...base, auth: { token: 'hvs.plain' as never } }))).toBe('ERR_INVALID_ARG');
     expect(errorCode(() => vault({ ...base, address: 'vault:8200' }))).toBe('ERR_INVALID_ARG');
     expect(errorCode(() => vault({ ...base, path: '../sys' }))).toBe('ERR_INVALID_ARG');
+    // A backslash is a '/' to the URL parser: it would climb out of the mount to other endpoints.
+    expect(errorCode(() => vault({ ...base, path: 'app\\..\\..\\..\\sys\\raw\\core' }))).toBe('ERR_INVALID_ARG');
+    expect(errorCode(() => vault({ ...base, engine: 'generic', path: '..\\auth\\token\\lookup-self' }))).toBe('ERR_INVALID_ARG');
+    expect(errorCode(() => vaultTransit({ address: base.address, auth: base.auth, key: 'k\\..\\..\\sys', ciphertext: 'vault:v1:x' }))).toBe('ERR_INVALID_ARG');
+    expect(errorCode(() => vault({ ...base, path: 'app\x01db' }))).toBe('ERR_INVALID_ARG');
+    // The namespace is a header too: visible ASCII only, checked now rather than at the load.
+    expect(errorCode(() => vault({ ...base, namespace: 'team\x01' }))).toBe('ERR_INVALID_ARG');
+    expect(errorCode(() => vault({ ...base, namespace: 'チーム' }))).toBe('ERR_INVALID_ARG');
     expect(errorCode(() => vault({ ...base, extra: 1 } as never))).toBe('ERR_INVALID_ARG');
     expect(errorCode(() => vault({ ...base, engine: 'generic', version: 2 }))).toBe('ERR_INVALID_ARG');
     expect(errorCode(() => (vault as (...args: unknown[]) => unknown)(base, {}))).toBe('ERR_INVALID_ARG');
@@ -223,6 +233,60 @@ describe("engine 'generic': a dynamic secret's lease", () => {
     expect(Date.now() - started).toBeGreaterThan(500);
     expect(double.log.filter((l) => l.method === 'PUT')).toHaveLength(0);
     store.close();
+  });
+});
+
+describe("engine 'generic': leases past Node's timers, and failures on the way", () => {
+  it.each([true, false])(
+    "a lease of a year (two thirds of it are past Node's longest timer, 24.8 days) is not renewed or read again at once (renewable: %s)",
+    async (renewable) => {
+      double.dynamic = { duration: 31_536_000, maxTtl: 2 * 31_536_000, renewable };
+      const renewals = double.renewals.length;
+      const store = await loadSecrets({ db: vault({ address: double.address, auth: tokenAuth(), engine: 'generic', mount: 'database', path: 'creds/app', field: 'password' }) }, fast);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      store.close();
+      expect(double.log.map((l) => `${l.method} ${l.path}`)).toEqual(['GET /v1/database/creds/app']);
+      expect(double.renewals).toHaveLength(renewals);
+    },
+  );
+
+  it('a failed renewal, then a failed read again: the lease is still watched, and read again once Vault answers', async () => {
+    double.dynamic = { duration: 1, maxTtl: 30, renewable: true };
+    const once1 = { retry: { minDelay: 1, maxDelay: 5, retries: 1 } }; // a read again is two attempts
+    const store = await loadSecrets({ db: vault({ address: double.address, auth: tokenAuth(), engine: 'generic', mount: 'database', path: 'creds/app', field: 'password' }) }, once1);
+    const errors: string[] = [];
+    store.on('error', (error: { code: string }) => errors.push(error.code));
+    double.faults.push({ status: 503 }, { status: 503 }, { status: 503 }); // the renewal and both attempts of the read again
+    // (not events.once: it rejects at the first 'error', which is expected here)
+    const rotated = new Promise((resolve) => store.once('rotate', (...args: unknown[]) => resolve(args)));
+    const late = new Promise((resolve) => setTimeout(() => resolve('no rotation within 8 s'), 8000));
+    const outcome = await Promise.race([rotated, late]);
+    store.close();
+    expect(outcome).toEqual(['db', 2]);
+    expect(errors).toEqual(['ERR_SOURCE_UNAVAILABLE']); // the failed read again, reported once
+  }, 15_000);
+});
+
+describe('guarded memory running out while an answer is collected', () => {
+  it('ERR_MLOCK_LIMIT from a bigger body rejects the load, wipes the chunk and leaves the process running', async () => {
+    // A child under an 8 MiB-style limit far below the answer: its 'data' listener used to
+    // throw, an uncaught exception that ended the process.
+    const result = await runNode(
+      `import http from 'node:http';
+       import { Enclave, loadSecrets, vault } from '@strongroom/kms-loaders';
+       const body = JSON.stringify({ data: { password: 'p'.repeat(2 * 1024 * 1024) } });
+       const server = http.createServer((req, res) => { res.writeHead(200, { 'content-type': 'application/json' }); res.end(body); });
+       await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+       const source = vault({ address: 'http://127.0.0.1:' + server.address().port, auth: { token: Enclave.from(Buffer.from('hvs.t')) },
+                              path: 'app/db', field: 'password', maxSize: 4 * 1024 * 1024 });
+       let code;
+       try { await loadSecrets({ s: source }, { retry: { retries: 0 } }); } catch (e) { code = e.code; }
+       server.close();
+       console.log(JSON.stringify({ code, alive: true }));`,
+      { cwd: path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..'), memlockBytes: 512 * 1024, dropIpcLock: true, timeoutMs: 30_000 },
+    );
+    expect(result.code, result.stderr).toBe(0);
+    expect(JSON.parse(result.stdout.trim().split('\n').at(-1) as string)).toEqual({ code: 'ERR_MLOCK_LIMIT', alive: true });
   });
 });
 
