@@ -116,21 +116,28 @@ bool MapSecretmem(uint8_t* inner, size_t len, Failure* failure) {
     }
     return Fail(failure, "ERR_SYSTEM", std::string("memfd_secret failed: ") + strerror(err));
   }
-  bool ok = true;
+  // Which step failed and its errno; the descriptor is closed before any message is built
+  // (building one allocates, and a std::bad_alloc must not leak the descriptor).
+  enum class Step { kNone, kSize, kMap } failed = Step::kNone;
+  int err = 0;
   if (ftruncate(fd, static_cast<off_t>(len)) != 0) {
-    ok = Fail(failure, "ERR_NO_MEMORY",
-                    std::string("could not size a memfd_secret region: ") + strerror(errno));
+    failed = Step::kSize;
+    err = errno;
   } else if (mmap(inner, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) == MAP_FAILED) {
-    int err = errno;
-    ok = err == EAGAIN ? Fail(failure, "ERR_MLOCK_LIMIT", MlockMessage(len, err))
-                       : Fail(failure, "ERR_NO_MEMORY",
-                                    std::string("could not map memfd_secret pages: ") + strerror(err));
+    failed = Step::kMap;
+    err = errno;
   }
   // The mapping keeps the memory alive; the descriptor is not needed any more.
-  if (close(fd) != 0 && errno != EINTR && ok) {
-    ok = Fail(failure, "ERR_SYSTEM", std::string("close(memfd_secret) failed: ") + strerror(errno));
+  const int closed = close(fd) == 0 || errno == EINTR ? 0 : errno;
+  if (failed == Step::kSize) {
+    return Fail(failure, "ERR_NO_MEMORY", std::string("could not size a memfd_secret region: ") + strerror(err));
   }
-  return ok;
+  if (failed == Step::kMap) {
+    return err == EAGAIN ? Fail(failure, "ERR_MLOCK_LIMIT", MlockMessage(len, err))
+                         : Fail(failure, "ERR_NO_MEMORY", std::string("could not map memfd_secret pages: ") + strerror(err));
+  }
+  if (closed != 0) return Fail(failure, "ERR_SYSTEM", std::string("close(memfd_secret) failed: ") + strerror(closed));
+  return true;
 #else
   (void)inner;
   (void)len;
@@ -163,7 +170,12 @@ struct Spare {
 };
 
 std::mutex g_spares_mutex;
-std::vector<Spare>* g_spares = new std::vector<Spare>();  // never freed: used until exit
+// Made on first use, not while the addon loads (a std::bad_alloc in a static initializer
+// would end the process inside dlopen); never freed: used until exit.
+std::vector<Spare>& Spares() {
+  static std::vector<Spare>* spares = new std::vector<Spare>();
+  return *spares;
+}
 
 void CountSpare(const Spare& spare, int64_t sign) {
   MemoryCounters& c = Counters();
@@ -234,15 +246,27 @@ size_t MaxSpareBytes() { return kMaxSpareData + PageSize(); }
 // itself worked) answers yes without remembering it, so that a full limit at the first
 // allocation never downgrades the process's default backend for good; the next call probes
 // again.
+namespace {
+std::atomic<int> g_secretmem_known{-1};  // -1 not known yet, else 0 or 1
+}  // namespace
+
+bool SecretmemAnswerKnown() { return g_secretmem_known.load(std::memory_order_acquire) >= 0; }
+
 bool SecretmemAvailable() {
-  static std::atomic<int> known{-1};  // -1 not probed yet, else 0 or 1
+  std::atomic<int>& known = g_secretmem_known;
   int answer = known.load(std::memory_order_acquire);
   if (answer >= 0) return answer == 1;
   Failure failure;
   size_t page = PageSize();
   void* probe = mmap(nullptr, page, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (probe == MAP_FAILED) return false;  // no address space now: no answer to keep
-  bool ok = MapSecretmem(static_cast<uint8_t*>(probe), page, &failure);
+  bool ok = false;
+  try {
+    ok = MapSecretmem(static_cast<uint8_t*>(probe), page, &failure);
+  } catch (...) {  // std::bad_alloc in a message: the probe page goes first
+    if (munmap(probe, page) != 0) Die("munmap of the memfd_secret probe failed");
+    throw;
+  }
   if (ok) static_cast<volatile uint8_t*>(probe)[0] = 1;
   if (munmap(probe, page) != 0) Die("munmap of the memfd_secret probe failed");
   if (!ok && std::strcmp(failure.code, "ERR_MLOCK_LIMIT") == 0) return true;
@@ -456,7 +480,7 @@ std::shared_ptr<GuardedMemory> GuardedMemory::FromSpare(size_t size, size_t inne
   Spare spare{};
   {
     std::lock_guard<std::mutex> lock(g_spares_mutex);
-    auto& spares = *g_spares;
+    auto& spares = Spares();
     auto found = std::find_if(spares.rbegin(), spares.rend(), [&](const Spare& s) {
       return s.pages.inner_len == inner_len && s.backend == backend && (s.locked || policy == MlockPolicy::kBestEffort);
     });
@@ -484,17 +508,17 @@ bool GuardedMemory::KeepAsSpare() {
   // Release() runs in destructors and finalizers, where an exception ends the process: the
   // list's room is taken once, and without it the region is simply not kept.
   try {
-    g_spares->reserve(kMaxSpares);
+    Spares().reserve(kMaxSpares);
   } catch (const std::bad_alloc&) {
     return false;
   }
-  if (g_spares->size() >= kMaxSpares ||
+  if (Spares().size() >= kMaxSpares ||
       static_cast<size_t>(Counters().spare_bytes.load()) + pages_.inner_len > kMaxSpareTotal) {
     return false;
   }
   if (mprotect(pages_.inner, pages_.inner_len, PROT_NONE) != 0) return false;
   Spare spare{pages_, backend_, locked_};
-  g_spares->push_back(spare);
+  Spares().push_back(spare);
   CountSpare(spare, +1);
   return true;
 }
@@ -504,7 +528,7 @@ size_t ReleaseSpareRegions() {
   std::vector<Spare> dropped;
   {
     std::lock_guard<std::mutex> lock(g_spares_mutex);
-    dropped.swap(*g_spares);
+    dropped.swap(Spares());
   }
   for (const Spare& spare : dropped) {
     CountSpare(spare, -1);

@@ -168,6 +168,8 @@ size_t PageSize();
 // page the canary needs.
 size_t MaxSpareBytes();
 bool SecretmemAvailable();
+// Whether SecretmemAvailable()'s answer is final (a transient failure of the probe is not).
+bool SecretmemAnswerKnown();
 // Unmaps every spare region and every empty slab kept in reserve (their pages are
 // zeros); returns how many there were.
 size_t ReleaseSpareRegions();

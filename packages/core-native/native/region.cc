@@ -66,16 +66,27 @@ constexpr const char* kEscaped =
   handle.escaped = false;
   std::shared_ptr<GuardedMemory> old = handle.memory;
   Failure failure;
-  auto fresh = GuardedMemory::Allocate(old->size(), old->backend(), old->policy(), &failure,
-                                       old->shared() ? Placement::kShared : Placement::kIsolated);
-  if (fresh) {
-    {
-      AccessScope read(*old, Protection::kReadOnly);
-      if (read.error() == 0) memcpy(fresh->data(), old->data(), old->size());
-      else failure.message = strerror(read.error());
+  std::shared_ptr<GuardedMemory> fresh;
+  try {
+    fresh = GuardedMemory::Allocate(old->size(), old->backend(), old->policy(), &failure,
+                                    old->shared() ? Placement::kShared : Placement::kIsolated);
+    if (fresh) {
+      int err = 0;
+      {
+        AccessScope read(*old, Protection::kReadOnly);
+        err = read.error();
+        if (err == 0) memcpy(fresh->data(), old->data(), old->size());
+      }
+      if (err != 0) {
+        fresh.reset();
+        failure.message = strerror(err);
+      }
     }
-    if (!failure.message.empty()) fresh.reset();
+  } catch (const std::bad_alloc&) {
+    fresh.reset();  // no fresh pages: the secret is wiped below, as when none could be mapped
   }
+  // On every way out: the old pages are orphaned, so the moved ArrayBuffer never sees them
+  // handed to another secret (as a spare, or a slot).
   old->Orphan();
   if (!fresh) {
     Throw(env, "ERR_VIEW_ESCAPED",
@@ -236,6 +247,10 @@ Napi::Value SecretmemAvailableJs(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), SecretmemAvailable());
 }
 
+Napi::Value SecretmemAnswerKnownJs(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), SecretmemAnswerKnown());
+}
+
 }  // namespace
 
 Napi::Value NewRegionHandle(Napi::Env env, std::shared_ptr<GuardedMemory> memory) {
@@ -270,6 +285,7 @@ void InitRegion(Napi::Env env, Napi::Object exports) {
       {"stats", Fn<Stats>},
       {"releaseSpareRegions", Fn<ReleaseSpares>},
       {"secretmemAvailable", Fn<SecretmemAvailableJs>},
+      {"secretmemAnswerKnown", Fn<SecretmemAnswerKnownJs>},
   });
 }
 

@@ -34,6 +34,8 @@ export interface NativeBinding {
   /** how many spare regions were unmapped */
   releaseSpareRegions(): number;
   secretmemAvailable(): boolean;
+  /** Whether secretmemAvailable()'s answer is final (a transient failure of its probe is not). */
+  secretmemAnswerKnown(): boolean;
   randomFill(target: NativeRegion): void;
   zero(target: NativeRegion): void;
   copyOrXor(

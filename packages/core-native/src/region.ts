@@ -88,9 +88,15 @@ export function resolveBackend(choice: BackendChoice): Backend {
   return choice === 'auto' ? autoBackend() : choice;
 }
 
+// Kept once the addon's answer is final: a probe that failed for a passing reason (no
+// descriptor or address space left at that moment) must not put every later 'auto' secret on
+// plain mmap pages for the rest of the process.
 function autoBackend(): NativeBackend {
-  autoChoice ??= native().secretmemAvailable() ? 'secretmem' : 'mmap';
-  return autoChoice;
+  if (autoChoice !== undefined) return autoChoice;
+  const binding = native();
+  const choice = binding.secretmemAvailable() ? 'secretmem' : 'mmap';
+  if (choice === 'secretmem' || binding.secretmemAnswerKnown()) autoChoice = choice;
+  return choice;
 }
 let autoChoice: NativeBackend | undefined;
 

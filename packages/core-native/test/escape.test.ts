@@ -4,10 +4,10 @@
 // or change another secret, and never fault; the call that ends the scope says so with
 // ERR_VIEW_ESCAPED. Each path runs in a child process, so that a fault is a failed
 // assertion on the child's exit instead of a dead test runner.
-import { runNode } from '@strongroom/testkit';
+import { faultsEnv, faultsPreamble, runNode } from '@strongroom/testkit';
 import { describe, expect, it } from 'vitest';
 
-import { BACKENDS, CHILD, SECRETMEM_SKIP_REASON } from './helpers.js';
+import { BACKENDS, CHILD, SECRETMEM, SECRETMEM_SKIP_REASON } from './helpers.js';
 
 const HAS_TRANSFER = typeof (ArrayBuffer.prototype as { transfer?: unknown }).transfer === 'function';
 
@@ -136,6 +136,67 @@ describe('a view moved out of its scope when no fresh pages can be had', () => {
       { ...CHILD, memlockBytes: 4096, dropIpcLock: true },
     );
     expect(report).toEqual({ code: 'ERR_VIEW_ESCAPED', wiped: true, freed: true, after: [0, 0, 0, 0] });
+  });
+});
+
+describe('a view moved out of its scope when a C++ allocation fails (std::bad_alloc) as its move begins', () => {
+  it('the escape is not forgotten: the old pages are orphaned, never handed to the next secret', async () => {
+    // Before: the failed move left the region as if no view had left; free() put its pages
+    // among the spares, the next allocation of that shape took them, and the moved view
+    // showed the new secret (then faulted once that one was closed).
+    const report = await childReport(
+      `${faultsPreamble()}
+       const r = sr.allocate(32, { backend: 'mmap', isolated: true });
+       r.view().fill(0x41);
+       const moved = await moveOut(r.view());
+       faults.watch();
+       faults.fail('new', 1, errno.ENOMEM); // the fresh pages' bookkeeping
+       const code = codeOf(() => r.protect('noaccess'));
+       faults.stop();
+       codeOf(() => r.free());
+       const next = sr.allocate(32, { backend: 'mmap', isolated: true });
+       next.view().fill(0x42);
+       const sees = head(moved);
+       next.protect('noaccess');
+       console.log(JSON.stringify({ code, sees, after: head(moved), orphaned: sr.stats().orphanedRegions }));`,
+      { ...CHILD, env: faultsEnv() },
+    );
+    expect(report).toEqual({ code: 'ERR_VIEW_ESCAPED', sees: [0, 0, 0, 0], after: [0, 0, 0, 0], orphaned: 1 });
+  });
+});
+
+describe("backend 'auto' after a passing failure of the secretmem probe", () => {
+  it.skipIf(!SECRETMEM)("puts later secrets on secretmem again: the first answer was not final", async () => {
+    const report = await childReport(
+      `${faultsPreamble()}
+       faults.watch();
+       faults.fail('memfd_secret', 1, errno.EMFILE); // a full descriptor table at the first probe
+       const first = sr.allocate(64);
+       faults.stop();
+       const later = sr.allocate(64);
+       console.log(JSON.stringify({ first: first.backend, later: later.backend }));`,
+      { ...CHILD, env: faultsEnv() },
+    );
+    expect(report).toEqual({ first: 'mmap', later: 'secretmem' });
+  });
+
+  it.skipIf(!SECRETMEM)('a memfd_secret mapping that fails while its message cannot be built leaves no descriptor open', async () => {
+    const report = await childReport(
+      `${faultsPreamble()}
+       import fs from 'node:fs';
+       const secretFds = () => fs.readdirSync('/proc/self/fd').filter((f) => { try { return fs.readlinkSync('/proc/self/fd/' + f).includes('secretmem'); } catch { return false; } }).length;
+       sr.allocate(32, { backend: 'secretmem', isolated: true }).free();
+       sr.releaseSpareRegions();
+       const before = secretFds();
+       faults.watch();
+       faults.fail('mmap', 2, errno.ENOMEM); // the memfd_secret pages over the reserved span
+       faults.fail('new', 1, errno.ENOMEM);  // and the first allocation after it: the message
+       const code = codeOf(() => sr.allocate(5000, { backend: 'secretmem', isolated: true }));
+       faults.stop();
+       console.log(JSON.stringify({ code, leaked: secretFds() - before }));`,
+      { ...CHILD, env: faultsEnv() },
+    );
+    expect(report).toEqual({ code: 'ERR_NO_MEMORY', leaked: 0 });
   });
 });
 

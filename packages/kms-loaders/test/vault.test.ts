@@ -255,7 +255,7 @@ describe("engine 'generic': leases past Node's timers, and failures on the way",
     const once1 = { retry: { minDelay: 1, maxDelay: 5, retries: 1 } }; // a read again is two attempts
     const store = await loadSecrets({ db: vault({ address: double.address, auth: tokenAuth(), engine: 'generic', mount: 'database', path: 'creds/app', field: 'password' }) }, once1);
     const errors: string[] = [];
-    store.on('error', (error: { code: string }) => errors.push(error.code));
+    store.on('error', (error: unknown) => void errors.push((error as { code: string }).code));
     double.faults.push({ status: 503 }, { status: 503 }, { status: 503 }); // the renewal and both attempts of the read again
     // (not events.once: it rejects at the first 'error', which is expected here)
     const rotated = new Promise((resolve) => store.once('rotate', (...args: unknown[]) => resolve(args)));
