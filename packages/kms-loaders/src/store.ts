@@ -37,7 +37,8 @@ interface Entry {
   readonly source: Source;
   enclave: Enclave | undefined;
   version: number;
-  reloading: boolean;
+  /** The read under way, which a refresh() asked for meanwhile waits for. */
+  reloading: Promise<void> | undefined;
   stopWatching: (() => void) | undefined;
 }
 
@@ -132,10 +133,17 @@ export class SecretStore extends EventEmitter<{ rotate: [name: string, version: 
     await this.#reload(name);
   }
 
-  async #reload(name: string): Promise<void> {
+  #reload(name: string): Promise<void> {
     const entry = this.#entries.get(name);
-    if (entry === undefined || entry.reloading || this.#closed) return;
-    entry.reloading = true;
+    if (entry === undefined || this.#closed) return Promise.resolve();
+    // One read at a time per secret: a second caller waits for the one under way.
+    entry.reloading ??= this.#readAgain(name, entry).finally(() => {
+      entry.reloading = undefined;
+    });
+    return entry.reloading;
+  }
+
+  async #readAgain(name: string, entry: Entry): Promise<void> {
     try {
       const fresh = await loadWithRetry(entry.source, (signal) => entry.source.load(signal), this.#policy, this.#stop.signal);
       if (this.#closed) return;
@@ -145,8 +153,6 @@ export class SecretStore extends EventEmitter<{ rotate: [name: string, version: 
       this.emit('rotate', name, entry.version);
     } catch (error) {
       if (!this.#closed) this.#report(error, name); // after close(), nothing is reported
-    } finally {
-      entry.reloading = false;
     }
   }
 
@@ -231,7 +237,7 @@ export async function loadSecrets(sources: Readonly<Record<string, Source>>, opt
       source: sources[name] as Source,
       enclave: result.status === 'fulfilled' ? result.value : undefined,
       version: result.status === 'fulfilled' ? 1 : 0,
-      reloading: false,
+      reloading: undefined,
       stopWatching: undefined,
     });
   });

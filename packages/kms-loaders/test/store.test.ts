@@ -154,6 +154,35 @@ describe('remote sources: retries within a deadline', () => {
   });
 });
 
+describe('refresh()', () => {
+  it('asked for while a read is under way, waits for that read: both resolve once the new version is served', async () => {
+    const spec = { kind: 'test', where: 'slow' };
+    let value = 'one';
+    let release: (() => void) | undefined;
+    const source = defineSource({
+      ...spec,
+      remote: false,
+      load: async () => {
+        if (value !== 'one') await new Promise<void>((resolve) => (release = resolve));
+        return Enclave.from(Buffer.from(value));
+      },
+    });
+    const store = await loadSecrets({ s: source });
+    value = 'two';
+    const first = store.refresh('s');
+    const second = store.refresh('s');
+    let settled = false;
+    void second.then(() => (settled = true));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(settled).toBe(false); // the read is still under way
+    release?.();
+    await Promise.all([first, second]);
+    expect(textOf(store.get('s'))).toBe('two');
+    expect(store.version('s')).toBe(2);
+    store.close();
+  });
+});
+
 describe('close()', () => {
   it('is idempotent; afterwards get and use are ERR_DESTROYED and has is false', async () => {
     const store = await loadSecrets({ a: file(write('c', 'x')) });
