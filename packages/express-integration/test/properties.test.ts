@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { sensitiveBody } from '../src/index.js';
-import { formValue, liveSecrets, MAJORS, postForm, postJson, reveal, secretOf, startApp, type ErrorReply, type RunningApp } from './helpers.js';
+import { formValue, liveSecrets, MAJORS, postForm, postJson, request, reveal, secretOf, startApp, type ErrorReply, type RunningApp } from './helpers.js';
 
 const FIELDS = ['password', 'card.number', 'a.b.c', 'x'];
 const KEYS = ['password', 'card', 'number', 'a', 'b', 'c', 'x', 'y', '__proto__', 'pass\u00e9'];
@@ -166,6 +166,10 @@ describe.each(MAJORS)('properties on $name', (major) => {
       server.post('/secret', sensitiveBody({ fields: FIELDS }), (req, res) => {
         res.json({ body: reveal(req.body), live: liveSecrets() });
       });
+      // As the README advises: sensitiveBody() first, then the lenient parsers.
+      server.post('/chain', sensitiveBody({ fields: ['password'] }), major.express.json(), major.express.urlencoded({ extended: false }), (req, res) => {
+        res.json({ type: typeof (req.body as { password?: unknown } | undefined)?.password });
+      });
     });
   });
 
@@ -194,6 +198,25 @@ describe.each(MAJORS)('properties on $name', (major) => {
       { numRuns: 300 },
     );
     expect(parsedCount).toBeGreaterThan(150); // most texts were valid: the check compared bodies
+  });
+
+  it('for random Content-Type headers, no parser mounted after sensitiveBody() ever reads the password as a string', async () => {
+    const bare = fc.constantFrom('application/json', 'application/x-www-form-urlencoded', 'Application/JSON', 'APPLICATION/X-WWW-FORM-URLENCODED', 'application/vnd.api+json', 'text/plain', 'application/json ');
+    const piece = fc.constantFrom(';', ';', ' ', '\t', 'charset', '=', '=', 'utf-8', 'UTF-8', '"utf-8"', '"', '\\', 'foo', 'bar baz', ',', 'latin1', 'x=y', '/', '(', ')');
+    const header = fc.tuple(bare, fc.array(piece, { maxLength: 8 })).map(([type, parts]) => `${type}${parts.join('')}`.trimEnd());
+    const seen = new Set<number>();
+    await fc.assert(
+      fc.asyncProperty(header, async (contentType) => {
+        const body = contentType.toLowerCase().includes('urlencoded') ? 'password=hunter2' : '{"password":"hunter2"}';
+        const reply = await request(app.url, { path: '/chain', body, headers: { 'content-type': contentType } });
+        seen.add(reply.status);
+        expect([200, 400, 415]).toContain(reply.status);
+        if (reply.status === 200) expect((reply.json as { type: string }).type).not.toBe('string');
+        expect(liveSecrets()).toBe(0);
+      }),
+      { numRuns: 200 },
+    );
+    expect(seen).toEqual(new Set([200, 415])); // both read and refused headers were generated
   });
 
   it('for random urlencoded bodies, the listed values are the URL Standard\'s decoding of the bytes', async () => {

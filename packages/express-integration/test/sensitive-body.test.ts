@@ -61,6 +61,13 @@ describe.each(MAJORS)('sensitiveBody on $name', (major) => {
       server.post('/vnd', sensitiveBody({ fields: ['password'], type: '+json' }), answer);
       server.post('/only-form', sensitiveBody({ fields: ['password'], type: 'urlencoded' }), answer);
       server.post('/by-function', sensitiveBody({ fields: ['password'], type: (req) => req.headers['x-secret'] === 'yes' }), answer);
+      // The README's advice: sensitiveBody() first, the lenient parsers after it.
+      const typeOfPassword = (req: { body?: unknown }, res: { json: (body: unknown) => void }): void => {
+        const body = req.body as { password?: unknown } | undefined;
+        res.json({ type: typeof body?.password, live: liveSecrets() });
+      };
+      server.post('/chain', sensitiveBody({ fields: ['password'] }), major.express.json(), major.express.urlencoded({ extended: false }), typeOfPassword);
+      server.post('/bare-chain', major.express.json(), major.express.urlencoded({ extended: false }), typeOfPassword);
       server.post('/after-json', major.express.json(), sensitiveBody({ fields: ['password'] }), (req, res) => {
         res.json({ type: typeof (req.body as { password?: unknown }).password });
       });
@@ -315,6 +322,40 @@ describe.each(MAJORS)('sensitiveBody on $name', (major) => {
       }
       const form = await request(app.url, { path: '/secret', body: 'password=c', headers: { 'content-type': 'application/x-www-form-urlencoded; charset=iso-8859-1' } });
       expect(form.status).toBe(415);
+    });
+
+    // [Content-Type, the Express majors whose express.json()/express.urlencoded() read the body anyway]
+    const MALFORMED: [string, number[]][] = [
+      ['application/json; charset = utf-8', [4, 5]],
+      ['application/x-www-form-urlencoded; charset = utf-8', [4, 5]],
+      ['application/json; foo', [5]],
+      ['application/json; charset=utf-8;;', [5]],
+      ['application/x-www-form-urlencoded; foo=bar baz', [5]],
+      ['application/json; charset="utf-8', [5]],
+      ['Application/JSON ; charset', [5]],
+    ];
+    it.each(MALFORMED)('%j, parameters that do not parse: 415 content-type.invalid, and the parsers after it never read the password', async (contentType, lenient) => {
+      const body = contentType.toLowerCase().includes('urlencoded') ? 'password=MARKER-pw' : '{"password":"MARKER-pw"}';
+      const bare = await request(app.url, { path: '/bare-chain', body, headers: { 'content-type': contentType } });
+      expect((bare.json as { type: string }).type).toBe(lenient.includes(major.major) ? 'string' : 'undefined'); // the danger is real
+      const reply = await request(app.url, { path: '/chain', body, headers: { 'content-type': contentType } });
+      expect(reply.status).toBe(415);
+      expect((reply.json as ErrorReply).error).toMatchObject({ status: 415, statusCode: 415, expose: true, type: 'content-type.invalid', name: 'UnsupportedMediaTypeError' });
+      expect((reply.json as ErrorReply).error.message).toMatch(/^malformed Content-Type parameters/);
+      expect(reply.text).not.toContain('MARKER');
+      expect(reply.text).not.toContain('foo');
+      expect(liveSecrets()).toBe(0);
+    });
+
+    it.each([
+      'application/json;charset=utf-8',
+      'application/json ; charset="utf-8" ; foo=bar',
+      'application/json;',
+      'application/x-www-form-urlencoded;charset=UTF-8',
+    ])('%j, well formed: read, and the password a SecretBuffer', async (contentType) => {
+      const body = contentType.includes('urlencoded') ? 'password=pw' : '{"password":"pw"}';
+      const reply = await request(app.url, { path: '/chain', body, headers: { 'content-type': contentType } });
+      expect(reply.json).toEqual({ type: 'object', live: 1 });
     });
 
     it('a request whose stream has an encoding set is 500 stream.encoding.set, as raw-body says', async () => {
