@@ -8,7 +8,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 
 import Stripe from 'stripe';
 import { Webhook } from 'standardwebhooks';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { errorCode } from '@strongroom/testkit';
 import { Enclave, SecretBuffer } from '@strongroom/enclave';
 
@@ -125,6 +125,23 @@ describe.each(MAJORS)('$name', (major) => {
       expect((await post({ 'stripe-signature': `t=${t},${bad},${good}` })).status).toBe(200);
       expectRefused(await post({ 'stripe-signature': `t=${t},${bad},${bad}` }));
     });
+
+    it('hundreds of v1 tags cost one MAC per key, not one per tag; a good one among them still verifies', async () => {
+      const post = await serve({ secret: guarded(key), scheme: 'stripe' });
+      const t = now();
+      const good = header(t).split(',').find((part) => part.startsWith('v1='))!;
+      const junk = Array.from({ length: 200 }, () => `v1=${randomBytes(32).toString('hex')}`);
+      const macs = [vi.spyOn(Enclave.prototype, 'hmac'), vi.spyOn(Enclave.prototype, 'hmacVerify')];
+      const computed = () => macs.reduce((sum, spy) => sum + spy.mock.calls.length, 0);
+      try {
+        expectRefused(await post({ 'stripe-signature': `t=${t},${junk.join(',')}` }));
+        expect(computed()).toBe(1);
+        expect((await post({ 'stripe-signature': `t=${t},${junk.slice(0, 150).join(',')},${good}` })).status).toBe(200);
+        expect(computed()).toBe(2);
+      } finally {
+        for (const spy of macs) spy.mockRestore();
+      }
+    });
   });
 
   describe('standard-webhooks', () => {
@@ -154,6 +171,25 @@ describe.each(MAJORS)('$name', (major) => {
       const other = new Webhook(`whsec_${randomBytes(24).toString('base64')}`).sign('msg_1', t, BODY);
       const both = `${other} ${sender.sign('msg_1', t, BODY)}`;
       expect((await post({ 'webhook-id': 'msg_1', 'webhook-timestamp': seconds(t), 'webhook-signature': both })).status).toBe(200);
+    });
+
+    it('hundreds of signatures cost one MAC per key (two keys: two), not one per signature and key', async () => {
+      const sender = new Webhook(whsec);
+      const post = await serve({ secret: [guarded(`whsec_${randomBytes(24).toString('base64')}`), guarded(whsec)], scheme: 'standard-webhooks' });
+      const t = new Date();
+      const stamp = String(Math.floor(t.getTime() / 1000));
+      const junk = Array.from({ length: 200 }, () => `v1,${randomBytes(32).toString('base64')}`).join(' ');
+      const macs = [vi.spyOn(Enclave.prototype, 'hmac'), vi.spyOn(Enclave.prototype, 'hmacVerify')];
+      const computed = () => macs.reduce((sum, spy) => sum + spy.mock.calls.length, 0);
+      try {
+        expectRefused(await post({ 'webhook-id': 'msg_1', 'webhook-timestamp': stamp, 'webhook-signature': junk }));
+        expect(computed()).toBe(2);
+        const signature = `${junk} ${sender.sign('msg_1', t, BODY)}`;
+        expect((await post({ 'webhook-id': 'msg_1', 'webhook-timestamp': stamp, 'webhook-signature': signature })).status).toBe(200);
+        expect(computed()).toBe(4);
+      } finally {
+        for (const spy of macs) spy.mockRestore();
+      }
     });
   });
 
