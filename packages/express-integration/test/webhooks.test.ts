@@ -223,8 +223,23 @@ describe('start-up errors', () => {
     ['a bad limit', { secret, scheme: 'github', limit: 'lots' }],
     ['tolerance 0', { secret, scheme: 'stripe', tolerance: 0 }],
     ['a whsec_ key that is not base64', { secret: guarded('whsec_***'), scheme: 'standard-webhooks' }],
+    ['a header name with a space and a colon', { secret, scheme: 'hmac-sha256', header: 'X Sig: ' }],
+    ['a header name with a colon', { secret, scheme: 'hmac-sha256', header: 'x-sig:' }],
+    ['a header name that is not ASCII', { secret, scheme: 'hmac-sha512', header: 'x-signatur\u00e9' }],
+    ['a header name with a line break', { secret, scheme: 'hmac-sha256', header: 'x-sig\r\nx-other' }],
   ])('%s: ERR_INVALID_ARG', (_name, options) => {
     expect(errorCode(() => verifyWebhook(options as never))).toBe('ERR_INVALID_ARG');
+  });
+
+  it("a Standard Webhooks key of 'whsec_' and nothing after it is refused: it is empty, not the six bytes 'whsec_'", () => {
+    for (const key of [guarded('whsec_'), SecretBuffer.from(Buffer.from('whsec_'))]) {
+      expect(errorCode(() => verifyWebhook({ secret: key, scheme: 'standard-webhooks' }))).toBe('ERR_INVALID_ARG');
+      expect(() => verifyWebhook({ secret: [guarded('k'), key], scheme: 'standard-webhooks' })).toThrow(/empty/);
+    }
+  });
+
+  it('header names are RFC 9110 tokens, in any case', () => {
+    expect(verifyWebhook({ secret, scheme: 'hmac-sha256', header: "X-Sig_1.~!#$%&'*+^`|" }).name).toBe('strongroomVerifyWebhook');
   });
 
   it('the middleware is a named function', () => {
@@ -241,5 +256,10 @@ describe('stripeCryptoProvider()', () => {
     expect(await Stripe.webhooks.constructEventAsync(BODY, header, 'strongroom', 300, provider)).toMatchObject({ id: 'evt_1' });
     const wrong = stripeCryptoProvider(guarded('whsec_other'));
     expect(() => Stripe.webhooks.constructEvent(BODY, header, 'strongroom', 300, wrong)).toThrow();
+  });
+
+  it('takes one key: an array (which would verify with its first key only) is ERR_INVALID_ARG', () => {
+    expect(errorCode(() => stripeCryptoProvider([guarded('whsec_a'), guarded('whsec_b')] as never))).toBe('ERR_INVALID_ARG');
+    expect(errorCode(() => stripeCryptoProvider([guarded('whsec_a')] as never))).toBe('ERR_INVALID_ARG');
   });
 });
