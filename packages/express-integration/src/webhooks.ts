@@ -9,7 +9,7 @@
 //                        over "<id>.<timestamp>." body; the key is the base64 after
 //                        "whsec_" (decoded once, at start-up, into guarded memory)
 //   'hmac-sha256', 'hmac-sha512'   a header of your choosing, an optional prefix, and
-//                        hex, base64 or base64url, over the body
+//                        hex (lower case), base64 or base64url, over the body
 //
 // Signatures are decoded strictly and must have the full tag length. The MAC is computed
 // natively once per key (the first key of a rotation signs nothing here; any of them

@@ -79,6 +79,15 @@ describe.each(MAJORS)('$name', (major) => {
       expectRefused(await post({ 'x-hub-signature-256': good }, BODY.replace('ping', 'pong')));
     });
 
+    it('hex in lower case only (the one canonical spelling): the same tag in upper case is 401', async () => {
+      const post = await serve({ secret: guarded(key), scheme: 'github' });
+      const good = sign(BODY);
+      expect((await post({ 'x-hub-signature-256': good })).status).toBe(200);
+      expectRefused(await post({ 'x-hub-signature-256': `sha256=${good.slice(7).toUpperCase()}` }));
+      const letter = good.slice(7).search(/[a-f]/) + 7; // one letter of the hex in upper case
+      expectRefused(await post({ 'x-hub-signature-256': `${good.slice(0, letter)}${good.charAt(letter).toUpperCase()}${good.slice(letter + 1)}` }));
+    });
+
     it('key rotation: either key of the list verifies', async () => {
       const post = await serve({ secret: [guarded('new-key-0123456789'), guarded(key)], scheme: 'github' });
       expect((await post({ 'x-hub-signature-256': sign(BODY) })).status).toBe(200);
@@ -124,6 +133,7 @@ describe.each(MAJORS)('$name', (major) => {
       const bad = header(t, 'whsec_old').split(',').find((part) => part.startsWith('v1='))!;
       expect((await post({ 'stripe-signature': `t=${t},${bad},${good}` })).status).toBe(200);
       expectRefused(await post({ 'stripe-signature': `t=${t},${bad},${bad}` }));
+      expectRefused(await post({ 'stripe-signature': `t=${t},${bad},v1=${good.slice(3).toUpperCase()}` }));
     });
 
     it('hundreds of v1 tags cost one MAC per key, not one per tag; a good one among them still verifies', async () => {
@@ -205,6 +215,25 @@ describe.each(MAJORS)('$name', (major) => {
       expect((await post({ 'x-signature': `v=${tag}` })).status).toBe(200);
       expectRefused(await post({ 'x-signature': tag }));
       expectRefused(await post({ 'x-signature': `v=${createHmac(scheme.slice(5), randomBytes(32)).update(BODY).digest(encoding)}` }));
+    });
+
+    it('the spellings accepted: hex in lower case only; base64 padded or not, but canonical', async () => {
+      const key = randomBytes(32);
+      const hex = await serve({ secret: SecretBuffer.from(Buffer.from(key)), scheme: 'hmac-sha256', header: 'X-Signature' });
+      const tag = createHmac('sha256', key).update(BODY).digest();
+      expect((await hex({ 'x-signature': tag.toString('hex') })).status).toBe(200);
+      expectRefused(await hex({ 'x-signature': tag.toString('hex').toUpperCase() }));
+      const b64 = await serve({ secret: SecretBuffer.from(Buffer.from(key)), scheme: 'hmac-sha256', header: 'X-Signature', encoding: 'base64' });
+      const padded = tag.toString('base64');
+      expect(padded).toMatch(/[^=]=$/); // 32 bytes: one '=' of padding
+      expect((await b64({ 'x-signature': padded })).status).toBe(200);
+      expect((await b64({ 'x-signature': padded.slice(0, -1) })).status).toBe(200);
+      const last = padded.at(-2)!;
+      const sibling = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'; // the same bytes, other padding bits
+      const other = sibling[sibling.indexOf(last) ^ 1]!;
+      expectRefused(await b64({ 'x-signature': `${padded.slice(0, -2)}${other}=` }));
+      expectRefused(await b64({ 'x-signature': `${padded}=` }));
+      expectRefused(await b64({ 'x-signature': `${padded.slice(0, 10)} ${padded.slice(10)}` }));
     });
   });
 });
