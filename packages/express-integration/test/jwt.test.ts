@@ -68,6 +68,15 @@ describe('refusals', () => {
     expect(errorCode(() => verifyJwt(signJwt({}, buffer), buffer, { ...options, maxTokenAge: 60 }))).toBeUndefined();
   });
 
+  it('maxTokenAge refuses an iat in the future (beyond the clock tolerance) with ERR_JWT_CLAIM, as jose does', async () => {
+    const future = signJwt({}, buffer, { currentDate: new Date(Date.now() + 120_000) });
+    expect(errorCode(() => verifyJwt(future, buffer, { ...options, maxTokenAge: 60 }))).toBe('ERR_JWT_CLAIM');
+    expect(() => verifyJwt(future, buffer, { ...options, maxTokenAge: 60 })).toThrow(/"iat".*future/);
+    await expect(jwtVerify(future, raw, { algorithms: ['HS256'], maxTokenAge: 60 })).rejects.toThrow(/should be in the past/); // the oracle agrees
+    expect(errorCode(() => verifyJwt(future, buffer, { ...options, maxTokenAge: 60, clockTolerance: 150 }))).toBeUndefined();
+    expect(errorCode(() => verifyJwt(future, buffer, options))).toBeUndefined(); // iat is only judged for maxTokenAge, as in jose
+  });
+
   it('forged: another key, a changed payload, a changed or truncated signature, a non-canonical spelling', async () => {
     const other = keyPair().buffer;
     const token = await sign({ sub: 'a' });
