@@ -179,6 +179,19 @@ describe.each(MAJORS)('jwtAuth() on $name', (major) => {
     }
   });
 
+  it('the scheme name is case-insensitive (RFC 7235): bearer, BEARER, bEaReR; another scheme is 401', async () => {
+    const url = await serve();
+    const valid = signJwt({ sub: 'u1' }, enclave, { audience: 'api', expiresIn: 60 });
+    for (const scheme of ['bearer', 'BEARER', 'bEaReR']) {
+      const response = await fetch(`${url}/me`, { headers: { authorization: `${scheme} ${valid}` } });
+      expect(response.status).toBe(200);
+      expect(((await response.json()) as { auth: unknown }).auth).toMatchObject({ sub: 'u1' });
+    }
+    for (const header of [`Basic ${valid}`, `Bearer${valid}`, `Bearers ${valid}`]) {
+      expect((await fetch(`${url}/me`, { headers: { authorization: header } })).status).toBe(401);
+    }
+  });
+
   it('credentialsRequired: false lets a request without a token through', async () => {
     const url = await serve({ credentialsRequired: false });
     expect(await call(url)).toMatchObject({ status: 200 });
