@@ -4,14 +4,18 @@
 // that is not in its one canonical form is refused here instead. None of this handles
 // secret bytes: tags, JWT segments and cookie signatures are public.
 
-const HEX = /^(?:[0-9a-f]{2})*$/i;
+const HEX = /^(?:[0-9a-f]{2})*$/; // lower case only: what every sender writes, and one spelling per tag
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 const BASE64URL = /^[A-Za-z0-9_-]*$/;
 
 export type TagEncoding = 'hex' | 'base64' | 'base64url';
 export const TAG_ENCODINGS: readonly TagEncoding[] = ['hex', 'base64', 'base64url'];
 
-/** The bytes of `text` in `encoding`, or undefined when it is not that encoding's canonical form. */
+/**
+ * The bytes of `text` in `encoding`, or undefined when it is not that encoding's canonical
+ * form: hex in lower case; base64 with or without its '=' padding (both are written by
+ * senders), but no other character and zero padding bits; base64url without padding.
+ */
 export function decodeStrict(text: string, encoding: TagEncoding): Buffer | undefined {
   switch (encoding) {
     case 'hex':

@@ -2,11 +2,12 @@
 // would: `a=1&b=2` gives { a: '1', b: '2' }, a repeated name gives an array, '+' is a space,
 // %XX a byte, and the text is UTF-8 with invalid sequences replaced. A listed parameter's
 // value is decoded byte by byte from the raw body straight into a SecretBuffer (the body's
-// UTF-8 repaired first, then the percent-decoded bytes, as the JS string route does), and
-// overwritten in the raw bytes by '&' (empty pairs, which every parser skips). The rest is
-// read by URLSearchParams.
+// UTF-8 repaired first, then the percent-decoded bytes, as the JS string route does). Every
+// name and every other value is decoded by the same function into a string: no second
+// decoder (URLSearchParams decodes a malformed %-sequence differently) can read a name as a
+// listed field that this one did not take as one, and no string of the whole body is made.
 import type { SecretBuffer } from '@strongroom/buffer';
-import { decodeSecret, hexValue, Utf8Writer, type ByteSink } from '@strongroom/buffer/text';
+import { decodeSecret, hexValue, Utf8Writer, ViewSink } from '@strongroom/buffer/text';
 
 import { httpError } from './http-error.js';
 import { destroyAll } from './secrets.js';
@@ -16,6 +17,8 @@ export const PARAMETER_LIMIT = 1000;
 
 const AMPERSAND = 0x26;
 const EQUALS = 0x3d;
+const PERCENT = 0x25;
+const PLUS = 0x2b;
 
 /**
  * One name or value, raw[from..to), into out: the raw text's UTF-8 is repaired first (as
@@ -26,13 +29,13 @@ function decodeComponent(raw: Buffer, from: number, to: number, out: Utf8Writer)
   const text = new Utf8Writer({ push: (byte) => out.byte(byte) });
   for (let i = from; i < to; i++) {
     const b = raw[i] as number;
-    const high = b === 0x25 && i + 2 < to ? hexValue(raw[i + 1]) : -1;
+    const high = b === PERCENT && i + 2 < to ? hexValue(raw[i + 1]) : -1;
     const low = high === -1 ? -1 : hexValue(raw[i + 2]);
     if (low !== -1) {
       text.end();
       out.byte((high << 4) | low);
       i += 2;
-    } else if (b === 0x2b) { // '+'
+    } else if (b === PLUS) {
       text.end();
       out.byte(0x20);
     } else {
@@ -42,14 +45,28 @@ function decodeComponent(raw: Buffer, from: number, to: number, out: Utf8Writer)
   text.end();
 }
 
-/** A parameter's name as a string (names are not secret). */
-function nameOf(raw: Buffer, from: number, to: number): string {
-  const bytes: number[] = [];
-  const sink: ByteSink = { push: (byte) => bytes.push(byte) };
+/**
+ * A name, or a value that is not listed, as a string (they are not secret), decoded as a
+ * secret is: by decodeComponent, so that a name is a listed field by one rule only. Text
+ * with no '%' or '+' is plain UTF-8, which Buffer#toString repairs by the same WHATWG rules.
+ */
+function textOf(raw: Buffer, from: number, to: number): string {
+  let plain = true;
+  for (let i = from; i < to && plain; i++) plain = raw[i] !== PERCENT && raw[i] !== PLUS;
+  if (plain) return raw.toString('utf8', from, to);
+  // Each byte in gives at most one U+FFFD (3 bytes) out; %XX gives at most that for 3 bytes in.
+  const bytes = Buffer.allocUnsafe(3 * (to - from));
+  const sink = new ViewSink(bytes);
   const writer = new Utf8Writer(sink);
   decodeComponent(raw, from, to, writer);
   writer.end();
-  return Buffer.from(bytes).toString('utf8');
+  return bytes.toString('utf8', 0, sink.length);
+}
+
+/** The first '=' in raw[from..to), or to: the search stays inside its pair. */
+function nameEnd(raw: Buffer, from: number, to: number): number {
+  const at = raw.subarray(from, to).indexOf(EQUALS);
+  return at === -1 ? to : from + at;
 }
 
 export interface ParsedForm {
@@ -59,9 +76,11 @@ export interface ParsedForm {
 
 /**
  * Parses raw[start..] with the listed parameters as SecretBuffers; the value is an object
- * with a null prototype, as querystring makes. Overwrites the secret values in raw; the
- * caller wipes raw. A listed parameter sent twice is 400 'entity.field.invalid' (express
- * would make it an array, not a string); an empty one is left out.
+ * with a null prototype, as querystring makes. Every name and every other value is decoded
+ * by the same decoder as the secrets (the URL Standard's rules), and a name is matched
+ * against the list once, as the key it is stored under. The caller wipes raw. A listed
+ * parameter sent twice is 400 'entity.field.invalid' (express would make it an array, not
+ * a string); an empty one is left out.
  */
 export function parseForm(raw: Buffer, start: number, fields: ReadonlySet<string>): ParsedForm {
   const value = Object.create(null) as Record<string, unknown>;
@@ -71,43 +90,36 @@ export function parseForm(raw: Buffer, start: number, fields: ReadonlySet<string
     if (++count > PARAMETER_LIMIT) throw httpError(413, 'parameters.too.many', 'too many parameters');
   }
 
-  const found = new Map<string, SecretBuffer | undefined>();
+  const found = new Set<string>();
+  const secrets: SecretBuffer[] = [];
   try {
     for (let from = start; from <= raw.length; ) {
       const amp = raw.indexOf(AMPERSAND, from);
       const to = amp === -1 ? raw.length : amp;
       if (to > from) {
-        const eq = raw.indexOf(EQUALS, from);
-        const nameEnd = eq === -1 || eq > to ? to : eq;
-        const name = nameOf(raw, from, nameEnd);
+        const end = nameEnd(raw, from, to);
+        const name = textOf(raw, from, end);
         if (fields.has(name)) {
           if (found.has(name)) throw httpError(400, 'entity.field.invalid', `the field '${name}' was sent more than once`);
-          const secret = nameEnd < to ? decodeSecret((writer) => decodeComponent(raw, nameEnd + 1, to, writer)) : undefined;
-          found.set(name, secret);
-          raw.fill(AMPERSAND, nameEnd + 1, to); // the value only: `name=` keeps its place
+          found.add(name);
+          const secret = end < to ? decodeSecret((writer) => decodeComponent(raw, end + 1, to, writer)) : undefined;
+          if (secret !== undefined) {
+            secrets.push(secret);
+            value[name] = secret;
+          }
+        } else {
+          const text = end < to ? textOf(raw, end + 1, to) : '';
+          const earlier = value[name];
+          if (earlier === undefined) value[name] = text;
+          else if (Array.isArray(earlier)) earlier.push(text);
+          else value[name] = [earlier, text];
         }
       }
       from = to + 1;
     }
-    // The leading '&' keeps URLSearchParams from dropping a '?' the body starts with.
-    for (const [name, text] of new URLSearchParams(`&${raw.toString('utf8', start)}`)) {
-      const earlier = value[name];
-      if (earlier === undefined) value[name] = text;
-      else if (Array.isArray(earlier)) earlier.push(text);
-      else value[name] = [earlier, text];
-    }
-    const secrets: SecretBuffer[] = [];
-    for (const [name, secret] of found) {
-      if (secret === undefined) {
-        delete value[name];
-      } else {
-        value[name] = secret;
-        secrets.push(secret);
-      }
-    }
     return { value, secrets };
   } catch (error) {
-    destroyAll([...found.values()].filter((secret): secret is SecretBuffer => secret !== undefined));
+    destroyAll(secrets);
     throw error;
   }
 }

@@ -1,6 +1,6 @@
 // jwtAuth({ secret, algorithms, ... }): middleware that requires `Authorization: Bearer
-// <JWT>`, verifies it with verifyJwt's rules under guarded keys, and puts the payload on
-// req.auth (express-jwt's name). A missing or refused token is 401 with
+// <JWT>` (the scheme name in any case), verifies it with verifyJwt's rules under guarded
+// keys, and puts the payload on req.auth (express-jwt's name). A missing or refused token is 401 with
 // `WWW-Authenticate: Bearer` (RFC 6750), the refusal's reason kept out of the answer;
 // `credentialsRequired: false` lets requests without a token through (no req.auth).
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -22,7 +22,8 @@ export interface JwtAuthOptions extends VerifyJwtOptions {
 }
 
 const OWN_KEYS = ['secret', 'credentialsRequired', 'requestProperty'] as const;
-const BEARER = /^Bearer +([A-Za-z0-9_.-]+) *$/;
+// The scheme name is case-insensitive (RFC 7235 §2.1): 'bearer' and 'BEARER' are Bearer too.
+const BEARER = /^[Bb][Ee][Aa][Rr][Ee][Rr] +([A-Za-z0-9_.-]+) *$/;
 
 /** Verifies the bearer JWT of every request; see the top of this file. */
 export function jwtAuth(options: JwtAuthOptions): (req: IncomingMessage, res: ServerResponse, next: NextFunction) => void {

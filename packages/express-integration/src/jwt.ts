@@ -65,9 +65,9 @@ export interface VerifyJwtOptions {
   audience?: string | readonly string[];
   /** The subject required (sub). */
   subject?: string;
-  /** Seconds of clock skew allowed for exp and nbf (default 0). */
+  /** Seconds of clock skew allowed for exp, nbf and (with maxTokenAge) iat (default 0). */
   clockTolerance?: number;
-  /** The most seconds since `iat` (iat then required). */
+  /** The most seconds since `iat` (iat then required, and not in the future). */
   maxTokenAge?: number;
   /** The clock, for tests (default: now). */
   currentDate?: Date;
@@ -219,6 +219,8 @@ function checkTimes(payload: JwtPayload, now: number, tolerance: number, maxAge:
   if (maxAge !== undefined) {
     if (payload.iat === undefined) throw refused('ERR_JWT_CLAIM', 'it has no "iat" claim, which maxTokenAge needs');
     if (now - payload.iat > maxAge + tolerance) throw refused('ERR_JWT_EXPIRED', 'it is older than maxTokenAge ("iat")');
+    // An age below zero would pass any maxTokenAge: "iat" must be in the past (as jose checks).
+    if (payload.iat > now + tolerance) throw refused('ERR_JWT_CLAIM', 'its "iat" claim is in the future; it should be in the past');
   }
 }
 

@@ -10,14 +10,30 @@ import { describe, invalid } from '@strongroom/core-native/validate';
 export interface ContentType {
   /** 'type/subtype', lower case, without parameters. */
   mediaType: string;
-  /** The charset parameter, lower case; undefined when absent. */
+  /** The charset parameter, lower case; undefined when absent (or when the parameters do not parse). */
   charset: string | undefined;
+  /**
+   * Whether the parameters after the media type follow RFC 9110's grammar. The media type
+   * alone decides what a request is (as type-is decides it for body-parser, whose parsers
+   * read such a request anyway); a reader that cannot trust the parameters must refuse it,
+   * not pass it on.
+   */
+  parametersValid: boolean;
 }
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const PARAMETER = /^[ \t]*;[ \t]*([!#$%&'*+\-.^_`|~0-9A-Za-z]+)=("(?:[\t\x20-\x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t\x20-\x7e\x80-\xff])*"|[!#$%&'*+\-.^_`|~0-9A-Za-z]+)/;
 
-/** The Content-Type header of a request; undefined when absent or malformed. */
+/** Whether `name` is an RFC 9110 token (a header or parameter name, a media type's part). */
+export function isToken(name: string): boolean {
+  return TOKEN.test(name);
+}
+
+/**
+ * The Content-Type header of a request; undefined when absent or when the media type itself
+ * (the text before the first ';', trimmed) is malformed. Parameters that do not parse leave
+ * the media type as it is, with `parametersValid: false`.
+ */
 export function contentTypeOf(req: IncomingMessage): ContentType | undefined {
   const header = req.headers['content-type'];
   if (typeof header !== 'string') return undefined;
@@ -31,7 +47,7 @@ export function contentTypeOf(req: IncomingMessage): ContentType | undefined {
     const match = PARAMETER.exec(rest);
     if (match === null) {
       if (/^[ \t]*;[ \t]*$/.test(rest)) break; // a trailing ';' is tolerated, as by content-type
-      return undefined;
+      return { mediaType, charset: undefined, parametersValid: false };
     }
     const name = (match[1] as string).toLowerCase();
     let value = match[2] as string;
@@ -39,7 +55,7 @@ export function contentTypeOf(req: IncomingMessage): ContentType | undefined {
     if (name === 'charset') charset = value.toLowerCase();
     rest = rest.slice(match[0].length);
   }
-  return { mediaType, charset };
+  return { mediaType, charset, parametersValid: true };
 }
 
 /** Decides whether a request is one the middleware reads. */

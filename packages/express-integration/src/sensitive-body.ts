@@ -65,6 +65,12 @@ export function sensitiveBody(options: SensitiveBodyOptions): Middleware {
       return;
     }
     const contentType = contentTypeOf(req);
+    if (contentType?.parametersValid === false) {
+      // Passing it on would let a lenient parser mounted after this one read the secret as a string.
+      discardRest(req, res);
+      next(httpError(415, 'content-type.invalid', "malformed Content-Type parameters: send the media type with well-formed parameters (name=value, no space around '='), or none"));
+      return;
+    }
     const charset = contentType?.charset ?? 'utf-8';
     if (charset !== 'utf-8') {
       discardRest(req, res);

@@ -9,16 +9,17 @@
 //                        over "<id>.<timestamp>." body; the key is the base64 after
 //                        "whsec_" (decoded once, at start-up, into guarded memory)
 //   'hmac-sha256', 'hmac-sha512'   a header of your choosing, an optional prefix, and
-//                        hex, base64 or base64url, over the body
+//                        hex (lower case), base64 or base64url, over the body
 //
-// Signatures are decoded strictly and must have the full tag length; each is compared in
-// constant time, natively, against each key (the first key of a rotation signs nothing
-// here; any of them verifies). Schemes with a timestamp refuse one further than
+// Signatures are decoded strictly and must have the full tag length. The MAC is computed
+// natively once per key (the first key of a rotation signs nothing here; any of them
+// verifies) and compared with each signature in constant time, so a header of hundreds of
+// signatures costs no more MACs than one. Schemes with a timestamp refuse one further than
 // `tolerance` seconds (default 300) from now in either direction: a replay of an old
 // delivery fails. GitHub's scheme has no timestamp and so no replay protection; use the
 // X-GitHub-Delivery id for that. Any failure is 401 'webhook signature verification
 // failed', whatever the reason: the answer does not tell a forger which part was wrong.
-import { createHash } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 import { base64ToSecret } from '@strongroom/buffer/text';
@@ -29,6 +30,7 @@ import { decodeStrict, TAG_ENCODINGS, type TagEncoding } from './encoding.js';
 import { httpError } from './http-error.js';
 import { checkKeys, type HmacKey, type HmacKeys } from './keys.js';
 import { parseLimit } from './limit.js';
+import { isToken } from './media-type.js';
 import { readBody } from './read-body.js';
 import type { NextFunction } from './types.js';
 
@@ -48,7 +50,7 @@ export interface VerifyWebhookOptions {
   tolerance?: number;
   /** The largest body read: bytes or '1mb' (default 1 MiB); more is 413. */
   limit?: number | string;
-  /** hmac-sha256/512 only: the header carrying the signature (required there). */
+  /** hmac-sha256/512 only: the name of the header carrying the signature, an RFC 9110 token (required there). */
   header?: string;
   /** hmac-sha256/512 only: text before the signature in the header (default none). */
   prefix?: string;
@@ -135,19 +137,22 @@ function readPlain(header: string, prefix: string, encoding: TagEncoding, bytes:
 }
 
 const WHSEC = 'whsec_';
+const EMPTY = Symbol('empty key');
 
 /**
  * A Standard Webhooks key: the bytes base64-decoded from after "whsec_", decoded byte by
  * byte from one guarded buffer into another (never a string); a key without the prefix is
- * used as it is. An Enclave gives an Enclave.
+ * used as it is, and "whsec_" with nothing after it is refused. An Enclave gives an Enclave.
  */
-function standardKey(key: HmacKey): HmacKey {
+function standardKey(key: HmacKey, what: string): HmacKey {
   const opened = key instanceof Enclave ? key.open() : key;
   try {
     const decoded = opened.read((view) => {
-      if (view.length <= WHSEC.length || !WHSEC.split('').every((c, i) => view[i] === c.charCodeAt(0))) return undefined;
+      if (view.length < WHSEC.length || !WHSEC.split('').every((c, i) => view[i] === c.charCodeAt(0))) return undefined;
+      if (view.length === WHSEC.length) return EMPTY;
       return decodeBase64Guarded(view.subarray(WHSEC.length));
     });
+    if (decoded === EMPTY) throw invalid(`${what} is empty: nothing follows 'whsec_'; give the whole key as the sender shows it`);
     if (decoded === undefined) return key;
     if (key instanceof Enclave) return Enclave.seal(decoded);
     return decoded.freeze();
@@ -178,17 +183,23 @@ export function verifyWebhook(options: VerifyWebhookOptions): (req: IncomingMess
   }
   const hash: Hash = scheme === 'hmac-sha512' ? 'sha512' : 'sha256';
   let keys = checkKeys(given.secret, 'the secret of verifyWebhook()');
-  if (scheme === 'standard-webhooks') keys = Object.freeze(keys.map(standardKey));
+  if (scheme === 'standard-webhooks') {
+    const what = Array.isArray(given.secret) ? (i: number) => `the secret of verifyWebhook()[${i}]` : () => 'the secret of verifyWebhook()';
+    keys = Object.freeze(keys.map((key, i) => standardKey(key, what(i))));
+  }
   const tolerance = given.tolerance === undefined ? DEFAULT_WEBHOOK_TOLERANCE : checkInteger(given.tolerance, 'tolerance', 1, 10 * 365 * 24 * 3600);
   const limit = given.limit === undefined ? DEFAULT_WEBHOOK_LIMIT : parseLimit(given.limit, 'limit');
   let reader: Reader;
   if (plain) {
     if (given.header === undefined) throw invalid(`verifyWebhook() with scheme '${scheme}' needs { header }: the name of the header that carries the signature`);
-    const header = checkText(given.header, 'header').toLowerCase();
+    const header = checkText(given.header, 'header');
+    if (!isToken(header)) {
+      throw invalid("header must be a header name (RFC 9110 token: letters, digits and !#$%&'*+-.^_`|~), such as 'X-Signature', without ':' or spaces");
+    }
     const prefix = given.prefix === undefined ? '' : (given.prefix as string);
     if (typeof prefix !== 'string') throw invalid('prefix must be a string');
     const encoding = given.encoding === undefined ? 'hex' : checkOneOf(given.encoding, 'encoding', TAG_ENCODINGS);
-    reader = readPlain(header, prefix, encoding, hash === 'sha512' ? 64 : 32);
+    reader = readPlain(header.toLowerCase(), prefix, encoding, hash === 'sha512' ? 64 : 32);
   } else {
     reader = scheme === 'github' ? readGithub : scheme === 'stripe' ? readStripe : readStandard;
   }
@@ -216,7 +227,14 @@ export function verifyWebhook(options: VerifyWebhookOptions): (req: IncomingMess
         return;
       }
       const signed = claim.prefix === '' ? body : Buffer.concat([Buffer.from(claim.prefix), body]);
-      const ok = keys.some((key) => claim.tags.some((tag) => key.hmacVerify(hash, signed, tag)));
+      // One MAC per key, compared with every tag in constant time: the work does not grow
+      // with the number of tags a sender (or an attacker) puts in the header.
+      const ok = keys.some((key) => {
+        const mac = key.hmac(hash, signed);
+        let match = false;
+        for (const tag of claim.tags) match = timingSafeEqual(mac, tag) || match;
+        return match;
+      });
       if (!ok) {
         body.fill(0);
         refuse();
@@ -241,10 +259,14 @@ export interface StripeCryptoProvider {
  * A crypto provider for the official `stripe` package, so that
  * `stripe.webhooks.constructEvent(body, header, 'strongroom', tolerance, provider)` runs its
  * HMAC natively under the guarded key. The secret argument Stripe passes along is ignored:
- * give it any placeholder, never the real key. One key (Stripe compares the result itself).
+ * give it any placeholder, never the real key. One key, never an array (Stripe compares the
+ * one result itself, so a second key would never be tried).
  */
 export function stripeCryptoProvider(secret: HmacKey): StripeCryptoProvider {
   checkArgs(arguments.length, 1, 'stripeCryptoProvider()');
+  if (Array.isArray(secret)) {
+    throw invalid('stripeCryptoProvider() takes one key, not an array: Stripe compares the one signature it computes; make one provider per key to try several');
+  }
   const [key] = checkKeys(secret, 'the secret of stripeCryptoProvider()') as [HmacKey];
   const compute = (payload: string): string => Buffer.from(key.hmac('sha256', payload)).toString('hex');
   return {

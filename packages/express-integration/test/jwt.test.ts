@@ -68,6 +68,15 @@ describe('refusals', () => {
     expect(errorCode(() => verifyJwt(signJwt({}, buffer), buffer, { ...options, maxTokenAge: 60 }))).toBeUndefined();
   });
 
+  it('maxTokenAge refuses an iat in the future (beyond the clock tolerance) with ERR_JWT_CLAIM, as jose does', async () => {
+    const future = signJwt({}, buffer, { currentDate: new Date(Date.now() + 120_000) });
+    expect(errorCode(() => verifyJwt(future, buffer, { ...options, maxTokenAge: 60 }))).toBe('ERR_JWT_CLAIM');
+    expect(() => verifyJwt(future, buffer, { ...options, maxTokenAge: 60 })).toThrow(/"iat".*future/);
+    await expect(jwtVerify(future, raw, { algorithms: ['HS256'], maxTokenAge: 60 })).rejects.toThrow(/should be in the past/); // the oracle agrees
+    expect(errorCode(() => verifyJwt(future, buffer, { ...options, maxTokenAge: 60, clockTolerance: 150 }))).toBeUndefined();
+    expect(errorCode(() => verifyJwt(future, buffer, options))).toBeUndefined(); // iat is only judged for maxTokenAge, as in jose
+  });
+
   it('forged: another key, a changed payload, a changed or truncated signature, a non-canonical spelling', async () => {
     const other = keyPair().buffer;
     const token = await sign({ sub: 'a' });
@@ -167,6 +176,19 @@ describe.each(MAJORS)('jwtAuth() on $name', (major) => {
       expect(answer.status).toBe(401);
       expect(answer.auth).toBe('Bearer error="invalid_token"');
       expect(answer.text).not.toMatch(/expired|signature|alg/i);
+    }
+  });
+
+  it('the scheme name is case-insensitive (RFC 7235): bearer, BEARER, bEaReR; another scheme is 401', async () => {
+    const url = await serve();
+    const valid = signJwt({ sub: 'u1' }, enclave, { audience: 'api', expiresIn: 60 });
+    for (const scheme of ['bearer', 'BEARER', 'bEaReR']) {
+      const response = await fetch(`${url}/me`, { headers: { authorization: `${scheme} ${valid}` } });
+      expect(response.status).toBe(200);
+      expect(((await response.json()) as { auth: unknown }).auth).toMatchObject({ sub: 'u1' });
+    }
+    for (const header of [`Basic ${valid}`, `Bearer${valid}`, `Bearers ${valid}`]) {
+      expect((await fetch(`${url}/me`, { headers: { authorization: header } })).status).toBe(401);
     }
   });
 

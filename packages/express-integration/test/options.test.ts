@@ -119,22 +119,35 @@ describe('media types', () => {
   const req = (contentType: string | undefined): IncomingMessage => ({ headers: contentType === undefined ? {} : { 'content-type': contentType } }) as IncomingMessage;
 
   it.each([
-    ['application/json', { mediaType: 'application/json', charset: undefined }],
-    ['Application/JSON; Charset=UTF-8', { mediaType: 'application/json', charset: 'utf-8' }],
-    ['application/json;charset="utf-8"', { mediaType: 'application/json', charset: 'utf-8' }],
-    ['application/json ; foo=bar ; charset=latin1', { mediaType: 'application/json', charset: 'latin1' }],
-    ['application/json;', { mediaType: 'application/json', charset: undefined }],
+    ['application/json', { mediaType: 'application/json', charset: undefined, parametersValid: true }],
+    ['Application/JSON; Charset=UTF-8', { mediaType: 'application/json', charset: 'utf-8', parametersValid: true }],
+    ['application/json;charset="utf-8"', { mediaType: 'application/json', charset: 'utf-8', parametersValid: true }],
+    ['application/json ; foo=bar ; charset=latin1', { mediaType: 'application/json', charset: 'latin1', parametersValid: true }],
+    ['application/json;', { mediaType: 'application/json', charset: undefined, parametersValid: true }],
   ])('%s is read as %j', (header, expected) => {
     expect(contentTypeOf(req(header))).toEqual(expected);
   });
 
-  it.each([undefined, '', 'json', 'application/', 'a/b/c', 'application/json; charset', 'application/json; =x', 'text/plain; a="unterminated'])(
-    'a missing or malformed header (%j) matches nothing',
+  it.each([undefined, '', 'json', 'application/', 'a/b/c', 'application/json garbage', 'application /json; charset=utf-8'])(
+    'a missing header or a malformed media type (%j) matches nothing',
     (header) => {
       expect(contentTypeOf(req(header))).toBeUndefined();
       expect(typeTest('*/*', 'type')(req(header))).toBe(false);
     },
   );
+
+  it.each([
+    'application/json; charset',
+    'application/json; =x',
+    'text/plain; a="unterminated',
+    'application/json; charset = utf-8',
+    'application/json; charset=utf-8;;',
+    'application/json; foo=bar baz',
+  ])('parameters that do not parse (%j) leave the media type, marked, and it still matches', (header) => {
+    const mediaType = (header.split(';')[0] as string).trim();
+    expect(contentTypeOf(req(header))).toEqual({ mediaType, charset: undefined, parametersValid: false });
+    expect(typeTest(mediaType, 'type')(req(header))).toBe(true);
+  });
 
   it.each([
     ['application/json', 'application/json', true],

@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { sensitiveBody } from '../src/index.js';
-import { formValue, liveSecrets, MAJORS, postForm, postJson, reveal, secretOf, startApp, type ErrorReply, type RunningApp } from './helpers.js';
+import { formValue, liveSecrets, MAJORS, postForm, postJson, request, reveal, secretOf, startApp, type ErrorReply, type RunningApp } from './helpers.js';
 
 const FIELDS = ['password', 'card.number', 'a.b.c', 'x'];
 const KEYS = ['password', 'card', 'number', 'a', 'b', 'c', 'x', 'y', '__proto__', 'pass\u00e9'];
@@ -158,6 +158,41 @@ function model(bytes: Buffer): { type: string } | { body: unknown; live: number 
   return invalid ? { type: 'entity.field.invalid' } : { body: parsed, live };
 }
 
+const FORM_FIELDS = ['password', '\u00e9', 'a b'];
+
+/**
+ * A urlencoded body as the URL Standard reads it, with FORM_FIELDS as secrets: what
+ * sensitiveBody() must answer, or the error type when a listed name comes twice.
+ */
+function formModel(body: Buffer): { body: Record<string, unknown>; live: number } | { type: string } {
+  const result: Record<string, unknown> = {};
+  const seen = new Set<string>();
+  let live = 0;
+  let from = 0;
+  while (from <= body.length) {
+    let to = body.indexOf(0x26, from);
+    if (to === -1) to = body.length;
+    const pair = body.subarray(from, to);
+    from = to + 1;
+    if (pair.length === 0) continue;
+    const eq = pair.indexOf(0x3d);
+    const name = formValue(eq === -1 ? pair : pair.subarray(0, eq));
+    const value = eq === -1 ? '' : formValue(pair.subarray(eq + 1));
+    if (FORM_FIELDS.includes(name)) {
+      if (seen.has(name)) return { type: 'entity.field.invalid' };
+      seen.add(name);
+      if (value !== '') {
+        result[name] = secretOf(value);
+        live++;
+      }
+    } else {
+      const earlier = result[name];
+      result[name] = earlier === undefined ? value : Array.isArray(earlier) ? [...earlier, value] : [earlier, value];
+    }
+  }
+  return { body: result, live };
+}
+
 describe.each(MAJORS)('properties on $name', (major) => {
   let app: RunningApp;
 
@@ -165,6 +200,13 @@ describe.each(MAJORS)('properties on $name', (major) => {
     app = await startApp(major, (server) => {
       server.post('/secret', sensitiveBody({ fields: FIELDS }), (req, res) => {
         res.json({ body: reveal(req.body), live: liveSecrets() });
+      });
+      server.post('/form-names', sensitiveBody({ fields: FORM_FIELDS }), (req, res) => {
+        res.json({ body: reveal(req.body), live: liveSecrets() });
+      });
+      // As the README advises: sensitiveBody() first, then the lenient parsers.
+      server.post('/chain', sensitiveBody({ fields: ['password'] }), major.express.json(), major.express.urlencoded({ extended: false }), (req, res) => {
+        res.json({ type: typeof (req.body as { password?: unknown } | undefined)?.password });
       });
     });
   });
@@ -194,6 +236,59 @@ describe.each(MAJORS)('properties on $name', (major) => {
       { numRuns: 300 },
     );
     expect(parsedCount).toBeGreaterThan(150); // most texts were valid: the check compared bodies
+  });
+
+  it('for random urlencoded bodies, every name and value is the URL Standard\'s decoding, and a listed name is a secret or absent, never a string', async () => {
+    // Pieces as bytes: text as UTF-8, and raw bytes that may be invalid UTF-8.
+    const piece = fc.oneof(
+      fc.constantFrom('a', '+', '%', '%2', '%C3', '%A9', '%c3%a9', '\u00e9', '\u00a9', '%ff', '%zz', '=', '&', 'b', '%20', '%E4%B8', '\u4e2d').map((t) => Buffer.from(t)),
+      fc.uint8Array({ minLength: 1, maxLength: 2 }).map((b) => Buffer.from(b)),
+    );
+    const text = fc.array(piece, { maxLength: 5 }).map((parts) => Buffer.concat(parts));
+    // Names near the listed ones: their spellings valid and malformed, and random ones.
+    const name = fc.oneof(
+      fc.constantFrom('password', 'pass%77ord', 'Password', '%C3%A9', '\u00e9', '%C3\u00a9', '%C3%A9%', 'a+b', 'a%20b', 'a b', '%61+%62', 'a++b').map((t) => Buffer.from(t)),
+      text,
+    );
+    const pair = fc.tuple(name, fc.option(text)).map(([n, v]) => (v === null ? n : Buffer.concat([n, Buffer.from('='), v])));
+    let secretsSeen = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.array(pair, { maxLength: 5 }), async (pairs) => {
+        const body = Buffer.concat(pairs.flatMap((p, i) => (i === 0 ? [p] : [Buffer.from('&'), p])));
+        const expected = formModel(body);
+        const reply = await postForm(app.url, '/form-names', body);
+        if ('type' in expected) {
+          expect(reply.status).toBe(400);
+          expect((reply.json as ErrorReply).error.type).toBe(expected.type);
+        } else {
+          expect(reply.status).toBe(200);
+          expect(reply.json).toEqual(expected);
+          secretsSeen += expected.live;
+        }
+        expect(liveSecrets()).toBe(0);
+      }),
+      { numRuns: 300 },
+    );
+    expect(secretsSeen).toBeGreaterThan(20); // listed names were generated, not only others
+  });
+
+  it('for random Content-Type headers, no parser mounted after sensitiveBody() ever reads the password as a string', async () => {
+    const bare = fc.constantFrom('application/json', 'application/x-www-form-urlencoded', 'Application/JSON', 'APPLICATION/X-WWW-FORM-URLENCODED', 'application/vnd.api+json', 'text/plain', 'application/json ');
+    const piece = fc.constantFrom(';', ';', ' ', '\t', 'charset', '=', '=', 'utf-8', 'UTF-8', '"utf-8"', '"', '\\', 'foo', 'bar baz', ',', 'latin1', 'x=y', '/', '(', ')');
+    const header = fc.tuple(bare, fc.array(piece, { maxLength: 8 })).map(([type, parts]) => `${type}${parts.join('')}`.trimEnd());
+    const seen = new Set<number>();
+    await fc.assert(
+      fc.asyncProperty(header, async (contentType) => {
+        const body = contentType.toLowerCase().includes('urlencoded') ? 'password=hunter2' : '{"password":"hunter2"}';
+        const reply = await request(app.url, { path: '/chain', body, headers: { 'content-type': contentType } });
+        seen.add(reply.status);
+        expect([200, 400, 415]).toContain(reply.status);
+        if (reply.status === 200) expect((reply.json as { type: string }).type).not.toBe('string');
+        expect(liveSecrets()).toBe(0);
+      }),
+      { numRuns: 200 },
+    );
+    expect(seen).toEqual(new Set([200, 415])); // both read and refused headers were generated
   });
 
   it('for random urlencoded bodies, the listed values are the URL Standard\'s decoding of the bytes', async () => {

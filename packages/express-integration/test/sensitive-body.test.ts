@@ -5,6 +5,7 @@ import http from 'node:http';
 
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
+import { parseForm, PARAMETER_LIMIT } from '../src/form.js';
 import { HttpError, keep, SecretBuffer, sensitiveBody } from '../src/index.js';
 import {
   formValue,
@@ -61,6 +62,17 @@ describe.each(MAJORS)('sensitiveBody on $name', (major) => {
       server.post('/vnd', sensitiveBody({ fields: ['password'], type: '+json' }), answer);
       server.post('/only-form', sensitiveBody({ fields: ['password'], type: 'urlencoded' }), answer);
       server.post('/by-function', sensitiveBody({ fields: ['password'], type: (req) => req.headers['x-secret'] === 'yes' }), answer);
+      // The README's advice: sensitiveBody() first, the lenient parsers after it.
+      const typeOfPassword = (req: { body?: unknown }, res: { json: (body: unknown) => void }): void => {
+        const body = req.body as { password?: unknown } | undefined;
+        res.json({ type: typeof body?.password, live: liveSecrets() });
+      };
+      server.post('/chain', sensitiveBody({ fields: ['password'] }), major.express.json(), major.express.urlencoded({ extended: false }), typeOfPassword);
+      server.post('/bare-chain', major.express.json(), major.express.urlencoded({ extended: false }), typeOfPassword);
+      server.post('/accent', sensitiveBody({ fields: ['\u00e9'] }), (req, res) => {
+        const body = req.body as Record<string, unknown>;
+        res.json({ keys: Object.keys(body), type: typeof body['\u00e9'], body: reveal(body), live: liveSecrets() });
+      });
       server.post('/after-json', major.express.json(), sensitiveBody({ fields: ['password'] }), (req, res) => {
         res.json({ type: typeof (req.body as { password?: unknown }).password });
       });
@@ -266,6 +278,29 @@ describe.each(MAJORS)('sensitiveBody on $name', (major) => {
       expect(empty.json).toEqual({ body: { a: '1' }, live: 0 });
     });
 
+    it('a name is decoded once, by one decoder: a malformed %-sequence that URLSearchParams would read as a listed name is not one', async () => {
+      // '%C3' then the raw bytes C2 A9 ('\u00a9'): the URL Standard's decoding is U+FFFD U+00A9; Node's
+      // URLSearchParams keeps the low byte of each character and reads C3 A9, '\u00e9'.
+      const body = Buffer.concat([Buffer.from('%C3'), Buffer.from([0xc2, 0xa9]), Buffer.from('=hunter2&other=1')]);
+      expect([...new URLSearchParams(body.toString('utf8'))][0]?.[0]).toBe('\u00e9'); // the decoder that disagreed
+      const reply = await postForm(app.url, '/accent', body);
+      expect(reply.status).toBe(200);
+      const answer = reply.json as { keys: string[]; type: string; body: Record<string, unknown>; live: number };
+      expect(answer.type).toBe('undefined');
+      expect(answer.keys).toEqual([formValue(Buffer.from([0x25, 0x43, 0x33, 0xc2, 0xa9])), 'other']);
+      expect(answer.body).toEqual({ '\ufffd\u00a9': 'hunter2', other: '1' });
+      // The same name spelled validly is the secret.
+      const valid = await postForm(app.url, '/accent', '%C3%A9=hunter2');
+      expect((valid.json as { body: unknown }).body).toEqual({ '\u00e9': secretOf('hunter2') });
+    });
+
+    it('values are decoded as the names are, by the URL Standard, whether listed or not', async () => {
+      const raw = Buffer.concat([Buffer.from('%C3'), Buffer.from([0xc2, 0xa9]), Buffer.from('+%41%zz')]);
+      const body = Buffer.concat([Buffer.from('a='), raw, Buffer.from('&password='), raw]);
+      const reply = await postForm(app.url, '/secret', body);
+      expect(reply.json).toEqual({ body: { a: formValue(raw), password: secretOf(formValue(raw)) }, live: 1 });
+    });
+
     it('more than 1000 parameters is 413 parameters.too.many, as express.urlencoded()', async () => {
       const text = `password=x${'&a=1'.repeat(1000)}`;
       const reply = await postForm(app.url, '/secret', text);
@@ -315,6 +350,40 @@ describe.each(MAJORS)('sensitiveBody on $name', (major) => {
       }
       const form = await request(app.url, { path: '/secret', body: 'password=c', headers: { 'content-type': 'application/x-www-form-urlencoded; charset=iso-8859-1' } });
       expect(form.status).toBe(415);
+    });
+
+    // [Content-Type, the Express majors whose express.json()/express.urlencoded() read the body anyway]
+    const MALFORMED: [string, number[]][] = [
+      ['application/json; charset = utf-8', [4, 5]],
+      ['application/x-www-form-urlencoded; charset = utf-8', [4, 5]],
+      ['application/json; foo', [5]],
+      ['application/json; charset=utf-8;;', [5]],
+      ['application/x-www-form-urlencoded; foo=bar baz', [5]],
+      ['application/json; charset="utf-8', [5]],
+      ['Application/JSON ; charset', [5]],
+    ];
+    it.each(MALFORMED)('%j, parameters that do not parse: 415 content-type.invalid, and the parsers after it never read the password', async (contentType, lenient) => {
+      const body = contentType.toLowerCase().includes('urlencoded') ? 'password=MARKER-pw' : '{"password":"MARKER-pw"}';
+      const bare = await request(app.url, { path: '/bare-chain', body, headers: { 'content-type': contentType } });
+      expect((bare.json as { type: string }).type).toBe(lenient.includes(major.major) ? 'string' : 'undefined'); // the danger is real
+      const reply = await request(app.url, { path: '/chain', body, headers: { 'content-type': contentType } });
+      expect(reply.status).toBe(415);
+      expect((reply.json as ErrorReply).error).toMatchObject({ status: 415, statusCode: 415, expose: true, type: 'content-type.invalid', name: 'UnsupportedMediaTypeError' });
+      expect((reply.json as ErrorReply).error.message).toMatch(/^malformed Content-Type parameters/);
+      expect(reply.text).not.toContain('MARKER');
+      expect(reply.text).not.toContain('foo');
+      expect(liveSecrets()).toBe(0);
+    });
+
+    it.each([
+      'application/json;charset=utf-8',
+      'application/json ; charset="utf-8" ; foo=bar',
+      'application/json;',
+      'application/x-www-form-urlencoded;charset=UTF-8',
+    ])('%j, well formed: read, and the password a SecretBuffer', async (contentType) => {
+      const body = contentType.includes('urlencoded') ? 'password=pw' : '{"password":"pw"}';
+      const reply = await request(app.url, { path: '/chain', body, headers: { 'content-type': contentType } });
+      expect(reply.json).toEqual({ type: 'object', live: 1 });
     });
 
     it('a request whose stream has an encoding set is 500 stream.encoding.set, as raw-body says', async () => {
@@ -427,5 +496,29 @@ describe.each(MAJORS)('sensitiveBody on $name', (major) => {
     const local = new HttpError(400, 'entity.parse.failed', 'x');
     expect(local).toBeInstanceOf(Error);
     expect({ ...local, name: local.name }).toEqual({ status: 400, statusCode: 400, expose: true, type: 'entity.parse.failed', name: 'BadRequestError' });
+  });
+});
+
+describe('the urlencoded parser', () => {
+  it("looks for a pair's '=' inside that pair only: where the body's one '=' lies changes little", () => {
+    // 999 short pairs and one long one, the same bytes but for where the one '=' is: first in
+    // the long pair, or last. A search for '=' that ran on past its pair would read the long
+    // pair 999 times over in the second body.
+    const tail = Buffer.alloc(8 * 1024 * 1024, 0x62);
+    const head = Buffer.from('a&'.repeat(PARAMETER_LIMIT - 1));
+    const early = Buffer.concat([head, Buffer.from('='), tail]);
+    const late = Buffer.concat([head, tail, Buffer.from('=')]);
+    const time = (body: Buffer): number => {
+      const started = process.hrtime.bigint();
+      const { value, secrets } = parseForm(body, 0, new Set(['password']));
+      const elapsed = Number(process.hrtime.bigint() - started) / 1e6;
+      expect(secrets).toHaveLength(0);
+      expect((value['a'] as string[]).length).toBe(PARAMETER_LIMIT - 1);
+      return elapsed;
+    };
+    time(early); // warm up
+    const a = Math.min(time(early), time(early));
+    const b = Math.min(time(late), time(late));
+    expect(b).toBeLessThan(2 * a + 50);
   });
 });

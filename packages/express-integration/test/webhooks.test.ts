@@ -8,7 +8,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 
 import Stripe from 'stripe';
 import { Webhook } from 'standardwebhooks';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { errorCode } from '@strongroom/testkit';
 import { Enclave, SecretBuffer } from '@strongroom/enclave';
 
@@ -79,6 +79,15 @@ describe.each(MAJORS)('$name', (major) => {
       expectRefused(await post({ 'x-hub-signature-256': good }, BODY.replace('ping', 'pong')));
     });
 
+    it('hex in lower case only (the one canonical spelling): the same tag in upper case is 401', async () => {
+      const post = await serve({ secret: guarded(key), scheme: 'github' });
+      const good = sign(BODY);
+      expect((await post({ 'x-hub-signature-256': good })).status).toBe(200);
+      expectRefused(await post({ 'x-hub-signature-256': `sha256=${good.slice(7).toUpperCase()}` }));
+      const letter = good.slice(7).search(/[a-f]/) + 7; // one letter of the hex in upper case
+      expectRefused(await post({ 'x-hub-signature-256': `${good.slice(0, letter)}${good.charAt(letter).toUpperCase()}${good.slice(letter + 1)}` }));
+    });
+
     it('key rotation: either key of the list verifies', async () => {
       const post = await serve({ secret: [guarded('new-key-0123456789'), guarded(key)], scheme: 'github' });
       expect((await post({ 'x-hub-signature-256': sign(BODY) })).status).toBe(200);
@@ -124,6 +133,24 @@ describe.each(MAJORS)('$name', (major) => {
       const bad = header(t, 'whsec_old').split(',').find((part) => part.startsWith('v1='))!;
       expect((await post({ 'stripe-signature': `t=${t},${bad},${good}` })).status).toBe(200);
       expectRefused(await post({ 'stripe-signature': `t=${t},${bad},${bad}` }));
+      expectRefused(await post({ 'stripe-signature': `t=${t},${bad},v1=${good.slice(3).toUpperCase()}` }));
+    });
+
+    it('hundreds of v1 tags cost one MAC per key, not one per tag; a good one among them still verifies', async () => {
+      const post = await serve({ secret: guarded(key), scheme: 'stripe' });
+      const t = now();
+      const good = header(t).split(',').find((part) => part.startsWith('v1='))!;
+      const junk = Array.from({ length: 200 }, () => `v1=${randomBytes(32).toString('hex')}`);
+      const macs = [vi.spyOn(Enclave.prototype, 'hmac'), vi.spyOn(Enclave.prototype, 'hmacVerify')];
+      const computed = () => macs.reduce((sum, spy) => sum + spy.mock.calls.length, 0);
+      try {
+        expectRefused(await post({ 'stripe-signature': `t=${t},${junk.join(',')}` }));
+        expect(computed()).toBe(1);
+        expect((await post({ 'stripe-signature': `t=${t},${junk.slice(0, 150).join(',')},${good}` })).status).toBe(200);
+        expect(computed()).toBe(2);
+      } finally {
+        for (const spy of macs) spy.mockRestore();
+      }
     });
   });
 
@@ -155,6 +182,25 @@ describe.each(MAJORS)('$name', (major) => {
       const both = `${other} ${sender.sign('msg_1', t, BODY)}`;
       expect((await post({ 'webhook-id': 'msg_1', 'webhook-timestamp': seconds(t), 'webhook-signature': both })).status).toBe(200);
     });
+
+    it('hundreds of signatures cost one MAC per key (two keys: two), not one per signature and key', async () => {
+      const sender = new Webhook(whsec);
+      const post = await serve({ secret: [guarded(`whsec_${randomBytes(24).toString('base64')}`), guarded(whsec)], scheme: 'standard-webhooks' });
+      const t = new Date();
+      const stamp = String(Math.floor(t.getTime() / 1000));
+      const junk = Array.from({ length: 200 }, () => `v1,${randomBytes(32).toString('base64')}`).join(' ');
+      const macs = [vi.spyOn(Enclave.prototype, 'hmac'), vi.spyOn(Enclave.prototype, 'hmacVerify')];
+      const computed = () => macs.reduce((sum, spy) => sum + spy.mock.calls.length, 0);
+      try {
+        expectRefused(await post({ 'webhook-id': 'msg_1', 'webhook-timestamp': stamp, 'webhook-signature': junk }));
+        expect(computed()).toBe(2);
+        const signature = `${junk} ${sender.sign('msg_1', t, BODY)}`;
+        expect((await post({ 'webhook-id': 'msg_1', 'webhook-timestamp': stamp, 'webhook-signature': signature })).status).toBe(200);
+        expect(computed()).toBe(4);
+      } finally {
+        for (const spy of macs) spy.mockRestore();
+      }
+    });
   });
 
   describe('hmac-sha256 / hmac-sha512 with a header, a prefix and an encoding', () => {
@@ -169,6 +215,25 @@ describe.each(MAJORS)('$name', (major) => {
       expect((await post({ 'x-signature': `v=${tag}` })).status).toBe(200);
       expectRefused(await post({ 'x-signature': tag }));
       expectRefused(await post({ 'x-signature': `v=${createHmac(scheme.slice(5), randomBytes(32)).update(BODY).digest(encoding)}` }));
+    });
+
+    it('the spellings accepted: hex in lower case only; base64 padded or not, but canonical', async () => {
+      const key = randomBytes(32);
+      const hex = await serve({ secret: SecretBuffer.from(Buffer.from(key)), scheme: 'hmac-sha256', header: 'X-Signature' });
+      const tag = createHmac('sha256', key).update(BODY).digest();
+      expect((await hex({ 'x-signature': tag.toString('hex') })).status).toBe(200);
+      expectRefused(await hex({ 'x-signature': tag.toString('hex').toUpperCase() }));
+      const b64 = await serve({ secret: SecretBuffer.from(Buffer.from(key)), scheme: 'hmac-sha256', header: 'X-Signature', encoding: 'base64' });
+      const padded = tag.toString('base64');
+      expect(padded).toMatch(/[^=]=$/); // 32 bytes: one '=' of padding
+      expect((await b64({ 'x-signature': padded })).status).toBe(200);
+      expect((await b64({ 'x-signature': padded.slice(0, -1) })).status).toBe(200);
+      const last = padded.at(-2)!;
+      const sibling = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'; // the same bytes, other padding bits
+      const other = sibling[sibling.indexOf(last) ^ 1]!;
+      expectRefused(await b64({ 'x-signature': `${padded.slice(0, -2)}${other}=` }));
+      expectRefused(await b64({ 'x-signature': `${padded}=` }));
+      expectRefused(await b64({ 'x-signature': `${padded.slice(0, 10)} ${padded.slice(10)}` }));
     });
   });
 });
@@ -187,8 +252,23 @@ describe('start-up errors', () => {
     ['a bad limit', { secret, scheme: 'github', limit: 'lots' }],
     ['tolerance 0', { secret, scheme: 'stripe', tolerance: 0 }],
     ['a whsec_ key that is not base64', { secret: guarded('whsec_***'), scheme: 'standard-webhooks' }],
+    ['a header name with a space and a colon', { secret, scheme: 'hmac-sha256', header: 'X Sig: ' }],
+    ['a header name with a colon', { secret, scheme: 'hmac-sha256', header: 'x-sig:' }],
+    ['a header name that is not ASCII', { secret, scheme: 'hmac-sha512', header: 'x-signatur\u00e9' }],
+    ['a header name with a line break', { secret, scheme: 'hmac-sha256', header: 'x-sig\r\nx-other' }],
   ])('%s: ERR_INVALID_ARG', (_name, options) => {
     expect(errorCode(() => verifyWebhook(options as never))).toBe('ERR_INVALID_ARG');
+  });
+
+  it("a Standard Webhooks key of 'whsec_' and nothing after it is refused: it is empty, not the six bytes 'whsec_'", () => {
+    for (const key of [guarded('whsec_'), SecretBuffer.from(Buffer.from('whsec_'))]) {
+      expect(errorCode(() => verifyWebhook({ secret: key, scheme: 'standard-webhooks' }))).toBe('ERR_INVALID_ARG');
+      expect(() => verifyWebhook({ secret: [guarded('k'), key], scheme: 'standard-webhooks' })).toThrow(/empty/);
+    }
+  });
+
+  it('header names are RFC 9110 tokens, in any case', () => {
+    expect(verifyWebhook({ secret, scheme: 'hmac-sha256', header: "X-Sig_1.~!#$%&'*+^`|" }).name).toBe('strongroomVerifyWebhook');
   });
 
   it('the middleware is a named function', () => {
@@ -205,5 +285,10 @@ describe('stripeCryptoProvider()', () => {
     expect(await Stripe.webhooks.constructEventAsync(BODY, header, 'strongroom', 300, provider)).toMatchObject({ id: 'evt_1' });
     const wrong = stripeCryptoProvider(guarded('whsec_other'));
     expect(() => Stripe.webhooks.constructEvent(BODY, header, 'strongroom', 300, wrong)).toThrow();
+  });
+
+  it('takes one key: an array (which would verify with its first key only) is ERR_INVALID_ARG', () => {
+    expect(errorCode(() => stripeCryptoProvider([guarded('whsec_a'), guarded('whsec_b')] as never))).toBe('ERR_INVALID_ARG');
+    expect(errorCode(() => stripeCryptoProvider([guarded('whsec_a')] as never))).toBe('ERR_INVALID_ARG');
   });
 });
