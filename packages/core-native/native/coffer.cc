@@ -27,14 +27,21 @@ constexpr size_t kHalvesBytes = kScratch + Coffer::kScratchBytes;
 std::mutex g_create_mutex;
 std::atomic<Coffer*> g_coffer{nullptr};
 
+// The coffer the forking thread's prepare handler locked, if any: the parent and child
+// handlers undo exactly that, even if the coffer was made on another thread meanwhile.
+thread_local Coffer* t_forking = nullptr;
+
 void OnForkPrepare() {
-  if (Coffer* coffer = g_coffer.load(std::memory_order_acquire)) coffer->BeforeFork();
+  t_forking = g_coffer.load(std::memory_order_acquire);
+  if (t_forking != nullptr) t_forking->BeforeFork();
 }
 void OnForkParent() {
-  if (Coffer* coffer = g_coffer.load(std::memory_order_acquire)) coffer->AfterForkInParent();
+  if (t_forking != nullptr) t_forking->AfterForkInParent();
+  t_forking = nullptr;
 }
 void OnForkChild() {
-  if (Coffer* coffer = g_coffer.load(std::memory_order_acquire)) coffer->AfterForkInChild();
+  if (t_forking != nullptr) t_forking->AfterForkInChild();
+  t_forking = nullptr;
 }
 
 void Hash(uint8_t* out, const uint8_t* in) { HashAndScrub(out, kKeyBytes, in, kKeyBytes, nullptr, 0); }
@@ -51,6 +58,16 @@ Coffer* Coffer::Get(Backend backend, MlockPolicy policy, uint32_t interval_ms, F
   if (Coffer* existing = Existing()) return existing;
   std::lock_guard<std::mutex> lock(g_create_mutex);
   if (Coffer* existing = Existing()) return existing;
+  // The fork handlers first: a child forked without them would keep a coffer whose halves are
+  // zeros there (a public key), and perhaps its lock held by the rekey thread.
+  static bool at_fork = false;
+  if (!at_fork) {
+    if (int err = pthread_atfork(OnForkPrepare, OnForkParent, OnForkChild)) {
+      Fail(failure, "ERR_SYSTEM", std::string("could not register the coffer's fork handlers: ") + strerror(err));
+      return nullptr;
+    }
+    at_fork = true;
+  }
   std::shared_ptr<GuardedMemory> halves = GuardedMemory::Allocate(kHalvesBytes, backend, policy, failure);
   if (!halves) return nullptr;
   if (int err = SystemRandom(halves->data() + kLeft, 2 * kKeyBytes)) {
@@ -80,8 +97,6 @@ Coffer* Coffer::Get(Backend backend, MlockPolicy policy, uint32_t interval_ms, F
     throw;
   }
   g_coffer.store(coffer, std::memory_order_release);
-  static std::once_flag at_fork;
-  std::call_once(at_fork, [] { pthread_atfork(OnForkPrepare, OnForkParent, OnForkChild); });
   return coffer;
 }
 

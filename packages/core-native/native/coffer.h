@@ -90,6 +90,11 @@ class Coffer {
     }
     AccessScope write(*halves_, Protection::kReadWrite);
     if ((*err = write.error()) != 0) return SealStatus::kSystem;
+    // The one caller checks this already; here it guards the scratch slot itself.
+    if (length <= kSealOverhead || length - kSealOverhead > kScratchBytes) {
+      *err = EINVAL;
+      return SealStatus::kSystem;
+    }
     uint8_t* plain = ScratchLocked();
     const size_t size = length - kSealOverhead;
     auto derived_key = [this](auto&& use_key) -> int {

@@ -56,14 +56,22 @@ int SealInto(uint8_t* sealed, const uint8_t* plain, size_t size, KeySource&& sou
 // Opens `length` (>= kSealOverhead) sealed bytes into `target`, which holds exactly
 // length - kSealOverhead bytes (nullptr when that is 0). The MAC is verified before a
 // byte is decrypted; on kAuth the target is wiped. *err is set on kSystem.
+//
+// The sealed bytes are read once: nonce and MAC onto the stack (public), the ciphertext into
+// the target, which is then opened in place. libsodium reads its input twice (the MAC check,
+// then the decryption), so sealed bytes another thread can change meanwhile (a view of a
+// SharedArrayBuffer) would otherwise decrypt bytes that were never authenticated.
 template <typename KeySource>
 SealStatus OpenFrom(uint8_t* target, const uint8_t* sealed, size_t length, KeySource&& source, int* err) {
   const size_t size = length - kSealOverhead;
+  uint8_t header[kSealOverhead];  // nonce || mac
+  memcpy(header, sealed, kSealOverhead);
   uint8_t nothing[1];  // where libsodium writes the zero bytes of an empty message
   uint8_t* out = size == 0 ? nothing : target;
+  if (size > 0) memcpy(target, sealed + kSealOverhead, size);
   int verified = -1;
   *err = source([&](const uint8_t* key) {
-    verified = crypto_secretbox_open_easy(out, sealed + kNonceBytes, length - kNonceBytes, sealed, key);
+    verified = crypto_secretbox_open_detached(out, out, header + kNonceBytes, size, header, key);
   });
   ScrubStack();
   if (*err != 0) return SealStatus::kSystem;

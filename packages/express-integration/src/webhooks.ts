@@ -11,15 +11,15 @@
 //   'hmac-sha256', 'hmac-sha512'   a header of your choosing, an optional prefix, and
 //                        hex (lower case), base64 or base64url, over the body
 //
-// Signatures are decoded strictly and must have the full tag length. The MAC is computed
-// natively once per key (the first key of a rotation signs nothing here; any of them
-// verifies) and compared with each signature in constant time, so a header of hundreds of
-// signatures costs no more MACs than one. Schemes with a timestamp refuse one further than
+// Signatures are decoded strictly and must have the full tag length. Each is compared in
+// constant time, natively, against each key (the first key of a rotation signs nothing
+// here; any of them verifies); a header with more than MAX_SIGNATURES distinct ones is
+// refused before any MAC. Schemes with a timestamp refuse one further than
 // `tolerance` seconds (default 300) from now in either direction: a replay of an old
 // delivery fails. GitHub's scheme has no timestamp and so no replay protection; use the
 // X-GitHub-Delivery id for that. Any failure is 401 'webhook signature verification
 // failed', whatever the reason: the answer does not tell a forger which part was wrong.
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 import { base64ToSecret } from '@strongroom/buffer/text';
@@ -73,7 +73,8 @@ type Hash = 'sha256' | 'sha512';
 // timestamp to check; undefined when the headers are missing or malformed.
 interface Claim {
   prefix: string;
-  tags: Buffer[];
+  /** Distinct, well-formed; undefined when there were more than MAX_SIGNATURES. */
+  tags: Buffer[] | undefined;
   timestamp?: number;
   id?: string;
 }
@@ -88,8 +89,23 @@ function timestampOf(text: string | undefined): number | undefined {
   return text !== undefined && /^\d{1,12}$/.test(text) ? Number(text) : undefined;
 }
 
-function tagsOf(texts: string[], encoding: TagEncoding, bytes: number): Buffer[] {
-  return texts.map((text) => decodeStrict(text, encoding)).filter((tag): tag is Buffer => tag !== undefined && tag.length === bytes);
+// The most distinct signatures one request may carry. Senders put one, or two during a key
+// rotation (Stripe's v1 pair, a Standard Webhooks list); each costs a MAC of the whole body
+// per key, so a header repeating hundreds of them (a cheap way to block the event loop) is
+// refused like any other failure. The MAC itself never leaves native code: a MAC of an
+// attacker's body under the key is a forgery of that body, and would sit in the JS heap.
+export const MAX_SIGNATURES = 8;
+
+/** The distinct well-formed tags of a header; undefined (refused) past MAX_SIGNATURES. */
+function tagsOf(texts: string[], encoding: TagEncoding, bytes: number): Buffer[] | undefined {
+  const tags: Buffer[] = [];
+  for (const text of texts) {
+    const tag = decodeStrict(text, encoding);
+    if (tag === undefined || tag.length !== bytes || tags.some((seen) => seen.equals(tag))) continue;
+    if (tags.length === MAX_SIGNATURES) return undefined;
+    tags.push(tag);
+  }
+  return tags;
 }
 
 const readGithub: Reader = (req) => {
@@ -213,7 +229,8 @@ export function verifyWebhook(options: VerifyWebhookOptions): (req: IncomingMess
     }
     const refuse = (): void => next(httpError(401, 'webhook.signature', 'webhook signature verification failed'));
     const claim = reader(req);
-    if (claim === undefined || claim.tags.length === 0) {
+    const tags = claim?.tags;
+    if (claim === undefined || tags === undefined || tags.length === 0) {
       refuse();
       return;
     }
@@ -227,14 +244,9 @@ export function verifyWebhook(options: VerifyWebhookOptions): (req: IncomingMess
         return;
       }
       const signed = claim.prefix === '' ? body : Buffer.concat([Buffer.from(claim.prefix), body]);
-      // One MAC per key, compared with every tag in constant time: the work does not grow
-      // with the number of tags a sender (or an attacker) puts in the header.
-      const ok = keys.some((key) => {
-        const mac = key.hmac(hash, signed);
-        let match = false;
-        for (const tag of claim.tags) match = timingSafeEqual(mac, tag) || match;
-        return match;
-      });
+      // Each (key, tag) pair is compared natively in constant time: at most MAX_SIGNATURES
+      // distinct tags per key (tagsOf), and no MAC of the body ever reaches JS.
+      const ok = keys.some((key) => tags.some((tag) => key.hmacVerify(hash, signed, tag)));
       if (!ok) {
         body.fill(0);
         refuse();
