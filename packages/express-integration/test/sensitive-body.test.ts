@@ -5,7 +5,6 @@ import http from 'node:http';
 
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
-import { parseForm, PARAMETER_LIMIT } from '../src/form.js';
 import { HttpError, keep, SecretBuffer, sensitiveBody } from '../src/index.js';
 import {
   formValue,
