@@ -25,6 +25,7 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, fstatSync, openSync } from 'node:fs';
 import { Duplex } from 'node:stream';
+import { inspect } from 'node:util';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 
 import { SecretBuffer } from '@strongroom/buffer';
@@ -120,6 +121,23 @@ export function wipeQueuedWritesOfEveryStream(): void {
   }
 }
 
+/** The error of a stream used after purge(): what it held is gone. */
+function purgedError(): StrongroomError {
+  return new StrongroomError(
+    'ERR_AUTH',
+    'this stream was purged (purge()): the bytes it held or was given are gone, and nothing written since is sealed ' +
+      'in their place; write to a new stream',
+  );
+}
+
+/** The opened chunks a Readable holds for a reader that has not taken them yet, to wipe them. */
+function openedChunks(stream: Duplex): Uint8Array[] {
+  const state = (stream as unknown as { _readableState?: { buffer?: Iterable<unknown> } })._readableState;
+  const held: Uint8Array[] = [];
+  for (const chunk of state?.buffer ?? []) if (chunk instanceof Uint8Array) held.push(chunk);
+  return held;
+}
+
 /** The chunks a Writable holds queued (Node's own buffer of pending writes), to wipe them. */
 function queuedWrites(stream: Duplex): Uint8Array[] {
   const state = (stream as unknown as { _writableState?: { buffered?: Array<{ chunk?: unknown }> } })._writableState;
@@ -162,6 +180,9 @@ export class EnclaveStream extends Duplex {
   #size = 0;
   #reading = false;
   #ended = false;
+  // Set by purge(): every byte this stream held or was given before it is gone, so nothing
+  // written later may be sealed in their place (a corked write wiped to zeros would be).
+  #purged = false;
   #waitingWrite: (() => void) | undefined;
 
   constructor(options?: EnclaveStreamOptions) {
@@ -317,6 +338,7 @@ export class EnclaveStream extends Duplex {
 
   override _write(data: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
     try {
+      if (this.#purged) throw purgedError();
       const staging = this.#stagingBuffer();
       for (let at = 0; at < data.length; ) {
         const take = Math.min(this.#chunkSize - this.#staged, data.length - at);
@@ -401,6 +423,7 @@ export class EnclaveStream extends Duplex {
    */
   flatten(): SecretBuffer {
     checkArgs(arguments.length, 0, 'flatten()');
+    if (this.#purged) throw purgedError();
     this.#sealStaged();
     if (this.#size === 0) {
       throw new StrongroomError('ERR_EMPTY', 'the stream holds no bytes to flatten; write to it first');
@@ -437,7 +460,13 @@ export class EnclaveStream extends Duplex {
   static {
     chunksOf = (stream) => stream.#chunks;
     wipeQueued = (stream) => {
+      stream.#purged = true;
       if (stream.#wipeSource) for (const chunk of queuedWrites(stream)) chunk.fill(0);
+      // A chunk opened for a reader that has not taken it: wiped, and the stream fails, so
+      // that the reader never takes its zeros for the secret.
+      const opened = openedChunks(stream);
+      for (const chunk of opened) chunk.fill(0);
+      if (opened.length > 0) stream.destroy(purgedError());
     };
   }
 
@@ -457,9 +486,20 @@ export class EnclaveStream extends Duplex {
     return super.end(chunk as never, encoding as BufferEncoding, callback as () => void);
   }
 
+  /** Never the bytes: neither the chunk opened for a reader nor writes still queued. */
+  [inspect.custom](): string {
+    return `EnclaveStream(${this.#size} bytes, sealed${this.destroyed ? ', destroyed' : ''})`;
+  }
+
+  toJSON(): { type: 'EnclaveStream'; size: number } {
+    return { type: 'EnclaveStream', size: this.#size };
+  }
+
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    // Writes still queued (behind backpressure or cork()) hold plaintext: wipe them.
-    wipeQueued(this);
+    // Writes still queued (behind backpressure or cork()) hold plaintext: wipe them; so does
+    // the chunk opened for a reader that has not taken it yet.
+    if (this.#wipeSource) for (const chunk of queuedWrites(this)) chunk.fill(0);
+    for (const chunk of openedChunks(this)) chunk.fill(0);
     this.#staging?.destroy();
     this.#staging = undefined;
     this.#chunks.length = 0;

@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { inspect } from 'node:util';
 import { setImmediate as tick, setTimeout as sleep } from 'node:timers/promises';
 
 import { afterAll, describe, expect, it } from 'vitest';
@@ -606,6 +607,23 @@ describe('fromFile()', () => {
 
 // ---- purge ----
 
+describe('what a stream shows of itself', () => {
+  it('inspect, String and JSON.stringify never show a chunk opened for a reader or a queued write', async () => {
+    const stream = new EnclaveStream({ chunkSize: 8 });
+    stream.cork();
+    stream.write(Buffer.from('QUEUED-9'));
+    stream.uncork();
+    stream.end(Buffer.from('SECRET01SECRET02'));
+    await once(stream, 'readable');
+    for (const shown of [inspect(stream, { depth: 5 }), JSON.stringify(stream)]) {
+      expect(shown).not.toMatch(/SECRET|QUEUED|83, ?69, ?67|0x53/);
+    }
+    expect(inspect(stream)).toMatch(/^EnclaveStream\(\d+ bytes, sealed\)$/);
+    expect(JSON.parse(JSON.stringify(stream))).toEqual({ type: 'EnclaveStream', size: expect.any(Number) });
+    stream.destroy();
+  });
+});
+
 describe('after purge()', () => {
   async function sealedStream(data: Uint8Array): Promise<EnclaveStream> {
     const stream = new EnclaveStream({ chunkSize: 16 });
@@ -644,6 +662,36 @@ describe('after purge()', () => {
     expect(errorCode(() => stream.flatten())).toBe('ERR_AUTH');
     expect(SecretBuffer.live().buffers).toBe(0);
     stream.destroy();
+  });
+
+  it('a write corked before the purge is not sealed as zeros: the stream fails with ERR_AUTH, flatten() too', async () => {
+    const stream = new EnclaveStream();
+    const errors: string[] = [];
+    stream.on('error', (error: StrongroomError) => errors.push(error.code));
+    stream.cork();
+    stream.write(Buffer.from('topsecret!'));
+    purge(); // wipes the queued write
+    stream.uncork();
+    stream.end();
+    await tick();
+    expect(errors).toEqual(['ERR_AUTH']);
+    expect(errorCode(() => stream.flatten())).toBe('ERR_AUTH');
+    expect(SecretBuffer.live().buffers).toBe(0);
+  });
+
+  it('a chunk opened for a reader that has not taken it is wiped, and the stream fails instead of giving its zeros', async () => {
+    const stream = new EnclaveStream({ chunkSize: 8 });
+    stream.end(Buffer.from('SECRET01SECRET02'));
+    await once(stream, 'readable'); // one chunk opened, waiting in the readable buffer
+    const held = (stream as unknown as { _readableState: { buffer: Iterable<Buffer> } })._readableState.buffer;
+    const pending = [...held];
+    expect(Buffer.concat(pending).toString()).toBe('SECRET01'); // positive control: it is there
+    const failed = once(stream, 'error').catch((caught: unknown) => [caught]);
+    purge();
+    expect(pending.every((chunk) => chunk.every((b) => b === 0))).toBe(true);
+    const [error] = (await failed) as [StrongroomError];
+    expect(error.code).toBe('ERR_AUTH');
+    expect(stream.destroyed).toBe(true); // (Node still lets read() take the wiped chunk: after the error)
   });
 
   it('new streams work again', async () => {
