@@ -23,16 +23,28 @@ export type ViewMode = 'direct' | 'copy';
 
 let detectedMode: ViewMode | undefined;
 
+// The ArrayBuffers of every view a scope handed out (direct views and heap copies alike):
+// SecretBuffer.from() and moveFrom() wipe their source, and must not wipe a scope's view
+// (it is another secret's memory, read-only in a read scope).
+const handedOut = new WeakSet<ArrayBufferLike>();
+
+/** Whether `bytes` is (over) a view a scope handed out. */
+export function isScopeView(bytes: Uint8Array): boolean {
+  return handedOut.has(bytes.buffer);
+}
+
 /**
- * A view of the region: 'direct' where the runtime allows views over guarded memory,
- * else a heap copy. The first scope anywhere finds out which, on its own region.
+ * A view of the region, and whether it is a heap copy: 'direct' where the runtime allows
+ * views over guarded memory, else a copy. The first scope on native memory finds out which;
+ * a 'heap' region's view is its own memory in every runtime, and tells nothing of the mode.
  */
-function viewOf(region: Region): Uint8Array {
+function viewOf(region: Region): { view: Uint8Array; copy: boolean } {
+  if (region.backend === 'heap') return { view: region.view(), copy: false };
   if (detectedMode !== 'copy') {
     try {
       const view = region.view();
       detectedMode = 'direct';
-      return view;
+      return { view, copy: false };
     } catch (error) {
       if (!isStrongroomError(error) || error.code !== 'ERR_EXTERNAL_BUFFERS_DISALLOWED') throw error;
       detectedMode = 'copy';
@@ -40,13 +52,19 @@ function viewOf(region: Region): Uint8Array {
   }
   const copy = new Uint8Array(region.size);
   copyOut(copy, region);
-  return copy;
+  return { view: copy, copy: true };
 }
 
 /** 'direct' where views over guarded memory are allowed, 'copy' where the runtime refuses them. */
 export function viewMode(): ViewMode {
   if (detectedMode === undefined) {
-    const probe = allocate(1);
+    let probe: Region;
+    try {
+      probe = allocate(1, { backend: 'auto' }); // native memory: a 'heap' default tells nothing
+    } catch (error) {
+      if (isStrongroomError(error) && error.code === 'ERR_NATIVE_UNAVAILABLE') return 'direct'; // 'heap' views only
+      throw error;
+    }
     try {
       viewOf(probe);
     } finally {
@@ -83,6 +101,7 @@ export class Scopes {
   #depth = 0;
   #view: Uint8Array | undefined;
   #copyMoved = false; // copy mode: a copy handed out in this scope was moved away
+  #copy = false; // this scope's view is a heap copy (fixed when the outermost scope opens)
 
   get open(): ScopeKind | undefined {
     return this.#kind;
@@ -101,7 +120,10 @@ export class Scopes {
     if (this.#view === undefined) {
       region.protect(kind === 'read' ? 'readonly' : 'readwrite');
       try {
-        this.#view = viewOf(region);
+        const { view, copy } = viewOf(region);
+        this.#view = view;
+        this.#copy = copy;
+        handedOut.add(view.buffer);
       } catch (error) {
         this.#depth = 0;
         region.protect('noaccess');
@@ -113,8 +135,9 @@ export class Scopes {
     // Each nested scope gets its own array object over the same memory; if the outer
     // view was moved away, a fresh one (core-native, or #copyMoved, remembers the move).
     if (moved(this.#view)) {
-      if (detectedMode === 'copy') this.#copyMoved = true;
-      this.#view = viewOf(region);
+      if (this.#copy) this.#copyMoved = true;
+      this.#view = viewOf(region).view;
+      handedOut.add(this.#view.buffer);
     }
     const view = this.#view;
     return new Uint8Array(view.buffer, view.byteOffset, view.length);
@@ -129,19 +152,20 @@ export class Scopes {
     if (--this.#depth > 0) return;
     const view = this.#view;
     const kind = this.#kind;
+    const copy = this.#copy;
     let escaped = this.#copyMoved;
     this.#view = undefined;
     this.#kind = undefined;
     this.#copyMoved = false;
     if (view === undefined) return;
     try {
-      if (detectedMode === 'copy') {
+      if (copy) {
         if (moved(view)) escaped = true;
         else if (kind === 'write' && region !== undefined && !escaped) copyIn(region, view);
       }
     } finally {
       try {
-        if (detectedMode === 'copy') discard(view);
+        if (copy) discard(view);
       } finally {
         region?.protect('noaccess'); // direct mode: ERR_VIEW_ESCAPED from core-native after a move
       }
@@ -156,6 +180,6 @@ export class Scopes {
     this.#kind = undefined;
     this.#depth = 0;
     this.#copyMoved = false;
-    if (view !== undefined && detectedMode === 'copy') discard(view);
+    if (view !== undefined && this.#copy) discard(view);
   }
 }

@@ -46,7 +46,7 @@ import {
 } from '@strongroom/core-native/validate';
 
 import { allocateUnderPressure, destroyEverything, liveStats, track, untrack, type LiveStats } from './live.js';
-import { Scopes, viewMode, type ScopeKind, type ViewMode } from './scope.js';
+import { isScopeView, Scopes, viewMode, type ScopeKind, type ViewMode } from './scope.js';
 
 export interface FromOptions extends RegionOptions {
   /** Overwrite the source bytes with zeros after copying them in (default true). */
@@ -89,6 +89,22 @@ function delimiter(until: unknown): number {
  */
 function passOn<T>(options: unknown, fn: string, keys: readonly string[]): T {
   return checkOptions(options, fn, keys) as T;
+}
+
+/** What kind of value was given, never the value itself (it may be a secret). */
+function kindOf(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value === 'object') return Array.isArray(value) ? 'an array' : `an object (${Object.prototype.toString.call(value).slice(8, -1)})`;
+  return `a ${typeof value}`;
+}
+
+/** A view a scope handed out given where the source is wiped: that would wipe another secret. */
+function scopeViewRefused(fn: string, alternative: string): StrongroomError {
+  return new StrongroomError(
+    'ERR_INVALID_ARG',
+    `the bytes given to ${fn} are a view of a SecretBuffer's scope, and ${fn} wipes its source: that would wipe ` +
+      `(or, read-only, fault on) the other secret. Copy one SecretBuffer into another with copyFrom()${alternative === '' ? '' : `, ${alternative}`}`,
+  );
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
@@ -154,7 +170,8 @@ export class SecretBuffer {
       return region;
     };
     internals.readableRegionOf = (buffer, what) => {
-      if (!(buffer instanceof SecretBuffer)) throw invalid(`${what} must be a SecretBuffer, got ${describe(buffer)}`);
+      // The kind only, never the value: a PIN or a password given as a number is a secret too.
+      if (!(buffer instanceof SecretBuffer)) throw invalid(`${what} must be a SecretBuffer, got ${kindOf(buffer)}`);
       return buffer.#readable();
     };
     internals.adopt = (region, frozen) => {
@@ -179,7 +196,12 @@ export class SecretBuffer {
     checkArgs(arguments.length, 2, 'SecretBuffer.random()');
     const given = passOn<RegionOptions>(options, 'SecretBuffer.random()', REGION_KEYS);
     const region = allocateUnderPressure(() => allocate(checkSize(size), given));
-    randomFill(region);
+    try {
+      randomFill(region);
+    } catch (error) {
+      region.free(); // never a stray region
+      throw error;
+    }
     return new SecretBuffer(TOKEN, region);
   }
 
@@ -189,6 +211,7 @@ export class SecretBuffer {
     checkSecretBytes(bytes, 'the bytes of SecretBuffer.from()');
     const { wipeSource, ...allocation } = passOn<FromOptions>(options, 'SecretBuffer.from()', [...REGION_KEYS, 'wipeSource']);
     const wipe = wipeSource === undefined ? true : checkBoolean(wipeSource, 'wipeSource');
+    if (wipe && isScopeView(bytes)) throw scopeViewRefused('SecretBuffer.from()', 'or pass { wipeSource: false }');
     const region = allocateUnderPressure(() => allocate(bytes.length, allocation));
     try {
       copyIn(region, bytes);
@@ -454,6 +477,7 @@ export class SecretBuffer {
   moveFrom(src: SecretBuffer | Uint8Array, offset = 0): this {
     checkArgs(arguments.length, 2, 'moveFrom()');
     if (src === this) throw invalid('moveFrom() needs another buffer: moving a buffer into itself would wipe it');
+    if (!(src instanceof SecretBuffer) && src instanceof Uint8Array && isScopeView(src)) throw scopeViewRefused('moveFrom()', '');
     if (src instanceof SecretBuffer) src.#mutable();
     this.copyFrom(src, offset);
     if (src instanceof SecretBuffer) zero(src.#mutable());

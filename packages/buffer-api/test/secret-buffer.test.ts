@@ -3,10 +3,10 @@
 import { describe, expect, it } from 'vitest';
 
 import { stats } from '@strongroom/core-native';
-import { bytesOf, errorCode } from '@strongroom/testkit';
+import { bytesOf, errorCode, runNode } from '@strongroom/testkit';
 
-import { SecretBuffer, StrongroomError } from '../src/index.js';
-import { COPY_MODE } from './helpers.js';
+import { hashPassword, SecretBuffer, StrongroomError } from '../src/index.js';
+import { CHILD, COPY_MODE } from './helpers.js';
 
 describe('construction', () => {
   it('alloc is zero-filled, random is not, both noaccess outside a scope', () => {
@@ -288,6 +288,55 @@ describe('state and operations', () => {
     buffer.wipe();
     expect(bytesOf(buffer).every((b) => b === 0)).toBe(true);
     buffer.destroy();
+  });
+});
+
+describe("a scope's view as the source of what wipes its source", () => {
+  // from() and moveFrom() wipe their source; a scope's view is another secret's memory
+  // (read-only in a read scope): a slab neighbour made writable by the new allocation was
+  // wiped to zeros, frozen or not, and an isolated one faulted (SIGSEGV).
+  it.each([
+    ['shared (a slab slot)', {}],
+    ['isolated', { isolated: true }],
+  ] as const)('%s: SecretBuffer.from(view) and moveFrom(view) are ERR_INVALID_ARG, and the secret is intact', (_, options) => {
+    const a = SecretBuffer.from(Uint8Array.of(1, 2, 3, 4), options).freeze();
+    const b = SecretBuffer.alloc(4);
+    const buffers = SecretBuffer.live().buffers;
+    expect(a.read((view) => errorCode(() => SecretBuffer.from(view)))).toBe('ERR_INVALID_ARG');
+    expect(a.read((view) => errorCode(() => b.moveFrom(view)))).toBe('ERR_INVALID_ARG');
+    expect(SecretBuffer.live().buffers).toBe(buffers);
+    expect(bytesOf(a)).toEqual([1, 2, 3, 4]);
+    // what to do instead: copy without wiping
+    const copied = a.read((view) => SecretBuffer.from(view, { wipeSource: false }));
+    expect(bytesOf(copied)).toEqual([1, 2, 3, 4]);
+    b.copyFrom(a);
+    expect(bytesOf(b)).toEqual([1, 2, 3, 4]);
+    for (const x of [a, b, copied]) x.destroy();
+  });
+
+  it("copy view mode: a 'heap' buffer's scope first, then a native one's inside it, leaves the heap secret intact", async () => {
+    // The mode was one global set by the first region viewed: a 'heap' region's view set it to
+    // 'direct', a native scope then flipped it to 'copy', and the heap scope's end took the
+    // region's own memory for a copy and wiped it (and threw ERR_VIEW_ESCAPED).
+    const result = await runNode(
+      `import { SecretBuffer } from '@strongroom/buffer';
+       const h = SecretBuffer.from(Uint8Array.of(1, 2, 3, 4), { backend: 'heap' });
+       const n = SecretBuffer.from(Uint8Array.of(9, 9));
+       let code = 'none';
+       try { h.read(() => n.read(() => 0)); } catch (e) { code = e.code; }
+       console.log(JSON.stringify({ code, h: h.read((v) => [...v]), n: n.read((v) => [...v]), mode: SecretBuffer.viewMode }));`,
+      { ...CHILD, env: { STRONGROOM_NO_EXTERNAL_BUFFERS: '1' } },
+    );
+    expect(result.code, result.stderr).toBe(0);
+    expect(JSON.parse(result.stdout.trim().split('\n').at(-1) as string)).toEqual({ code: 'none', h: [1, 2, 3, 4], n: [9, 9], mode: 'copy' });
+  });
+
+  it('a number given where a SecretBuffer is expected is not echoed (it may be a PIN)', async () => {
+    const refused = await hashPassword(987654 as never).catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(StrongroomError);
+    expect((refused as StrongroomError).code).toBe('ERR_INVALID_ARG');
+    expect((refused as StrongroomError).message).toContain('a number');
+    expect((refused as StrongroomError).message).not.toContain('987654');
   });
 });
 
